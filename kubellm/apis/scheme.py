@@ -1,0 +1,46 @@
+"""What each served kind is: group, version, names, scope, its type and its validation functions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kubellm.apis.base import APIModel
+from kubellm.apis.validation.field import ErrorList
+
+Validate = Callable[[Any], ErrorList]
+ValidateUpdate = Callable[[Any, Any], ErrorList]
+
+
+def _no_errors(*_: Any) -> ErrorList:
+    return []
+
+
+@dataclass(frozen=True)
+class ResourceInfo:
+    group: str
+    version: str
+    kind: str
+    plural: str
+    singular: str
+    namespaced: bool
+    model: type[APIModel]
+    short_names: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ("kubellm",)
+    has_status: bool = True
+    has_scale: bool = False
+    validate: Validate = _no_errors
+    validate_update: ValidateUpdate = _no_errors
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def list_kind(self) -> str:
+        return f"{self.kind}List"
+
+    @property
+    def group_resource(self) -> str:
+        return f"{self.plural}.{self.group}" if self.group else self.plural

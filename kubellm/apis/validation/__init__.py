@@ -1,0 +1,1 @@
+"""Kubernetes-style validation: field paths and errors, names, labels, object metadata."""

@@ -1,0 +1,1 @@
+"""The storage layer: a small interface (`interface`) and its etcd backend (`etcd`)."""

@@ -1,0 +1,249 @@
+"""EtcdStorage: the storage interface on etcd's v3 gateway.
+
+Revisions are etcd's: an object's resourceVersion is its key's mod_revision, a list's is the
+revision it was read at. Writes are transactions that compare the key's create or mod revision, so
+a concurrent writer always loses cleanly and a read-modify-write loop can retry.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from kubellm.registry.storage import errors
+from kubellm.registry.storage.etcd import continue_token
+from kubellm.registry.storage.etcd.client import GatewayClient, b64, b64_end, unb64
+from kubellm.registry.storage.etcd.config import EtcdConfig
+from kubellm.registry.storage.etcd.watcher import EtcdWatcher
+from kubellm.registry.storage.interface import (
+    ListOptions,
+    ListResult,
+    Obj,
+    Preconditions,
+    UpdateFunc,
+    ValidateDeletion,
+    WatchOptions,
+)
+
+MAX_PAGE = 10_000
+
+
+class _Current:
+    """A key's current stored state: raw value bytes and mod revision (absent if rev == 0)."""
+
+    __slots__ = ("raw", "rev")
+
+    def __init__(self, raw: bytes | None, rev: int) -> None:
+        self.raw = raw
+        self.rev = rev
+
+    @classmethod
+    def from_kvs(cls, kvs: list[dict[str, Any]] | None) -> _Current:
+        if not kvs:
+            return cls(None, 0)
+        kv = kvs[0]
+        return cls(unb64(kv.get("value", "")), int(kv["mod_revision"]))
+
+    def obj(self) -> Obj:
+        assert self.raw is not None
+        return with_rv(orjson.loads(self.raw), self.rev)
+
+
+def with_rv(obj: Obj, rev: int | str) -> Obj:
+    meta = obj.get("metadata")
+    if meta is None:
+        meta = obj["metadata"] = {}
+    meta["resourceVersion"] = str(rev)
+    return obj
+
+
+def encode_for_storage(obj: Obj) -> bytes:
+    meta = obj.get("metadata")
+    if meta is not None:
+        meta.pop("resourceVersion", None)
+    return orjson.dumps(obj)
+
+
+def _check_preconditions(key: str, pre: Preconditions | None, obj: Obj) -> None:
+    if pre is None:
+        return
+    meta = obj.get("metadata") or {}
+    if pre.uid is not None and pre.uid != meta.get("uid"):
+        raise errors.Conflict(key, f"Precondition failed: UID in precondition: {pre.uid}, "
+                                   f"UID in object meta: {meta.get('uid', '')}")
+    if pre.resource_version is not None and pre.resource_version != meta.get("resourceVersion"):
+        raise errors.Conflict(key, f"Precondition failed: ResourceVersion in precondition: "
+                                   f"{pre.resource_version}, ResourceVersion in object meta: "
+                                   f"{meta.get('resourceVersion', '')}")
+
+
+class EtcdStorage:
+    def __init__(self, config: EtcdConfig) -> None:
+        self.config = config
+        self.client = GatewayClient(config)
+        self.prefix = config.prefix.rstrip("/")
+
+    def full_key(self, key: str) -> str:
+        return self.prefix + key
+
+    async def _range(self, full: str, **extra: Any) -> dict[str, Any]:
+        return await self.client.call("/kv/range", {"key": b64(full), **extra}, op="get")
+
+    async def _current(self, full: str) -> _Current:
+        resp = await self._range(full)
+        return _Current.from_kvs(resp.get("kvs"))
+
+    async def create(self, key: str, obj: Obj) -> Obj:
+        full = self.full_key(key)
+        k = b64(full)
+        txn = {
+            "compare": [{"key": k, "target": "CREATE", "result": "EQUAL", "create_revision": "0"}],
+            "success": [{"request_put": {"key": k, "value": b64(encode_for_storage(obj))}}],
+        }
+        resp = await self.client.call("/kv/txn", txn, op="create")
+        if not resp.get("succeeded"):
+            raise errors.KeyExists(key)
+        return with_rv(obj, resp["header"]["revision"])
+
+    async def get(self, key: str) -> Obj:
+        cur = await self._current(self.full_key(key))
+        if cur.raw is None:
+            raise errors.KeyNotFound(key)
+        return cur.obj()
+
+    async def guaranteed_update(self, key: str, try_update: UpdateFunc, *,
+                                preconditions: Preconditions | None = None,
+                                ignore_not_found: bool = False) -> Obj:
+        full = self.full_key(key)
+        k = b64(full)
+        cur = await self._current(full)
+        while True:
+            if cur.raw is None:
+                if not ignore_not_found:
+                    raise errors.KeyNotFound(key)
+                existing: Obj = {}
+            else:
+                existing = cur.obj()
+                _check_preconditions(key, preconditions, existing)
+            new = await try_update(existing)
+            data = encode_for_storage(new)
+            if cur.raw is not None and data == cur.raw:
+                return with_rv(new, cur.rev)
+            compare = ({"key": k, "target": "MOD", "result": "EQUAL", "mod_revision": str(cur.rev)}
+                       if cur.raw is not None else
+                       {"key": k, "target": "CREATE", "result": "EQUAL", "create_revision": "0"})
+            txn = {"compare": [compare], "success": [{"request_put": {"key": k, "value": b64(data)}}],
+                   "failure": [{"request_range": {"key": k}}]}
+            resp = await self.client.call("/kv/txn", txn, op="update")
+            if resp.get("succeeded"):
+                return with_rv(new, resp["header"]["revision"])
+            cur = _Current.from_kvs(resp["responses"][0]["response_range"].get("kvs"))
+
+    async def delete(self, key: str, *, preconditions: Preconditions | None = None,
+                     validate_deletion: ValidateDeletion | None = None) -> Obj:
+        full = self.full_key(key)
+        k = b64(full)
+        cur = await self._current(full)
+        while True:
+            if cur.raw is None:
+                raise errors.KeyNotFound(key)
+            existing = cur.obj()
+            _check_preconditions(key, preconditions, existing)
+            if validate_deletion is not None:
+                await validate_deletion(existing)
+            txn = {"compare": [{"key": k, "target": "MOD", "result": "EQUAL", "mod_revision": str(cur.rev)}],
+                   "success": [{"request_delete_range": {"key": k}}],
+                   "failure": [{"request_range": {"key": k}}]}
+            resp = await self.client.call("/kv/txn", txn, op="delete")
+            if resp.get("succeeded"):
+                return with_rv(existing, resp["header"]["revision"])
+            cur = _Current.from_kvs(resp["responses"][0]["response_range"].get("kvs"))
+
+    async def get_list(self, prefix: str, opts: ListOptions) -> ListResult:
+        base = self.full_key(prefix if prefix.endswith("/") else prefix + "/")
+        range_end = b64_end(base)
+        rev = 0
+        min_rev = 0
+        start = base
+        if opts.continue_token:
+            rev, suffix = continue_token.decode(opts.continue_token)
+            start = base + suffix
+        elif opts.resource_version not in ("", "0"):
+            try:
+                requested = int(opts.resource_version)
+            except ValueError as exc:
+                raise errors.InvalidContinue(message=f"invalid resource version {opts.resource_version!r}") from exc
+            if opts.resource_version_match == "Exact":
+                rev = requested
+            else:
+                min_rev = requested
+        pred = opts.predicate
+        limit = max(opts.limit, 0)
+        page = limit if limit else 0
+        items: list[Obj] = []
+        remaining: int | None = None
+        last_key = ""
+        has_more = False
+        first = True
+        while True:
+            req: dict[str, Any] = {"key": b64(start), "range_end": range_end}
+            if rev:
+                req["revision"] = str(rev)
+            if page:
+                req["limit"] = str(page)
+            resp = await self.client.call("/kv/range", req, op="list")
+            if not rev:
+                rev = int(resp["header"]["revision"])
+                if min_rev > rev:
+                    raise errors.TooLargeResourceVersion(
+                        message=f"Too large resource version: {min_rev}, current: {rev}")
+            kvs = resp.get("kvs") or []
+            if first and limit and pred.empty():
+                remaining = int(resp.get("count", 0)) - len(kvs)
+            first = False
+            stopped_early = False
+            for i, kv in enumerate(kvs):
+                obj = with_rv(orjson.loads(unb64(kv["value"])), kv["mod_revision"])
+                last_key = unb64(kv["key"]).decode()
+                if pred.matches(obj):
+                    items.append(obj)
+                    if limit and len(items) >= limit:
+                        stopped_early = i < len(kvs) - 1
+                        break
+            has_more = stopped_early or bool(resp.get("more"))
+            if not limit or len(items) >= limit or not has_more:
+                break
+            start = last_key + "\x00"
+            page = min(page * 2, MAX_PAGE)
+        token = ""
+        if limit and has_more:
+            token = continue_token.encode(rev, last_key[len(base):] + "\x00")
+        if not token:
+            remaining = None
+        return ListResult(items, str(rev), token, remaining if remaining else None)
+
+    async def watch(self, prefix: str, opts: WatchOptions) -> EtcdWatcher:
+        base = self.full_key(prefix if prefix.endswith("/") else prefix + "/")
+        watcher = EtcdWatcher(self, base, opts)
+        await watcher.start()
+        return watcher
+
+    async def count(self, prefix: str) -> int:
+        base = self.full_key(prefix if prefix.endswith("/") else prefix + "/")
+        resp = await self.client.call("/kv/range", {"key": b64(base), "range_end": b64_end(base),
+                                                    "count_only": True}, op="count")
+        return int(resp.get("count", 0))
+
+    async def current_revision(self) -> int:
+        resp = await self.client.call("/kv/range", {"key": b64(self.prefix + "/"), "count_only": True})
+        return int(resp["header"]["revision"])
+
+    async def compact(self, revision: int) -> None:
+        await self.client.call("/kv/compaction", {"revision": str(revision), "physical": False}, op="compact")
+
+    async def check_health(self) -> None:
+        await self.client.call("/kv/range", {"key": b64(self.prefix + "/health"), "count_only": True})
+
+    async def close(self) -> None:
+        await self.client.close()

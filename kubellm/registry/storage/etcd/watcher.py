@@ -1,0 +1,168 @@
+"""Watch on etcd's `/v3/watch` gateway stream.
+
+etcd3-py's own async watch does not work on current aiohttp, so this reads the gateway's
+newline-delimited JSON stream directly. Events come in revision order; each is filtered through the
+selection predicate with the previous value, so an object that leaves a selector arrives as DELETED
+and one that enters it as ADDED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import orjson
+
+from kubellm.registry.storage import errors
+from kubellm.registry.storage.etcd.client import b64, b64_end, translate, unb64
+from kubellm.registry.storage.interface import Event, Obj, WatchOptions
+
+if TYPE_CHECKING:
+    from kubellm.registry.storage.etcd.store import EtcdStorage
+
+TOO_OLD = "The resourceVersion for the provided watch is too old."
+
+
+def _decode(kv: dict[str, Any], rev: int | str) -> Obj:
+    obj: Obj = orjson.loads(unb64(kv.get("value", "")))
+    meta = obj.setdefault("metadata", {})
+    meta["resourceVersion"] = str(rev)
+    return obj
+
+
+class EtcdWatcher:
+    def __init__(self, storage: EtcdStorage, base: str, opts: WatchOptions) -> None:
+        self._storage = storage
+        self._base = base
+        self._opts = opts
+        self._pending: deque[Event] = deque()
+        self._buf = b""
+        self._resp: aiohttp.ClientResponse | None = None
+        self._closed = False
+        self.last_revision = 0
+        self._last_bookmark = 0.0
+
+    async def start(self) -> None:
+        opts = self._opts
+        client = self._storage.client
+        if opts.resource_version in ("", "0"):
+            resp = await client.call("/kv/range", {"key": b64(self._base), "range_end": b64_end(self._base)},
+                                     op="list")
+            rev = int(resp["header"]["revision"])
+            for kv in resp.get("kvs") or []:
+                obj = _decode(kv, kv["mod_revision"])
+                if opts.predicate.matches(obj):
+                    self._pending.append(Event("ADDED", obj, int(kv["mod_revision"])))
+            start = rev + 1
+        else:
+            try:
+                start = int(opts.resource_version) + 1
+            except ValueError as exc:
+                raise errors.InvalidContinue(message=f"invalid resource version {opts.resource_version!r}") from exc
+        self.last_revision = start - 1
+        body = {"create_request": {"key": b64(self._base), "range_end": b64_end(self._base),
+                                   "start_revision": str(start), "prev_kv": True, "progress_notify": True}}
+        try:
+            self._resp = await client.watch_session.post(f"{client.base}/watch", data=orjson.dumps(body))
+        except (aiohttp.ClientError, OSError) as exc:
+            raise errors.Unavailable(message=f"etcd unavailable: {type(exc).__name__}") from exc
+        if self._resp.status != 200:
+            data = await self._resp.read()
+            self._resp.close()
+            raise translate(orjson.loads(data) if data else {})
+        # The first message confirms creation or reports that the start revision was compacted.
+        first = await self._next_message(timeout=None)
+        if first is None:
+            raise errors.Unavailable(message="etcd closed the watch stream")
+        self._handle(first)
+        self._last_bookmark = asyncio.get_running_loop().time()
+
+    async def _next_message(self, timeout: float | None) -> dict[str, Any] | None:
+        assert self._resp is not None
+        while b"\n" not in self._buf:
+            if timeout is None:
+                chunk = await self._resp.content.readany()
+            else:
+                chunk = await asyncio.wait_for(self._resp.content.readany(), timeout)
+            if not chunk:
+                return None
+            self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        if not line.strip():
+            return await self._next_message(timeout)
+        msg: dict[str, Any] = orjson.loads(line)
+        return msg
+
+    def _handle(self, msg: dict[str, Any]) -> None:
+        if "error" in msg:
+            raise translate(msg["error"] if isinstance(msg["error"], dict) else msg)
+        result = msg.get("result") or {}
+        if result.get("compact_revision") and result.get("canceled"):
+            raise errors.Expired(message=TOO_OLD)
+        if result.get("canceled"):
+            raise errors.Unavailable(message=f"etcd canceled the watch: {result.get('cancel_reason', '')}")
+        events = result.get("events")
+        if not events:
+            if not result.get("created"):
+                # progress notification: everything up to the header revision has been sent
+                self.last_revision = max(self.last_revision, int(result.get("header", {}).get("revision", 0)))
+            return
+        pred = self._opts.predicate
+        for ev in events:
+            kv = ev["kv"]
+            rev = int(kv["mod_revision"])
+            self.last_revision = rev
+            prev = ev.get("prev_kv")
+            if ev.get("type") == "DELETE":
+                if prev is not None:
+                    old = _decode(prev, rev)
+                    if pred.matches(old):
+                        self._pending.append(Event("DELETED", old, rev))
+                continue
+            cur = _decode(kv, rev)
+            if kv.get("create_revision") == kv.get("mod_revision") or prev is None:
+                if pred.matches(cur):
+                    self._pending.append(Event("ADDED" if prev is None else "MODIFIED", cur, rev))
+                continue
+            cur_pass = pred.matches(cur)
+            old_pass = pred.matches(_decode(prev, rev)) if not pred.empty() else True
+            if cur_pass and old_pass:
+                self._pending.append(Event("MODIFIED", cur, rev))
+            elif cur_pass:
+                self._pending.append(Event("ADDED", cur, rev))
+            elif old_pass:
+                self._pending.append(Event("DELETED", _decode(prev, rev), rev))
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self
+
+    async def __anext__(self) -> Event:
+        loop = asyncio.get_running_loop()
+        while not self._pending:
+            if self._closed or self._resp is None:
+                raise StopAsyncIteration
+            timeout: float | None = None
+            if self._opts.allow_bookmarks:
+                timeout = max(0.0, self._last_bookmark + self._opts.bookmark_interval - loop.time())
+            try:
+                msg = await self._next_message(timeout)
+            except TimeoutError:
+                self._last_bookmark = loop.time()
+                return Event("BOOKMARK", {"metadata": {"resourceVersion": str(self.last_revision)}},
+                             self.last_revision)
+            except (aiohttp.ClientError, OSError) as exc:
+                if self._closed:
+                    raise StopAsyncIteration from None
+                raise errors.Unavailable(message=f"watch stream failed: {type(exc).__name__}") from exc
+            if msg is None:
+                raise StopAsyncIteration
+            self._handle(msg)
+        return self._pending.popleft()
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._resp is not None:
+            self._resp.close()

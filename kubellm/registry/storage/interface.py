@@ -1,0 +1,93 @@
+"""The storage interface the generic Store is written against.
+
+Objects cross this boundary as plain JSON-ready dicts. The backend owns `metadata.resourceVersion`:
+it strips it before writing and sets it from the store revision on every object it returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from kubellm.registry.storage.selection import EVERYTHING, SelectionPredicate
+
+Obj = dict[str, Any]
+UpdateFunc = Callable[[Obj], Awaitable[Obj]]
+ValidateDeletion = Callable[[Obj], Awaitable[None]]
+EventType = Literal["ADDED", "MODIFIED", "DELETED", "BOOKMARK"]
+
+
+@dataclass(frozen=True)
+class Preconditions:
+    uid: str | None = None
+    resource_version: str | None = None
+
+
+@dataclass(frozen=True)
+class ListOptions:
+    resource_version: str = ""
+    """"" for a consistent (latest) read, "0" for any, or a revision."""
+    resource_version_match: str = ""
+    """"", "NotOlderThan" or "Exact"."""
+    limit: int = 0
+    continue_token: str = ""
+    predicate: SelectionPredicate = EVERYTHING
+
+
+@dataclass
+class ListResult:
+    items: list[Obj]
+    resource_version: str
+    continue_token: str = ""
+    remaining_item_count: int | None = None
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    resource_version: str = ""
+    """Events after this revision; "" or "0" first deliver the current state as ADDED events."""
+    predicate: SelectionPredicate = EVERYTHING
+    allow_bookmarks: bool = False
+    bookmark_interval: float = 60.0
+
+
+@dataclass
+class Event:
+    type: EventType
+    object: Obj
+    revision: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Watcher(Protocol):
+    def __aiter__(self) -> AsyncIterator[Event]: ...
+
+    async def close(self) -> None: ...
+
+
+class Storage(Protocol):
+    async def create(self, key: str, obj: Obj) -> Obj: ...
+
+    async def get(self, key: str) -> Obj: ...
+
+    async def get_list(self, prefix: str, opts: ListOptions) -> ListResult: ...
+
+    async def guaranteed_update(self, key: str, try_update: UpdateFunc, *,
+                                preconditions: Preconditions | None = None,
+                                ignore_not_found: bool = False) -> Obj: ...
+
+    async def delete(self, key: str, *, preconditions: Preconditions | None = None,
+                     validate_deletion: ValidateDeletion | None = None) -> Obj: ...
+
+    async def watch(self, prefix: str, opts: WatchOptions) -> Watcher: ...
+
+    async def count(self, prefix: str) -> int: ...
+
+    async def current_revision(self) -> int: ...
+
+    async def compact(self, revision: int) -> None: ...
+
+    async def check_health(self) -> None: ...
+
+    async def close(self) -> None: ...
