@@ -14,6 +14,7 @@ import orjson
 from kubellm.registry.storage import errors
 from kubellm.registry.storage.etcd import continue_token
 from kubellm.registry.storage.etcd.client import GatewayClient, b64, b64_end, unb64
+from kubellm.registry.storage.etcd.compactor import Compactor
 from kubellm.registry.storage.etcd.config import EtcdConfig
 from kubellm.registry.storage.etcd.watcher import EtcdWatcher
 from kubellm.registry.storage.interface import (
@@ -83,6 +84,11 @@ class EtcdStorage:
         self.config = config
         self.client = GatewayClient(config)
         self.prefix = config.prefix.rstrip("/")
+        self.compactor = Compactor(self.client, self.prefix, config.compaction_interval)
+
+    def start_compactor(self) -> None:
+        """Compact history every `compaction_interval` seconds (five minutes by default)."""
+        self.compactor.start()
 
     def full_key(self, key: str) -> str:
         return self.prefix + key
@@ -246,4 +252,5 @@ class EtcdStorage:
         await self.client.call("/kv/range", {"key": b64(self.prefix + "/health"), "count_only": True})
 
     async def close(self) -> None:
+        await self.compactor.stop()
         await self.client.close()

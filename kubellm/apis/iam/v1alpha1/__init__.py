@@ -1,0 +1,100 @@
+"""iam.kubellm.io/v1alpha1: User, LoginRecord, Role, ClusterRole, RoleBinding, ClusterRoleBinding."""
+
+from kubellm.apis.iam.v1alpha1.types import (
+    GROUP,
+    VERSION,
+    AggregationRule,
+    ClusterRole,
+    ClusterRoleBinding,
+    LoginRecord,
+    LoginRecordSpec,
+    PolicyRule,
+    Role,
+    RoleBinding,
+    RoleRef,
+    Subject,
+    User,
+    UserSpec,
+    UserStatus,
+)
+from kubellm.apis.iam.v1alpha1.validation import (
+    rbac_name,
+    validate_cluster_role,
+    validate_cluster_role_binding,
+    validate_cluster_role_binding_update,
+    validate_cluster_role_update,
+    validate_login_record,
+    validate_login_record_update,
+    validate_role,
+    validate_role_binding,
+    validate_role_binding_update,
+    validate_role_update,
+    validate_user,
+    validate_user_update,
+)
+from kubellm.apis.scheme import ResourceInfo
+
+RESOURCES: list[ResourceInfo] = [
+    ResourceInfo(
+        group=GROUP, version=VERSION, kind="User", plural="users", singular="user",
+        namespaced=False, model=User, has_status=True,
+        validate=validate_user, validate_update=validate_user_update,
+    ),
+    ResourceInfo(
+        group=GROUP, version=VERSION, kind="Role", plural="roles", singular="role",
+        namespaced=True, model=Role, has_status=False,
+        validate=validate_role, validate_update=validate_role_update,
+    ),
+    ResourceInfo(
+        group=GROUP, version=VERSION, kind="ClusterRole", plural="clusterroles", singular="clusterrole",
+        namespaced=False, model=ClusterRole, has_status=False,
+        validate=validate_cluster_role, validate_update=validate_cluster_role_update,
+    ),
+    ResourceInfo(
+        group=GROUP, version=VERSION, kind="RoleBinding", plural="rolebindings", singular="rolebinding",
+        namespaced=True, model=RoleBinding, has_status=False,
+        validate=validate_role_binding, validate_update=validate_role_binding_update,
+    ),
+    ResourceInfo(
+        group=GROUP, version=VERSION, kind="ClusterRoleBinding", plural="clusterrolebindings",
+        singular="clusterrolebinding", namespaced=False, model=ClusterRoleBinding, has_status=False,
+        validate=validate_cluster_role_binding, validate_update=validate_cluster_role_binding_update,
+    ),
+    ResourceInfo(
+        group=GROUP, version=VERSION, kind="LoginRecord", plural="loginrecords", singular="loginrecord",
+        namespaced=False, model=LoginRecord, has_status=False,
+        validate=validate_login_record, validate_update=validate_login_record_update,
+    ),
+]
+
+__all__ = [
+    "GROUP",
+    "RESOURCES",
+    "VERSION",
+    "AggregationRule",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "LoginRecord",
+    "LoginRecordSpec",
+    "PolicyRule",
+    "Role",
+    "RoleBinding",
+    "RoleRef",
+    "Subject",
+    "User",
+    "UserSpec",
+    "UserStatus",
+    "rbac_name",
+    "validate_cluster_role",
+    "validate_cluster_role_binding",
+    "validate_cluster_role_binding_update",
+    "validate_cluster_role_update",
+    "validate_login_record",
+    "validate_login_record_update",
+    "validate_role",
+    "validate_role_binding",
+    "validate_role_binding_update",
+    "validate_role_update",
+    "validate_user",
+    "validate_user_update",
+]

@@ -1,0 +1,102 @@
+"""API server options → complete() → validate() → frozen Config.
+
+Options come from the command line; `complete()` fills what can be derived (state directory paths,
+the embedded etcd), `validate()` reports every problem at once, and `Config` is what `build` uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kubellm.registry.options import DEFAULT_HF_ENDPOINT, DEFAULT_VLLM_IMAGE
+
+
+@dataclass
+class Options:
+    state_dir: Path = Path(".state")
+    etcd_servers: list[str] = field(default_factory=list)
+    etcd_prefix: str = "/registry"
+    etcd_cafile: str = ""
+    etcd_certfile: str = ""
+    etcd_keyfile: str = ""
+    etcd_compaction_interval: float = 300.0
+    default_image: str = DEFAULT_VLLM_IMAGE
+    default_hf_endpoint: str = DEFAULT_HF_ENDPOINT
+    log_format: str = "json"
+
+    @classmethod
+    def parse(cls, argv: list[str] | None = None) -> Options:
+        p = argparse.ArgumentParser(prog="kubellm-apiserver", description="The KubeLLM API server.")
+        p.add_argument("--state-dir", type=Path, default=Path(".state"),
+                       help="directory for generated state: embedded etcd data, certificates, kubeconfig")
+        p.add_argument("--etcd-servers", default="",
+                       help="comma-separated etcd client URLs; empty starts an embedded etcd")
+        p.add_argument("--etcd-prefix", default="/registry")
+        p.add_argument("--etcd-cafile", default="")
+        p.add_argument("--etcd-certfile", default="")
+        p.add_argument("--etcd-keyfile", default="")
+        p.add_argument("--etcd-compaction-interval", type=float, default=300.0,
+                       help="seconds between compactions of etcd history (0 disables)")
+        p.add_argument("--default-image", default=DEFAULT_VLLM_IMAGE, help="vLLM image for LLMServices")
+        p.add_argument("--default-hf-endpoint", default=DEFAULT_HF_ENDPOINT)
+        p.add_argument("--log-format", choices=["json", "console"], default="json")
+        a = p.parse_args(argv)
+        return cls(
+            state_dir=a.state_dir,
+            etcd_servers=[s.strip() for s in a.etcd_servers.split(",") if s.strip()],
+            etcd_prefix=a.etcd_prefix,
+            etcd_cafile=a.etcd_cafile,
+            etcd_certfile=a.etcd_certfile,
+            etcd_keyfile=a.etcd_keyfile,
+            etcd_compaction_interval=a.etcd_compaction_interval,
+            default_image=a.default_image,
+            default_hf_endpoint=a.default_hf_endpoint,
+            log_format=a.log_format,
+        )
+
+    def complete(self) -> Options:
+        self.state_dir = self.state_dir.resolve()
+        if not self.etcd_prefix.startswith("/"):
+            self.etcd_prefix = "/" + self.etcd_prefix
+        return self
+
+    def validate(self) -> list[str]:
+        problems: list[str] = []
+        for url in self.etcd_servers:
+            if not url.startswith(("http://", "https://")):
+                problems.append(f"--etcd-servers: {url!r} must be an http:// or https:// URL")
+        if self.etcd_compaction_interval < 0:
+            problems.append("--etcd-compaction-interval must not be negative")
+        if bool(self.etcd_certfile) != bool(self.etcd_keyfile):
+            problems.append("--etcd-certfile and --etcd-keyfile must be given together")
+        return problems
+
+    def config(self) -> Config:
+        return Config(
+            state_dir=self.state_dir,
+            etcd_servers=tuple(self.etcd_servers),
+            etcd_prefix=self.etcd_prefix.rstrip("/") or "/registry",
+            etcd_cafile=self.etcd_cafile or None,
+            etcd_certfile=self.etcd_certfile or None,
+            etcd_keyfile=self.etcd_keyfile or None,
+            etcd_compaction_interval=self.etcd_compaction_interval,
+            default_image=self.default_image,
+            default_hf_endpoint=self.default_hf_endpoint,
+            log_format=self.log_format,
+        )
+
+
+@dataclass(frozen=True)
+class Config:
+    state_dir: Path
+    etcd_servers: tuple[str, ...]
+    etcd_prefix: str
+    etcd_cafile: str | None
+    etcd_certfile: str | None
+    etcd_keyfile: str | None
+    etcd_compaction_interval: float
+    default_image: str
+    default_hf_endpoint: str
+    log_format: str

@@ -1,0 +1,23 @@
+"""Cluster: a member GPU cluster. Credentials are write-only: an update that omits them keeps them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubellm.registry.strategy import Strategy
+
+
+class ClusterStrategy(Strategy):
+    field_selectors = ("spec.region", "spec.zone", "spec.provider")
+    printer_columns = (
+        ("Endpoint", "string", ".spec.apiEndpoint"),
+        ("Version", "string", ".status.kubernetesVersion"),
+        ("Region", "string", ".spec.region"),
+        ("Nodes", "integer", ".status.nodeCount"),
+        ("Ready", "string", '.status.conditions[?(@.type=="Ready")].status'),
+    )
+
+    def prepare_for_update(self, new: Any, old: Any) -> None:
+        if new.spec.credentials is None:
+            new.spec.credentials = old.spec.credentials
+        super().prepare_for_update(new, old)

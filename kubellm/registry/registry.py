@@ -1,0 +1,44 @@
+"""Every served resource, with its Strategy, as Stores over one storage."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from kubellm.apis.cluster.v1alpha1 import RESOURCES as CLUSTER_RESOURCES
+from kubellm.apis.iam.v1alpha1 import RESOURCES as IAM_RESOURCES
+from kubellm.apis.model.v1alpha1 import RESOURCES as MODEL_RESOURCES
+from kubellm.apis.scheme import ResourceInfo
+from kubellm.registry.cluster.cluster import ClusterStrategy
+from kubellm.registry.iam.rbac import BindingStrategy, RoleStrategy
+from kubellm.registry.iam.user import LoginRecordStrategy, UserStrategy
+from kubellm.registry.model.llmservice import LLMServiceStrategy
+from kubellm.registry.model.ragservice import RAGServiceStrategy
+from kubellm.registry.options import RegistryOptions
+from kubellm.registry.storage.interface import Storage
+from kubellm.registry.store import Store
+from kubellm.registry.strategy import Strategy
+
+ALL_RESOURCES: tuple[ResourceInfo, ...] = (*IAM_RESOURCES, *CLUSTER_RESOURCES, *MODEL_RESOURCES)
+
+StrategyFactory = Callable[[ResourceInfo, RegistryOptions], Strategy]
+
+STRATEGIES: dict[str, StrategyFactory] = {
+    "User": lambda info, opts: UserStrategy(info, opts),
+    "Role": lambda info, _: RoleStrategy(info),
+    "ClusterRole": lambda info, _: RoleStrategy(info),
+    "RoleBinding": lambda info, _: BindingStrategy(info),
+    "ClusterRoleBinding": lambda info, _: BindingStrategy(info),
+    "LoginRecord": lambda info, _: LoginRecordStrategy(info),
+    "Cluster": lambda info, _: ClusterStrategy(info),
+    "LLMService": lambda info, opts: LLMServiceStrategy(info, opts),
+    "RAGService": lambda info, _: RAGServiceStrategy(info),
+}
+
+
+def build_stores(storage: Storage, options: RegistryOptions = RegistryOptions()) -> dict[str, Store]:
+    """Stores keyed by `<plural>.<group>`."""
+    stores: dict[str, Store] = {}
+    for info in ALL_RESOURCES:
+        strategy = STRATEGIES.get(info.kind, lambda i, _: Strategy(i))(info, options)
+        stores[info.group_resource] = Store(info, strategy, storage)
+    return stores

@@ -1,0 +1,70 @@
+"""Periodic compaction of etcd history, coordinated between API server instances.
+
+Each round bumps a shared key inside a transaction that compares its version with the one this
+instance saw last; only the instance whose transaction succeeds compacts, and it compacts to the
+revision recorded one interval earlier, so watchers and paginated lists keep one interval of history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+
+from kubellm.registry.storage import errors
+from kubellm.registry.storage.etcd.client import GatewayClient, b64
+
+log = structlog.get_logger(__name__)
+
+
+class Compactor:
+    def __init__(self, client: GatewayClient, prefix: str, interval: float) -> None:
+        self.client = client
+        self.key = b64(prefix.rstrip("/") + "/compact_rev_key")
+        self.interval = interval
+        self.version = 0
+        self.revision = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def compact_once(self) -> int | None:
+        """One round; returns the revision compacted to, if this round compacted."""
+        txn = {"compare": [{"key": self.key, "target": "VERSION", "result": "EQUAL", "version": str(self.version)}],
+               "success": [{"request_put": {"key": self.key, "value": b64(str(self.revision))}}],
+               "failure": [{"request_range": {"key": self.key}}]}
+        resp = await self.client.call("/kv/txn", txn, op="compact")
+        current = int(resp["header"]["revision"])
+        if not resp.get("succeeded"):
+            kvs = resp["responses"][0]["response_range"].get("kvs") or [{}]
+            self.version = int(kvs[0].get("version", 0))
+            self.revision = current
+            return None
+        self.version += 1
+        target, self.revision = self.revision, current
+        if target == 0:
+            return None
+        try:
+            await self.client.call("/kv/compaction", {"revision": str(target)}, op="compact")
+        except errors.Expired:
+            return None  # someone compacted further already
+        log.info("compacted etcd history", revision=target)
+        return target
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.compact_once()
+            except errors.StorageError as exc:
+                log.warning("compaction failed", error=exc.message)
+            await asyncio.sleep(self.interval)
+
+    def start(self) -> None:
+        if self._task is None and self.interval > 0:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="etcd-compactor")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

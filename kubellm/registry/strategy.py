@@ -1,0 +1,111 @@
+"""Strategy: the per-resource behaviour the generic Store calls (the k8s RESTCreate/UpdateStrategy).
+
+A resource's strategy is usually this class with a few attributes set; hooks operate on the decoded
+pydantic object. `StatusStrategy` is the variant for the `status` subresource.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from kubellm.apis.base import APIModel
+from kubellm.apis.scheme import ResourceInfo
+from kubellm.apis.validation import names
+from kubellm.apis.validation.field import ErrorList
+from kubellm.apis.validation.meta import NameValidator
+
+Attrs = tuple[Mapping[str, str], Mapping[str, str]]
+
+
+def _dig(obj: Mapping[str, Any], path: str) -> str:
+    node: Any = obj
+    for part in path.split("."):
+        if not isinstance(node, Mapping):
+            return ""
+        node = node.get(part)
+    if node is None:
+        return ""
+    if isinstance(node, bool):
+        return "true" if node else "false"
+    return str(node)
+
+
+def spec_of(model: APIModel) -> dict[str, Any]:
+    """Everything but metadata and status: a change here bumps metadata.generation."""
+    return model.model_dump(by_alias=True, exclude_none=True, exclude={"metadata", "status", "api_version", "kind"})
+
+
+class Strategy:
+    """Defaults for a resource whose main endpoint ignores status and whose spec bumps generation."""
+
+    allow_create_on_update = False
+    allow_unconditional_update = False
+    name_validator: NameValidator = staticmethod(names.dns1123_subdomain)
+    field_selectors: tuple[str, ...] = ()
+    """Fields, besides metadata.name and metadata.namespace, that a field selector may use."""
+    printer_columns: tuple[tuple[str, str, str], ...] = ()
+    """(name, type, JSON path) columns for server-side tables; used by the HTTP layer."""
+
+    def __init__(self, info: ResourceInfo) -> None:
+        self.info = info
+
+    @property
+    def namespaced(self) -> bool:
+        return self.info.namespaced
+
+    def selectable_fields(self) -> tuple[str, ...]:
+        base = ("metadata.name", "metadata.namespace") if self.namespaced else ("metadata.name",)
+        return base + self.field_selectors
+
+    def get_attrs(self, obj: Mapping[str, Any]) -> Attrs:
+        meta = obj.get("metadata") or {}
+        fields = {"metadata.name": meta.get("name") or ""}
+        if self.namespaced:
+            fields["metadata.namespace"] = meta.get("namespace") or ""
+        for path in self.field_selectors:
+            fields[path] = _dig(obj, path)
+        return meta.get("labels") or {}, fields
+
+    def prepare_for_create(self, obj: APIModel) -> None:
+        if self.info.has_status and hasattr(obj, "status"):
+            obj.status = None
+        obj.metadata.generation = 1  # type: ignore[attr-defined]
+
+    def prepare_for_update(self, new: APIModel, old: APIModel) -> None:
+        if self.info.has_status and hasattr(new, "status"):
+            new.status = old.status  # type: ignore[attr-defined]
+        if spec_of(new) != spec_of(old):
+            new.metadata.generation = (old.metadata.generation or 0) + 1  # type: ignore[attr-defined]
+
+    def validate(self, obj: APIModel) -> ErrorList:
+        return self.info.validate(obj)
+
+    def validate_update(self, new: APIModel, old: APIModel) -> ErrorList:
+        return self.info.validate_update(new, old)
+
+    def canonicalize(self, obj: APIModel) -> None:
+        """Normalise an object after validation (e.g. sort a set-like list)."""
+
+    def warnings_on_create(self, obj: APIModel) -> list[str]:
+        return []
+
+    def warnings_on_update(self, new: APIModel, old: APIModel) -> list[str]:
+        return []
+
+
+class StatusStrategy(Strategy):
+    """The `status` subresource: only status changes; everything else is kept from the stored object."""
+
+    def prepare_for_update(self, new: APIModel, old: APIModel) -> None:
+        status = getattr(new, "status", None)
+        managed = new.metadata.managed_fields  # type: ignore[attr-defined]
+        for name in type(old).model_fields:
+            if name != "status":
+                setattr(new, name, old.model_copy(deep=True).__dict__[name])
+        new.status = status  # type: ignore[attr-defined]
+        if managed is not None:
+            new.metadata.managed_fields = managed  # type: ignore[attr-defined]
+
+    def validate_update(self, new: APIModel, old: APIModel) -> ErrorList:
+        return self.info.validate(new)
