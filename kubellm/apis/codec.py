@@ -73,7 +73,11 @@ def _drop(data: Any, loc: Sequence[int | str]) -> None:
     if isinstance(node, dict) and last in node:
         del node[last]
     elif isinstance(node, list) and isinstance(last, int) and 0 <= last < len(node):
-        node[last] = None
+        del node[last]
+
+
+def _sort_key(loc: Sequence[int | str]) -> tuple[tuple[int, int | str], ...]:
+    return tuple((0, p) if isinstance(p, int) else (1, p) for p in loc)
 
 
 @dataclass
@@ -93,11 +97,14 @@ def decode(model: type[M], data: dict[str, Any], validation: FieldValidation = F
     field_errors: ErrorList = []
     for _ in range(max_passes):
         try:
-            obj = model.model_validate(work)
+            obj = model.model_validate(work, by_alias=True, by_name=False)
         except ValidationError as exc:
             if work is data:
                 work = copy.deepcopy(data)
-            for e in exc.errors(include_url=False):
+            # Drop bad values deepest-first and list items from the highest index, so that removing
+            # one never shifts the location of another.
+            found = exc.errors(include_url=False)
+            for e in found:
                 loc = e["loc"]
                 path = loc_path(loc)
                 if e["type"] == "extra_forbidden":
@@ -108,7 +115,8 @@ def decode(model: type[M], data: dict[str, Any], validation: FieldValidation = F
                     kind = _TYPE_NAMES.get(e["type"])
                     detail = f"must be of type {kind}" if kind else e["msg"]
                     field_errors.append(ferr.type_invalid(path, e.get("input"), detail))
-                _drop(work, loc)
+            for e in sorted(found, key=lambda e: _sort_key(e["loc"]), reverse=True):
+                _drop(work, e["loc"])
             continue
         warnings = [f'unknown field "{p}"' for p in unknown]
         if unknown and validation is FieldValidation.STRICT:

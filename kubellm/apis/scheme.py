@@ -8,9 +8,11 @@ from typing import Any
 
 from kubellm.apis.base import APIModel
 from kubellm.apis.validation.field import ErrorList
+from kubellm.apis.validation.names import dns1123_subdomain
 
 Validate = Callable[[Any], ErrorList]
 ValidateUpdate = Callable[[Any, Any], ErrorList]
+ValidateName = Callable[[str], list[str]]
 
 
 def _no_errors(*_: Any) -> ErrorList:
@@ -32,6 +34,7 @@ class ResourceInfo:
     has_scale: bool = False
     validate: Validate = _no_errors
     validate_update: ValidateUpdate = _no_errors
+    validate_name: ValidateName = dns1123_subdomain
 
     @property
     def api_version(self) -> str:

@@ -7,6 +7,7 @@ Storage errors are turned into API errors naming the resource and object, never 
 
 from __future__ import annotations
 
+import copy
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -315,7 +316,7 @@ class Store:
         collected: dict[str, Any] = {}
 
         async def produce(old: Obj) -> APIModel:
-            out = mutate(old)
+            out = mutate(copy.deepcopy(old))
             new_json = await out if isinstance(out, Awaitable) else out
             new, type_errs, warnings = self._decode(new_json, options.field_validation)
             collected["errs"], collected["warnings"] = type_errs, warnings

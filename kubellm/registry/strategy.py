@@ -11,7 +11,6 @@ from typing import Any
 
 from kubellm.apis.base import APIModel
 from kubellm.apis.scheme import ResourceInfo
-from kubellm.apis.validation import names
 from kubellm.apis.validation.field import ErrorList
 from kubellm.apis.validation.meta import NameValidator
 
@@ -41,7 +40,6 @@ class Strategy:
 
     allow_create_on_update = False
     allow_unconditional_update = False
-    name_validator: NameValidator = staticmethod(names.dns1123_subdomain)
     field_selectors: tuple[str, ...] = ()
     """Fields, besides metadata.name and metadata.namespace, that a field selector may use."""
     printer_columns: tuple[tuple[str, str, str], ...] = ()
@@ -49,6 +47,10 @@ class Strategy:
 
     def __init__(self, info: ResourceInfo) -> None:
         self.info = info
+
+    @property
+    def name_validator(self) -> NameValidator:
+        return self.info.validate_name
 
     @property
     def namespaced(self) -> bool:

@@ -18,9 +18,16 @@ from kubellm.apis.scheme import ResourceInfo
 
 RESOURCES: list[ResourceInfo] = [
     ResourceInfo(
-        group=GROUP, version=VERSION, kind="Cluster", plural="clusters", singular="cluster",
-        namespaced=False, model=Cluster, has_status=True,
-        validate=validate_cluster, validate_update=validate_cluster_update,
+        group=GROUP,
+        version=VERSION,
+        kind="Cluster",
+        plural="clusters",
+        singular="cluster",
+        namespaced=False,
+        model=Cluster,
+        has_status=True,
+        validate=validate_cluster,
+        validate_update=validate_cluster_update,
     ),
 ]
 

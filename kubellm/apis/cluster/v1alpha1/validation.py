@@ -49,9 +49,7 @@ def at_most(value: int, maximum: int, path: Path) -> ErrorList:
     return []
 
 
-_RFC3339_RE = re.compile(
-    r"^(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
-)
+_RFC3339_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 RFC3339_MSG = 'must be an RFC3339 timestamp such as "2006-01-02T15:04:05Z"'
 
 
@@ -113,13 +111,13 @@ def validate_label_value(value: str, path: Path) -> ErrorList:
     return [field.invalid(path, value, m) for m in names.label_value(value)]
 
 
-def validate_unique_names(values: Iterable[str], path: Path) -> ErrorList:
-    """Duplicate errors for repeated non-empty values, at their index under `path`."""
+def validate_unique_names(values: Iterable[str], path: Path, child: str = "") -> ErrorList:
+    """Duplicate errors for repeated non-empty values, at `path[i]` (or `path[i].child`)."""
     errs: ErrorList = []
     seen: set[str] = set()
     for i, v in enumerate(values):
         if v and v in seen:
-            errs.append(field.duplicate(path.index(i), v))
+            errs.append(field.duplicate(path.index(i).child(child) if child else path.index(i), v))
         seen.add(v)
     return errs
 
@@ -131,11 +129,16 @@ def _validate_selector_requirement(req: LabelSelectorRequirement, path: Path) ->
     errs: ErrorList = []
     if req.operator in ("In", "NotIn"):
         if not req.values:
-            errs.append(field.required(path.child("values"), "must be specified when `operator` is 'In' or 'NotIn'"))
+            errs.append(
+                field.required(path.child("values"), "must be specified when `operator` is 'In' or 'NotIn'")
+            )
     elif req.operator in ("Exists", "DoesNotExist"):
         if req.values:
-            errs.append(field.forbidden(path.child("values"),
-                                        "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"))
+            errs.append(
+                field.forbidden(
+                    path.child("values"), "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"
+                )
+            )
     else:
         errs.append(field.invalid(path.child("operator"), req.operator, "not a valid selector operator"))
     errs.extend(validate_label_name(req.key, path.child("key")))
@@ -170,8 +173,13 @@ def validate_condition(cond: Condition, path: Path) -> ErrorList:
     if cond.status not in CONDITION_STATUSES:
         errs.append(field.not_supported(path.child("status"), cond.status, CONDITION_STATUSES))
     if cond.observed_generation < 0:
-        errs.append(field.invalid(path.child("observedGeneration"), cond.observed_generation,
-                                  "must be greater than or equal to zero"))
+        errs.append(
+            field.invalid(
+                path.child("observedGeneration"),
+                cond.observed_generation,
+                "must be greater than or equal to zero",
+            )
+        )
     if not cond.last_transition_time:
         errs.append(field.required(path.child("lastTransitionTime"), "must be set"))
     else:
@@ -225,7 +233,9 @@ def _validate_taints(taints: Sequence[Taint], path: Path) -> ErrorList:
         errs.extend(validate_taint_effect(t.effect, p.child("effect"), allow_empty=False))
         if (t.key, t.effect) in seen:
             err = field.duplicate(p, t.model_dump(by_alias=True))
-            errs.append(FieldError(err.type, err.field, err.bad_value, "taints must be unique by key and effect pair"))
+            errs.append(
+                FieldError(err.type, err.field, err.bad_value, "taints must be unique by key and effect pair")
+            )
         seen.add((t.key, t.effect))
     return errs
 
@@ -238,8 +248,11 @@ def _validate_credentials(creds: ClusterCredentials | None, path: Path) -> Error
     if creds is None or not (creds.token or creds.client_certificate or creds.client_key):
         return [field.required(path, "must specify token, or clientCertificate and clientKey")]
     if creds.token and not _NO_SPACE_RE.match(creds.token):
-        errs.append(invalid_omitting_value(path.child("token"),
-                                           "must consist of printable ASCII characters without whitespace"))
+        errs.append(
+            invalid_omitting_value(
+                path.child("token"), "must consist of printable ASCII characters without whitespace"
+            )
+        )
     if creds.client_certificate and not creds.client_key:
         errs.append(field.required(path.child("clientKey"), "must be set when clientCertificate is set"))
     if creds.client_key and not creds.client_certificate:
@@ -256,14 +269,21 @@ def validate_cluster_spec(spec: ClusterSpec, path: Path = SPEC) -> ErrorList:
     if not spec.api_endpoint:
         errs.append(field.required(p))
     else:
-        errs.extend(field.invalid(p, spec.api_endpoint, m)
-                    for m in url_problems(spec.api_endpoint, ("https",), plain=True))
+        errs.extend(
+            field.invalid(p, spec.api_endpoint, m)
+            for m in url_problems(spec.api_endpoint, ("https",), plain=True)
+        )
     if spec.ca_bundle:
         if not is_base64(spec.ca_bundle):
-            errs.append(field.invalid(path.child("caBundle"), spec.ca_bundle, "must be base64-encoded PEM data"))
+            errs.append(
+                field.invalid(path.child("caBundle"), spec.ca_bundle, "must be base64-encoded PEM data")
+            )
         if spec.insecure_skip_tls_verify:
-            errs.append(field.invalid(path.child("insecureSkipTLSVerify"), True,
-                                      "may not be true if caBundle is present"))
+            errs.append(
+                field.invalid(
+                    path.child("insecureSkipTLSVerify"), True, "may not be true if caBundle is present"
+                )
+            )
     errs.extend(_validate_credentials(spec.credentials, path.child("credentials")))
     for name, value in (("region", spec.region), ("zone", spec.zone), ("provider", spec.provider)):
         errs.extend(validate_label_value(value, path.child(name)))
@@ -281,9 +301,14 @@ def validate_cluster_status(status: ClusterStatus, path: Path = STATUS) -> Error
         errs.extend(at_least(gpu.count, 0, p.child("count")))
         errs.extend(at_least(gpu.allocatable, 0, p.child("allocatable")))
         if gpu.allocatable > gpu.count:
-            errs.append(field.invalid(p.child("allocatable"), gpu.allocatable,
-                                      f"must be less than or equal to {p.child('count')}"))
-    errs.extend(validate_unique_names((g.model for g in status.gpus), path.child("gpus")))
+            errs.append(
+                field.invalid(
+                    p.child("allocatable"),
+                    gpu.allocatable,
+                    f"must be less than or equal to {p.child('count')}",
+                )
+            )
+    errs.extend(validate_unique_names((g.model for g in status.gpus), path.child("gpus"), "model"))
     errs.extend(validate_timestamp(status.last_probe_time, path.child("lastProbeTime")))
     return errs
 

@@ -30,7 +30,7 @@ from kubellm.apis.iam.v1alpha1.types import (
     UserStatus,
 )
 from kubellm.apis.validation import field, names
-from kubellm.apis.validation.field import ErrorList, Path
+from kubellm.apis.validation.field import ErrorList, ErrorType, FieldError, Path
 
 SPEC = Path("spec")
 STATUS = Path("status")
@@ -138,16 +138,28 @@ def validate_policy_rule(rule: PolicyRule, namespaced: bool, path: Path) -> Erro
     if rule.non_resource_urls:
         urls = path.child("nonResourceURLs")
         if namespaced:
-            errs.append(field.invalid(urls, rule.non_resource_urls,
-                                      "namespaced rules cannot apply to non-resource URLs"))
+            errs.append(
+                field.invalid(
+                    urls, rule.non_resource_urls, "namespaced rules cannot apply to non-resource URLs"
+                )
+            )
         if rule.api_groups or rule.resources or rule.resource_names:
-            errs.append(field.invalid(urls, rule.non_resource_urls,
-                                      "rules cannot apply to both regular resources and non-resource URLs"))
+            errs.append(
+                field.invalid(
+                    urls,
+                    rule.non_resource_urls,
+                    "rules cannot apply to both regular resources and non-resource URLs",
+                )
+            )
         return errs
     if not rule.api_groups:
-        errs.append(field.required(path.child("apiGroups"), "resource rules must supply at least one api group"))
+        errs.append(
+            field.required(path.child("apiGroups"), "resource rules must supply at least one api group")
+        )
     if not rule.resources:
-        errs.append(field.required(path.child("resources"), "resource rules must supply at least one resource"))
+        errs.append(
+            field.required(path.child("resources"), "resource rules must supply at least one resource")
+        )
     return errs
 
 
@@ -171,8 +183,11 @@ def validate_cluster_role(obj: ClusterRole) -> ErrorList:
     if obj.aggregation_rule is not None:
         selectors = Path("aggregationRule.clusterRoleSelectors")
         if not obj.aggregation_rule.cluster_role_selectors:
-            errs.append(field.required(selectors,
-                                       "at least one clusterRoleSelector required if aggregationRule is non-nil"))
+            errs.append(
+                field.required(
+                    selectors, "at least one clusterRoleSelector required if aggregationRule is non-nil"
+                )
+            )
         for i, sel in enumerate(obj.aggregation_rule.cluster_role_selectors):
             errs.extend(validate_label_selector(sel, selectors.index(i)))
     return errs
@@ -195,10 +210,19 @@ def validate_subject(subject: Subject, namespaced: bool, path: Path) -> ErrorLis
         errs.append(field.required(path.child("name")))
     if subject.kind == SERVICE_ACCOUNT_KIND:
         if subject.name:
-            errs.extend(field.invalid(path.child("name"), subject.name, m)
-                        for m in names.dns1123_subdomain(subject.name))
+            errs.extend(
+                field.invalid(path.child("name"), subject.name, m)
+                for m in names.dns1123_subdomain(subject.name)
+            )
         if subject.api_group:
-            errs.append(field.not_supported(path.child("apiGroup"), subject.api_group, [""]))
+            errs.append(
+                FieldError(
+                    ErrorType.NOT_SUPPORTED,
+                    str(path.child("apiGroup")),
+                    subject.api_group,
+                    'supported values: ""',
+                )
+            )
         if not namespaced and not subject.namespace:
             errs.append(field.required(path.child("namespace")))
     elif subject.kind in (USER_KIND, GROUP_KIND):
@@ -222,8 +246,9 @@ def _validate_role_ref(ref: RoleRef, kinds: Sequence[str]) -> ErrorList:
     return errs
 
 
-def _validate_binding(ref: RoleRef, subjects: Sequence[Subject], kinds: Sequence[str],
-                      namespaced: bool) -> ErrorList:
+def _validate_binding(
+    ref: RoleRef, subjects: Sequence[Subject], kinds: Sequence[str], namespaced: bool
+) -> ErrorList:
     errs = _validate_role_ref(ref, kinds)
     for i, subject in enumerate(subjects):
         errs.extend(validate_subject(subject, namespaced, Path("subjects").index(i)))

@@ -157,8 +157,13 @@ def _validate_autoscaling(auto: AutoscalingSpec | None, path: Path) -> ErrorList
     else:
         errs.extend(at_least(auto.max_replicas, 1, path.child("maxReplicas")))
         if auto.min_replicas > auto.max_replicas:
-            errs.append(field.invalid(path.child("minReplicas"), auto.min_replicas,
-                                      f"must be less than or equal to {path.child('maxReplicas')}"))
+            errs.append(
+                field.invalid(
+                    path.child("minReplicas"),
+                    auto.min_replicas,
+                    f"must be less than or equal to {path.child('maxReplicas')}",
+                )
+            )
     errs.extend(at_least(auto.waiting_threshold, 1, path.child("waitingThreshold")))
     return errs
 
@@ -181,16 +186,26 @@ def _validate_tolerations(tolerations: Sequence[Toleration], path: Path) -> Erro
         if t.key:
             errs.extend(validate_label_name(t.key, p.child("key")))
         elif t.operator != "Exists":
-            errs.append(field.invalid(p.child("operator"), t.operator,
-                                      'operator must be Exists when `key` is empty, which means "match all '
-                                      'values and all keys"'))
+            errs.append(
+                field.invalid(
+                    p.child("operator"),
+                    t.operator,
+                    'operator must be Exists when `key` is empty, which means "match all values and all '
+                    'keys"',
+                )
+            )
         if t.operator in ("", "Equal"):
             if msgs := names.label_value(t.value):
                 errs.append(field.invalid(p.child("operator"), t.value, ";".join(msgs)))
         elif t.operator == "Exists":
             if t.value:
-                errs.append(field.invalid(p.child("operator"), t.model_dump(by_alias=True),
-                                          "value must be empty when `operator` is 'Exists'"))
+                errs.append(
+                    field.invalid(
+                        p.child("operator"),
+                        t.model_dump(by_alias=True),
+                        "value must be empty when `operator` is 'Exists'",
+                    )
+                )
         else:
             errs.append(field.not_supported(p.child("operator"), t.operator, TOLERATION_OPERATORS))
         errs.extend(validate_taint_effect(t.effect, p.child("effect"), allow_empty=True))
@@ -202,11 +217,16 @@ def _validate_replica_scheduling(rs: ReplicaScheduling | None, path: Path) -> Er
         return []
     errs: ErrorList = []
     if rs.replica_scheduling_type not in REPLICA_SCHEDULING_TYPES:
-        errs.append(field.not_supported(path.child("replicaSchedulingType"), rs.replica_scheduling_type,
-                                        REPLICA_SCHEDULING_TYPES))
+        errs.append(
+            field.not_supported(
+                path.child("replicaSchedulingType"), rs.replica_scheduling_type, REPLICA_SCHEDULING_TYPES
+            )
+        )
     pref_path = path.child("replicaDivisionPreference")
     if rs.replica_division_preference not in REPLICA_DIVISION_PREFERENCES:
-        errs.append(field.not_supported(pref_path, rs.replica_division_preference, REPLICA_DIVISION_PREFERENCES))
+        errs.append(
+            field.not_supported(pref_path, rs.replica_division_preference, REPLICA_DIVISION_PREFERENCES)
+        )
     divided = rs.replica_scheduling_type == "Divided"
     if rs.replica_scheduling_type == "Duplicated" and rs.replica_division_preference:
         errs.append(field.forbidden(pref_path, "may only be set when replicaSchedulingType is Divided"))
@@ -215,8 +235,13 @@ def _validate_replica_scheduling(rs: ReplicaScheduling | None, path: Path) -> Er
         return errs
     wp_path = path.child("weightPreference")
     if not divided or rs.replica_division_preference == "Aggregated":
-        errs.append(field.forbidden(wp_path, "may only be set when replicaSchedulingType is Divided and "
-                                             "replicaDivisionPreference is Weighted"))
+        errs.append(
+            field.forbidden(
+                wp_path,
+                "may only be set when replicaSchedulingType is Divided and replicaDivisionPreference is "
+                "Weighted",
+            )
+        )
     if wp.dynamic_weight not in DYNAMIC_WEIGHTS:
         errs.append(field.not_supported(wp_path.child("dynamicWeight"), wp.dynamic_weight, DYNAMIC_WEIGHTS))
     list_path = wp_path.child("staticWeightList")
@@ -228,7 +253,9 @@ def _validate_replica_scheduling(rs: ReplicaScheduling | None, path: Path) -> Er
         p = list_path.index(i)
         target = w.target_cluster
         if not target.cluster_names and target.label_selector is None:
-            errs.append(field.required(p.child("targetCluster"), "must specify clusterNames or labelSelector"))
+            errs.append(
+                field.required(p.child("targetCluster"), "must specify clusterNames or labelSelector")
+            )
         errs.extend(_validate_cluster_affinity(target, p.child("targetCluster")))
         errs.extend(at_least(w.weight, 1, p.child("weight")))
     return errs
@@ -272,12 +299,16 @@ def validate_llm_service_spec(spec: LLMServiceSpec, path: Path = SPEC) -> ErrorL
     if spec.quantization not in QUANTIZATIONS:
         errs.append(field.not_supported(path.child("quantization"), spec.quantization, QUANTIZATIONS))
     errs.extend(at_least(spec.max_model_len, MIN_MODEL_LEN, path.child("maxModelLen")))
-    errs.extend(_validate_gpu_memory_utilization(spec.gpu_memory_utilization, path.child("gpuMemoryUtilization")))
+    errs.extend(
+        _validate_gpu_memory_utilization(spec.gpu_memory_utilization, path.child("gpuMemoryUtilization"))
+    )
     errs.extend(at_least(spec.replicas, 0, path.child("replicas")))
     errs.extend(_no_whitespace(spec.image, path.child("image")))
     if spec.hf_endpoint:
-        errs.extend(field.invalid(path.child("hfEndpoint"), spec.hf_endpoint, m)
-                    for m in url_problems(spec.hf_endpoint, ("http", "https")))
+        errs.extend(
+            field.invalid(path.child("hfEndpoint"), spec.hf_endpoint, m)
+            for m in url_problems(spec.hf_endpoint, ("http", "https"))
+        )
     errs.extend(_validate_resources(spec.resources, path.child("resources")))
     errs.extend(_validate_autoscaling(spec.autoscaling, path.child("autoscaling")))
     errs.extend(_validate_placement(spec.placement, path.child("placement")))
@@ -305,8 +336,11 @@ def validate_llm_service_status(status: LLMServiceStatus, path: Path = STATUS) -
     errs = _phase(status.phase, LLM_PHASES, path.child("phase"))
     errs.extend(at_least(status.replicas, 0, path.child("replicas")))
     errs.extend(at_least(status.ready_replicas, 0, path.child("readyReplicas")))
-    errs.extend(_ready_not_above(status.ready_replicas, status.replicas, path.child("readyReplicas"),
-                                 path.child("replicas")))
+    errs.extend(
+        _ready_not_above(
+            status.ready_replicas, status.replicas, path.child("readyReplicas"), path.child("replicas")
+        )
+    )
     errs.extend(at_least(status.observed_generation, 0, path.child("observedGeneration")))
     errs.extend(validate_conditions(status.conditions, path.child("conditions")))
     clusters = path.child("clusters")
@@ -316,9 +350,11 @@ def validate_llm_service_status(status: LLMServiceStatus, path: Path = STATUS) -
             errs.append(field.required(p.child("name")))
         errs.extend(at_least(c.replicas, 0, p.child("replicas")))
         errs.extend(at_least(c.ready_replicas, 0, p.child("readyReplicas")))
-        errs.extend(_ready_not_above(c.ready_replicas, c.replicas, p.child("readyReplicas"), p.child("replicas")))
+        errs.extend(
+            _ready_not_above(c.ready_replicas, c.replicas, p.child("readyReplicas"), p.child("replicas"))
+        )
         errs.extend(_phase(c.phase, LLM_PHASES, p.child("phase")))
-    errs.extend(validate_unique_names((c.name for c in status.clusters), clusters))
+    errs.extend(validate_unique_names((c.name for c in status.clusters), clusters, "name"))
     return errs
 
 
@@ -352,8 +388,10 @@ def _validate_source(src: DocumentSource, path: Path) -> ErrorList:
         if src.config_map_ref is None or not src.config_map_ref.name:
             errs.append(field.required(ref_path.child("name"), "must be set when type is configMap"))
         else:
-            errs.extend(field.invalid(ref_path.child("name"), src.config_map_ref.name, m)
-                        for m in names.dns1123_subdomain(src.config_map_ref.name))
+            errs.extend(
+                field.invalid(ref_path.child("name"), src.config_map_ref.name, m)
+                for m in names.dns1123_subdomain(src.config_map_ref.name)
+            )
         if src.uri:
             errs.append(field.forbidden(uri_path, "may not be set when type is configMap"))
     else:
@@ -378,8 +416,10 @@ def validate_rag_service_spec(spec: RAGServiceSpec, path: Path = SPEC) -> ErrorL
     if not spec.llm_service_ref.name:
         errs.append(field.required(ref))
     else:
-        errs.extend(field.invalid(ref, spec.llm_service_ref.name, m)
-                    for m in names.dns1123_subdomain(spec.llm_service_ref.name))
+        errs.extend(
+            field.invalid(ref, spec.llm_service_ref.name, m)
+            for m in names.dns1123_subdomain(spec.llm_service_ref.name)
+        )
 
     emb = path.child("embedding")
     if not spec.embedding.model:
@@ -399,14 +439,21 @@ def validate_rag_service_spec(spec: RAGServiceSpec, path: Path = SPEC) -> ErrorL
     errs.extend(_no_whitespace(store.endpoint, vs.child("endpoint")))
     if store.collection:
         if len(store.collection) > _MAX_COLLECTION_LEN:
-            errs.append(field.invalid(vs.child("collection"), store.collection,
-                                      f"must be no more than {_MAX_COLLECTION_LEN} characters"))
+            errs.append(
+                field.invalid(
+                    vs.child("collection"),
+                    store.collection,
+                    f"must be no more than {_MAX_COLLECTION_LEN} characters",
+                )
+            )
         if not _COLLECTION_RE.match(store.collection):
             errs.append(field.invalid(vs.child("collection"), store.collection, COLLECTION_MSG))
     errs.extend(_quantity(store.storage, vs.child("storage")))
     if store.storage_class_name:
-        errs.extend(field.invalid(vs.child("storageClassName"), store.storage_class_name, m)
-                    for m in names.dns1123_subdomain(store.storage_class_name))
+        errs.extend(
+            field.invalid(vs.child("storageClassName"), store.storage_class_name, m)
+            for m in names.dns1123_subdomain(store.storage_class_name)
+        )
 
     sources = path.child("sources")
     seen: set[str] = set()
@@ -420,8 +467,13 @@ def validate_rag_service_spec(spec: RAGServiceSpec, path: Path = SPEC) -> ErrorL
     errs.extend(at_least(spec.chunking.chunk_size, 1, ch.child("chunkSize")))
     errs.extend(at_least(spec.chunking.chunk_overlap, 0, ch.child("chunkOverlap")))
     if spec.chunking.chunk_size >= 1 and spec.chunking.chunk_overlap >= spec.chunking.chunk_size:
-        errs.append(field.invalid(ch.child("chunkOverlap"), spec.chunking.chunk_overlap,
-                                  f"must be less than {ch.child('chunkSize')}"))
+        errs.append(
+            field.invalid(
+                ch.child("chunkOverlap"),
+                spec.chunking.chunk_overlap,
+                f"must be less than {ch.child('chunkSize')}",
+            )
+        )
 
     top_k = path.child("retrieval", "topK")
     errs.extend(at_least(spec.retrieval.top_k, 1, top_k))
@@ -455,8 +507,9 @@ def validate_rag_service_update(new: RAGService, old: RAGService) -> ErrorList:
     if new.spec.embedding.dimension != old.spec.embedding.dimension:
         errs.append(field.invalid(emb.child("dimension"), new.spec.embedding.dimension, "field is immutable"))
     if new.spec.vector_store.type != old.spec.vector_store.type:
-        errs.append(field.invalid(SPEC.child("vectorStore", "type"), new.spec.vector_store.type,
-                                  "field is immutable"))
+        errs.append(
+            field.invalid(SPEC.child("vectorStore", "type"), new.spec.vector_store.type, "field is immutable")
+        )
     return errs
 
 

@@ -16,4 +16,6 @@ class EtcdConfig:
     pool_size: int = 64
     compaction_interval: float = 300.0
     """Seconds between compactions; 0 disables them."""
+    max_object_bytes: int = 1536 * 1024
+    """Largest encoded object accepted (etcd's default request limit is 1.5 MiB)."""
     extra: dict[str, str] = field(default_factory=dict)

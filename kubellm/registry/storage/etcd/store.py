@@ -100,12 +100,19 @@ class EtcdStorage:
         resp = await self._range(full)
         return _Current.from_kvs(resp.get("kvs"))
 
+    def _encode(self, key: str, obj: Obj) -> bytes:
+        data = encode_for_storage(obj)
+        if len(data) > self.config.max_object_bytes:
+            raise errors.RequestTooLarge(key, f"the object is too large: {len(data)} bytes, the limit is "
+                                              f"{self.config.max_object_bytes} bytes")
+        return data
+
     async def create(self, key: str, obj: Obj) -> Obj:
         full = self.full_key(key)
         k = b64(full)
         txn = {
             "compare": [{"key": k, "target": "CREATE", "result": "EQUAL", "create_revision": "0"}],
-            "success": [{"request_put": {"key": k, "value": b64(encode_for_storage(obj))}}],
+            "success": [{"request_put": {"key": k, "value": b64(self._encode(key, obj))}}],
         }
         resp = await self.client.call("/kv/txn", txn, op="create")
         if not resp.get("succeeded"):
@@ -133,7 +140,7 @@ class EtcdStorage:
                 existing = cur.obj()
                 _check_preconditions(key, preconditions, existing)
             new = await try_update(existing)
-            data = encode_for_storage(new)
+            data = self._encode(key, new)
             if cur.raw is not None and data == cur.raw:
                 return with_rv(new, cur.rev)
             compare = ({"key": k, "target": "MOD", "result": "EQUAL", "mod_revision": str(cur.rev)}
