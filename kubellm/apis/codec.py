@@ -70,8 +70,8 @@ def _drop(data: Any, loc: Sequence[int | str]) -> None:
         except (KeyError, IndexError, TypeError):
             return
     last = loc[-1] if loc else None
-    if isinstance(node, dict) and last in node:
-        del node[last]
+    if isinstance(node, dict):
+        node.pop(last, None)
     elif isinstance(node, list) and isinstance(last, int) and 0 <= last < len(node):
         del node[last]
 

@@ -39,6 +39,7 @@ def build_stores(storage: Storage, options: RegistryOptions = RegistryOptions())
     """Stores keyed by `<plural>.<group>`."""
     stores: dict[str, Store] = {}
     for info in ALL_RESOURCES:
-        strategy = STRATEGIES.get(info.kind, lambda i, _: Strategy(i))(info, options)
+        factory = STRATEGIES.get(info.kind)
+        strategy = factory(info, options) if factory else Strategy(info)
         stores[info.group_resource] = Store(info, strategy, storage)
     return stores

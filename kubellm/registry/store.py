@@ -7,6 +7,7 @@ Storage errors are turned into API errors naming the resource and object, never 
 
 from __future__ import annotations
 
+import builtins
 import copy
 import secrets
 import uuid
@@ -329,7 +330,7 @@ class Store:
         return await self._update(namespace, name, produce, None, None, options, subresource, collected)
 
     async def _update(self, namespace: str | None, name: str, produce: Callable[[Obj], Any],
-                      type_errs: ErrorList | None, warnings: list[str] | None, options: WriteOptions,
+                      type_errs: ErrorList | None, warnings: builtins.list[str] | None, options: WriteOptions,
                       subresource: str, collected: dict[str, Any] | None = None) -> Result:
         key = self.key(namespace, name)
         strategy: Strategy = self.status_strategy if subresource == "status" else self.strategy

@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
-from yarl import URL
 from etcd3 import AioClient
 from prometheus_client import Histogram
+from yarl import URL
 
 from kubellm.registry.storage import errors
 from kubellm.registry.storage.etcd.config import EtcdConfig

@@ -1,0 +1,1 @@
+"""HTTP layer: filters, generic handlers, discovery, OpenAPI. Imports registry and service, never etcd."""
