@@ -74,10 +74,14 @@ class EtcdWatcher:
             self._resp.close()
             raise translate(orjson.loads(data) if data else {})
         # The first message confirms creation or reports that the start revision was compacted.
-        first = await self._next_message(timeout=None)
-        if first is None:
-            raise errors.Unavailable(message="etcd closed the watch stream")
-        self._handle(first)
+        try:
+            first = await self._next_message(timeout=None)
+            if first is None:
+                raise errors.Unavailable(message="etcd closed the watch stream")
+            self._handle(first)
+        except BaseException:
+            self._resp.close()
+            raise
         self._last_bookmark = asyncio.get_running_loop().time()
 
     async def _next_message(self, timeout: float | None) -> dict[str, Any] | None:
