@@ -79,7 +79,7 @@ class GatewayClient:
         self._watch_session: aiohttp.ClientSession | None = None
         self._urls: dict[str, URL] = {}
         self._observers: dict[tuple[str, str], Any] = {}
-        self._headers = {"Content-Type": "application/json"}
+        self._headers = {"Content-Type": "application/json"}  # the gateway accepts JSON only
 
     @property
     def watch_session(self) -> aiohttp.ClientSession:
