@@ -1,26 +1,43 @@
-"""kubellm-apiserver: storage (embedded or external etcd), the registry, and periodic compaction.
+"""kubellm-apiserver: storage (embedded or external etcd), the registry, compaction, and HTTPS serving.
 
-The HTTP front end is added on top of `Server.stores`; this module owns start-up and shutdown.
+Start-up order: etcd → storage health → compactor → Stores → PKI and kubeconfig → HTTPS listener.
+Shutdown reverses it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import platform
 import signal
+import ssl
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import structlog
+from aiohttp import web
 
+from kubellm import __version__
 from kubellm.app import logging as applog
+from kubellm.app.kubeconfig import write_admin_kubeconfig
 from kubellm.app.options import Config, Options
 from kubellm.registry.options import RegistryOptions
 from kubellm.registry.registry import build_stores
 from kubellm.registry.storage.etcd import EtcdConfig, EtcdStorage
 from kubellm.registry.storage.etcd.embedded import EmbeddedEtcd
 from kubellm.registry.store import Store
+from kubellm.server.app import APIServerApp
+from kubellm.server.certs import ensure_pki
+from kubellm.server.health import Health, HealthCheck
 
 log = structlog.get_logger(__name__)
+
+
+def version_info() -> dict[str, str]:
+    major, minor = __version__.split(".")[:2]
+    return {"major": major, "minor": minor, "gitVersion": f"v{__version__}", "gitCommit": "", "gitTreeState": "",
+            "buildDate": "", "goVersion": f"python{platform.python_version()}", "compiler": "cpython",
+            "platform": f"{platform.system().lower()}/{platform.machine()}"}
 
 
 @dataclass
@@ -29,6 +46,10 @@ class Server:
     storage: EtcdStorage | None = None
     etcd: EmbeddedEtcd | None = None
     stores: dict[str, Store] = field(default_factory=dict)
+    runner: web.AppRunner | None = None
+    health: Health | None = None
+    url: str = ""
+    kubeconfig: Path | None = None
 
     async def start(self) -> None:
         cfg = self.config
@@ -42,9 +63,39 @@ class Server:
         await self.storage.check_health()
         self.storage.start_compactor()
         self.stores = build_stores(self.storage, RegistryOptions(cfg.default_image, cfg.default_hf_endpoint))
-        log.info("kubellm-apiserver started", etcd=list(endpoints), resources=sorted(self.stores))
+        await self._serve(endpoints)
+
+    async def _serve(self, endpoints: tuple[str, ...]) -> None:
+        cfg = self.config
+        assert self.storage is not None
+        pki = ensure_pki(cfg.state_dir / "pki", ["127.0.0.1", "localhost", "::1", cfg.bind_address])
+        cert = cfg.tls_cert_file or str(pki.serving.cert)
+        key = cfg.tls_private_key_file or str(pki.serving.key)
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(cert, key)
+        ctx.load_verify_locations(cfg.client_ca_file or str(pki.client_ca.cert))
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+        self.health = Health([HealthCheck("etcd", self.storage.check_health)])
+        api = APIServerApp(list(self.stores.values()), self.health, version_info(),
+                           f"{cfg.bind_address}:{cfg.secure_port}")
+        self.runner = web.AppRunner(api.build(), access_log=None, handle_signals=False)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, cfg.bind_address, cfg.secure_port, ssl_context=ctx, backlog=1024)
+        await site.start()
+        port = self.runner.addresses[0][1]
+        host = "127.0.0.1" if cfg.bind_address in ("0.0.0.0", "127.0.0.1") else cfg.bind_address
+        self.url = f"https://{host}:{port}"
+        self.kubeconfig = cfg.state_dir / "admin.kubeconfig"
+        write_admin_kubeconfig(self.kubeconfig, self.url, pki.serving_ca, pki.admin.cert, pki.admin.key)
+        (cfg.state_dir / "apiserver.url").write_text(self.url + "\n")
+        log.info("kubellm-apiserver serving", url=self.url, kubeconfig=str(self.kubeconfig), etcd=list(endpoints),
+                 resources=sorted(self.stores))
 
     async def stop(self) -> None:
+        if self.health is not None:
+            self.health.shutting_down = True
+        if self.runner is not None:
+            await self.runner.cleanup()
         if self.storage is not None:
             await self.storage.close()
         if self.etcd is not None:
@@ -74,5 +125,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     config = options.config()
     applog.configure(config.log_format)
+    config.state_dir.mkdir(parents=True, exist_ok=True)
     asyncio.run(run(config))
     return 0

@@ -25,6 +25,11 @@ class Options:
     default_image: str = DEFAULT_VLLM_IMAGE
     default_hf_endpoint: str = DEFAULT_HF_ENDPOINT
     log_format: str = "json"
+    bind_address: str = "127.0.0.1"
+    secure_port: int = 6443
+    tls_cert_file: str = ""
+    tls_private_key_file: str = ""
+    client_ca_file: str = ""
 
     @classmethod
     def parse(cls, argv: list[str] | None = None) -> Options:
@@ -42,6 +47,11 @@ class Options:
         p.add_argument("--default-image", default=DEFAULT_VLLM_IMAGE, help="vLLM image for LLMServices")
         p.add_argument("--default-hf-endpoint", default=DEFAULT_HF_ENDPOINT)
         p.add_argument("--log-format", choices=["json", "console"], default="json")
+        p.add_argument("--bind-address", default="127.0.0.1")
+        p.add_argument("--secure-port", type=int, default=6443, help="HTTPS port; 0 picks a free one")
+        p.add_argument("--tls-cert-file", default="", help="serving certificate; generated when empty")
+        p.add_argument("--tls-private-key-file", default="")
+        p.add_argument("--client-ca-file", default="", help="CA for client certificates; generated when empty")
         a = p.parse_args(argv)
         return cls(
             state_dir=a.state_dir,
@@ -54,6 +64,11 @@ class Options:
             default_image=a.default_image,
             default_hf_endpoint=a.default_hf_endpoint,
             log_format=a.log_format,
+            bind_address=a.bind_address,
+            secure_port=a.secure_port,
+            tls_cert_file=a.tls_cert_file,
+            tls_private_key_file=a.tls_private_key_file,
+            client_ca_file=a.client_ca_file,
         )
 
     def complete(self) -> Options:
@@ -71,6 +86,10 @@ class Options:
             problems.append("--etcd-compaction-interval must not be negative")
         if bool(self.etcd_certfile) != bool(self.etcd_keyfile):
             problems.append("--etcd-certfile and --etcd-keyfile must be given together")
+        if bool(self.tls_cert_file) != bool(self.tls_private_key_file):
+            problems.append("--tls-cert-file and --tls-private-key-file must be given together")
+        if not 0 <= self.secure_port <= 65535:
+            problems.append("--secure-port must be between 0 and 65535")
         return problems
 
     def config(self) -> Config:
@@ -85,6 +104,11 @@ class Options:
             default_image=self.default_image,
             default_hf_endpoint=self.default_hf_endpoint,
             log_format=self.log_format,
+            bind_address=self.bind_address,
+            secure_port=self.secure_port,
+            tls_cert_file=self.tls_cert_file or None,
+            tls_private_key_file=self.tls_private_key_file or None,
+            client_ca_file=self.client_ca_file or None,
         )
 
 
@@ -100,3 +124,8 @@ class Config:
     default_image: str
     default_hf_endpoint: str
     log_format: str
+    bind_address: str
+    secure_port: int
+    tls_cert_file: str | None
+    tls_private_key_file: str | None
+    client_ca_file: str | None

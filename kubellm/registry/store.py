@@ -25,6 +25,7 @@ from kubellm.apis.selectors import parse_field_selector, parse_label_selector
 from kubellm.apis.validation import field as ferr
 from kubellm.apis.validation.field import ErrorList
 from kubellm.apis.validation.meta import validate_object_meta, validate_object_meta_update
+from kubellm.registry import fieldmanager
 from kubellm.registry.storage import errors as serr
 from kubellm.registry.storage.interface import (
     ListOptions,
@@ -65,6 +66,7 @@ class ListParams:
 class WriteOptions:
     dry_run: bool = False
     field_validation: FieldValidation = FieldValidation.WARN
+    field_manager: str = ""
 
 
 @dataclass
@@ -168,29 +170,18 @@ class Store:
         self._set_namespace(obj, namespace)
         meta = obj.metadata  # type: ignore[attr-defined]
         generated = not meta.name and bool(meta.generate_name)
-        meta.uid = str(uuid.uuid4())
-        meta.creation_timestamp = now_rfc3339()
-        meta.deletion_timestamp = None
-        meta.deletion_grace_period_seconds = None
-        meta.resource_version = None
-        meta.self_link = None
         if generated:
             meta.name = self._generate_name(meta.generate_name)
-        self.strategy.prepare_for_create(obj)
-        errs = list(type_errs)
-        errs += validate_object_meta(obj.to_dict().get("metadata", {}), namespaced=self.info.namespaced,
-                                     name_fn=self.strategy.name_validator)
-        errs += self._dedupe(type_errs, self.strategy.validate(obj))
-        if errs:
-            raise self._invalid(meta.name or meta.generate_name or "", errs)
-        self.strategy.canonicalize(obj)
-        warnings += self.strategy.warnings_on_create(obj)
+        warnings += self._prepare_create(obj, type_errs)
         if options.dry_run:
-            return Result(obj.to_dict(), created=True, warnings=warnings)
+            preview = fieldmanager.update_managed_fields(None, obj.to_dict(), options.field_manager or "unknown",
+                                                         now=now_rfc3339())
+            return Result(preview, created=True, warnings=warnings)
         for attempt in range(GENERATE_RETRIES if generated else 1):
             if attempt:
                 meta.name = self._generate_name(meta.generate_name)
-            data = obj.to_dict()
+            data = fieldmanager.update_managed_fields(None, obj.to_dict(), options.field_manager or "unknown",
+                                                      now=now_rfc3339())
             try:
                 with self._storage_errors(meta.name):
                     stored = await self.storage.create(self.key(meta.namespace, meta.name), data)
@@ -201,6 +192,25 @@ class Store:
         raise errors.StatusError(409, "AlreadyExists", f'{self.info.group_resource} "{meta.name}" already '
                                  f"exists: could not generate a unique name from "
                                  f'"{meta.generate_name}"; try again')
+
+    def _prepare_create(self, obj: APIModel, type_errs: ErrorList) -> builtins.list[str]:
+        """System fields, strategy hooks and validation of a new object; returns warnings."""
+        meta = obj.metadata  # type: ignore[attr-defined]
+        meta.uid = str(uuid.uuid4())
+        meta.creation_timestamp = now_rfc3339()
+        meta.deletion_timestamp = None
+        meta.deletion_grace_period_seconds = None
+        meta.resource_version = None
+        meta.self_link = None
+        self.strategy.prepare_for_create(obj)
+        errs = list(type_errs)
+        errs += validate_object_meta(meta.to_dict(), namespaced=self.info.namespaced,
+                                     name_fn=self.strategy.name_validator)
+        errs += self._dedupe(type_errs, self.strategy.validate(obj))
+        if errs:
+            raise self._invalid(meta.name or meta.generate_name or "", errs)
+        self.strategy.canonicalize(obj)
+        return self.strategy.warnings_on_create(obj)
 
     @staticmethod
     def _generate_name(prefix: str) -> str:
@@ -312,8 +322,11 @@ class Store:
                                   options, subresource)
 
     async def patch(self, namespace: str | None, name: str, mutate: MutateFunc, *,
-                    options: WriteOptions = WriteOptions(), subresource: str = "") -> Result:
-        """Apply `mutate` to the current object's JSON and store the result, retrying on conflicts."""
+                    options: WriteOptions = WriteOptions(), subresource: str = "", create: bool = False,
+                    track: bool = True) -> Result:
+        """Apply `mutate` to the current object's JSON and store the result, retrying on conflicts.
+
+        With `create`, a missing object is created from `mutate({})` (server-side apply does this)."""
         collected: dict[str, Any] = {}
 
         async def produce(old: Obj) -> APIModel:
@@ -327,11 +340,33 @@ class Store:
                                                         "field is immutable")])
             return new
 
-        return await self._update(namespace, name, produce, None, None, options, subresource, collected)
+        return await self._update(namespace, name, produce, None, None, options, subresource, collected, create,
+                                  track)
+
+    async def apply(self, namespace: str | None, name: str, body: Obj, *, force: bool,
+                    options: WriteOptions = WriteOptions(), subresource: str = "") -> Result:
+        """Server-side apply of the configuration `body` for `options.field_manager`; creates if missing."""
+        if not isinstance(body, dict):
+            raise errors.bad_request("the body of an apply patch must be an object")
+        body = copy.deepcopy(body)
+        meta = body.setdefault("metadata", {})
+        if not isinstance(meta, dict):
+            raise errors.bad_request("metadata must be an object")
+        meta.setdefault("name", name)
+        if self.info.namespaced and namespace:
+            meta.setdefault("namespace", namespace)
+
+        def mutate(current: Obj) -> Obj:
+            return fieldmanager.apply(current or None, body, options.field_manager, force=force,
+                                      subresource=subresource, now=now_rfc3339())
+
+        return await self.patch(namespace, name, mutate, options=options, subresource=subresource,
+                                create=not subresource, track=False)
 
     async def _update(self, namespace: str | None, name: str, produce: Callable[[Obj], Any],
                       type_errs: ErrorList | None, warnings: builtins.list[str] | None, options: WriteOptions,
-                      subresource: str, collected: dict[str, Any] | None = None) -> Result:
+                      subresource: str, collected: dict[str, Any] | None = None, create: bool = False,
+                      track: bool = True) -> Result:
         key = self.key(namespace, name)
         strategy: Strategy = self.status_strategy if subresource == "status" else self.strategy
         state: dict[str, Any] = {"created": False, "delete": False}
@@ -347,7 +382,17 @@ class Store:
                 out_warnings[:] = list(collected.get("warnings") or [])
             meta = new.metadata  # type: ignore[attr-defined]
             if not existing:
-                return await self._create_on_update(new, errs, name)
+                if subresource:
+                    raise errors.not_found(self.info.plural, self.info.group, name)
+                out_warnings.extend(self._prepare_create(new, errs))
+                state["created"] = True
+                data = new.to_dict()
+                if track:
+                    data = fieldmanager.update_managed_fields(None, data, options.field_manager or "unknown",
+                                                              now=now_rfc3339())
+                if options.dry_run:
+                    raise _DryRun(data)
+                return data
             old = self._from_storage(existing)
             old_meta = old.metadata  # type: ignore[attr-defined]
             rv = meta.resource_version
@@ -365,27 +410,30 @@ class Store:
             meta.resource_version = None
             meta.self_link = None
             strategy.prepare_for_update(new, old)
-            errs += validate_object_meta(new.to_dict().get("metadata", {}), namespaced=self.info.namespaced,
-                                         name_fn=strategy.name_validator)
-            errs += validate_object_meta_update(new.to_dict().get("metadata", {}), existing.get("metadata", {}))
+            new_meta = meta.to_dict()
+            errs += validate_object_meta(new_meta, namespaced=self.info.namespaced, name_fn=strategy.name_validator)
+            errs += validate_object_meta_update(new_meta, existing.get("metadata", {}))
             errs += self._dedupe(errs, strategy.validate_update(new, old))
             if errs:
                 raise self._invalid(name, errs)
             strategy.canonicalize(new)
             out_warnings.extend(strategy.warnings_on_update(new, old))
             state["delete"] = bool(meta.deletion_timestamp) and not meta.finalizers
+            data = new.to_dict()
+            if track:
+                data = fieldmanager.update_managed_fields(existing, data, options.field_manager or "unknown",
+                                                          subresource=subresource, now=now_rfc3339())
             if options.dry_run:
-                preview = new.to_dict()
-                preview["metadata"]["resourceVersion"] = old_meta.resource_version
-                raise _DryRun(preview)
-            return new.to_dict()
+                data["metadata"]["resourceVersion"] = old_meta.resource_version
+                raise _DryRun(data)
+            return data
 
         try:
             with self._storage_errors(name):
                 stored = await self.storage.guaranteed_update(
-                    key, try_update, ignore_not_found=strategy.allow_create_on_update)
+                    key, try_update, ignore_not_found=create or strategy.allow_create_on_update)
         except _DryRun as dry:
-            return Result(dry.obj, warnings=out_warnings)
+            return Result(dry.obj, created=bool(state["created"]), warnings=out_warnings)
         if state["delete"]:
             rv = stored["metadata"]["resourceVersion"]
             try:
@@ -397,8 +445,6 @@ class Store:
                     raise
         return Result(stored, created=bool(state["created"]), warnings=out_warnings)
 
-    async def _create_on_update(self, new: APIModel, errs: ErrorList, name: str) -> Obj:
-        raise errors.not_found(self.info.plural, self.info.group, name)
 
     # ----- delete ------------------------------------------------------------------------------------
 

@@ -4,7 +4,8 @@ The RBAC kinds have the shape and semantics of rbac.authorization.k8s.io/v1: `ru
 `roleRef` and `aggregationRule` sit at the top level, and there is no spec or status.
 
 Every field has a default so that decoding never fails on a missing or dropped value; requiredness,
-enums and ranges are checked in `validation.py`.
+enums and ranges are checked in `validation.py`. Docstrings and field descriptions are what
+`kubectl explain` shows.
 """
 
 from __future__ import annotations
@@ -23,68 +24,119 @@ VERSION = "v1alpha1"
 
 
 class UserSpec(APIModel):
-    email: str = ""
-    display_name: str = ""
-    groups: list[str] = Field(default_factory=list)
-    state: str = "Active"  # Active or Disabled; LockedOut is only ever a status
-    password: str | None = None  # write-only plaintext input; the server hashes it and clears it
-    password_hash: str | None = None  # set by the server only; never returned to clients
+    """The account of a person: contact, groups, whether it may log in, and its password."""
+
+    email: str = Field(default="", description="Email address of the user.")
+    display_name: str = Field(default="", description="Name shown for the user.")
+    groups: list[str] = Field(
+        default_factory=list, description="Groups the user belongs to; RBAC subjects of kind Group match them."
+    )
+    state: str = Field(
+        default="Active",
+        description="Active or Disabled: a disabled user cannot log in. LockedOut is only ever a status.",
+    )
+    password: str | None = Field(
+        default=None,
+        description="Write-only new password in plain text; the server stores its hash and never returns it.",
+    )
+    password_hash: str | None = Field(
+        default=None, description="Hash of the password; set by the server only and never returned to clients."
+    )
 
 
 class UserStatus(APIModel):
-    state: str = ""  # Active, Disabled, LockedOut
-    locked_until: str | None = None  # RFC3339
-    failed_login_count: int = 0
-    last_login_time: str | None = None  # RFC3339
+    """The observed state of a user's logins."""
+
+    state: str = Field(default="", description="Effective state: Active, Disabled or LockedOut.")
+    locked_until: str | None = Field(default=None, description="When a lock-out after failed logins ends (RFC3339).")
+    failed_login_count: int = Field(default=0, description="Failed logins since the last successful one.")
+    last_login_time: str | None = Field(default=None, description="When the user last logged in (RFC3339).")
 
 
 class User(TypedModel):
-    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
-    spec: UserSpec = Field(default_factory=UserSpec)
-    status: UserStatus | None = None
+    """User is a person who can log in to KubeLLM."""
+
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta, description="Standard object metadata.")
+    spec: UserSpec = Field(default_factory=UserSpec, description="The user's account settings.")
+    status: UserStatus | None = Field(
+        default=None, description="Observed state of the user's logins; written by the server through /status."
+    )
 
 
 # --- LoginRecord ---------------------------------------------------------------------------------
 
 
 class LoginRecordSpec(APIModel):
-    username: str = ""
-    success: bool = False
-    reason: str = ""  # Succeeded, BadCredentials, LockedOut, Disabled, Throttled, UnknownUser
-    source_ip: str = Field(default="", alias="sourceIP")
-    user_agent: str = ""
-    time: str | None = None  # RFC3339
+    """One login attempt: who, from where, when, and the outcome."""
+
+    username: str = Field(default="", description="Name of the user who tried to log in.")
+    success: bool = Field(default=False, description="Whether the login succeeded.")
+    reason: str = Field(
+        default="",
+        description="Outcome: Succeeded, BadCredentials, LockedOut, Disabled, Throttled or UnknownUser.",
+    )
+    source_ip: str = Field(default="", alias="sourceIP", description="IP address the attempt came from.")
+    user_agent: str = Field(default="", description="User-Agent header of the attempt.")
+    time: str | None = Field(default=None, description="When the attempt was made (RFC3339).")
 
 
 class LoginRecord(TypedModel):
-    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
-    spec: LoginRecordSpec = Field(default_factory=LoginRecordSpec)
+    """LoginRecord is an audit entry for one login attempt; its spec never changes."""
+
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta, description="Standard object metadata.")
+    spec: LoginRecordSpec = Field(default_factory=LoginRecordSpec, description="The login attempt.")
 
 
 # --- RBAC ----------------------------------------------------------------------------------------
 
 
 class PolicyRule(APIModel):
-    verbs: list[str] = Field(default_factory=list)
-    api_groups: list[str] = Field(default_factory=list)
-    resources: list[str] = Field(default_factory=list)
-    resource_names: list[str] = Field(default_factory=list)
-    non_resource_urls: list[str] = Field(default_factory=list, alias="nonResourceURLs")
+    """Verbs allowed on resources or on non-resource URLs."""
+
+    verbs: list[str] = Field(
+        default_factory=list, description='Verbs allowed, e.g. get, list, watch, create; "*" means all.'
+    )
+    api_groups: list[str] = Field(
+        default_factory=list, description='API groups of the resources; "" is the core group, "*" means all.'
+    )
+    resources: list[str] = Field(
+        default_factory=list, description="Resources the rule applies to, e.g. llmservices or llmservices/scale."
+    )
+    resource_names: list[str] = Field(
+        default_factory=list, description="Object names the rule is limited to; empty means every object."
+    )
+    non_resource_urls: list[str] = Field(
+        default_factory=list,
+        alias="nonResourceURLs",
+        description='URL paths such as /healthz; "*" at the end is a prefix match. ClusterRoles only.',
+    )
 
 
 class AggregationRule(APIModel):
-    cluster_role_selectors: list[LabelSelector] = Field(default_factory=list)
+    """How a ClusterRole collects the rules of other ClusterRoles."""
+
+    cluster_role_selectors: list[LabelSelector] = Field(
+        default_factory=list,
+        description="ClusterRoles matching any of these selectors contribute their rules.",
+    )
 
 
 class Role(TypedModel):
-    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
-    rules: list[PolicyRule] = Field(default_factory=list)
+    """Role is a namespaced set of permissions, granted by a RoleBinding."""
+
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta, description="Standard object metadata.")
+    rules: list[PolicyRule] = Field(default_factory=list, description="The permissions of this Role.")
 
 
 class ClusterRole(TypedModel):
-    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
-    rules: list[PolicyRule] = Field(default_factory=list)
-    aggregation_rule: AggregationRule | None = None
+    """ClusterRole is a cluster-wide set of permissions, granted by a RoleBinding or a ClusterRoleBinding."""
+
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta, description="Standard object metadata.")
+    rules: list[PolicyRule] = Field(default_factory=list, description="The permissions of this ClusterRole.")
+    aggregation_rule: AggregationRule | None = Field(
+        default=None,
+        description="If set, the server fills rules from the ClusterRoles the selectors match.",
+    )
 
 
 USER_KIND = "User"
@@ -93,10 +145,18 @@ SERVICE_ACCOUNT_KIND = "ServiceAccount"
 
 
 class Subject(APIModel):
-    kind: str = ""  # User, Group, ServiceAccount
-    api_group: str = ""  # defaults to iam.kubellm.io for User and Group, "" for ServiceAccount
-    name: str = ""
-    namespace: str = ""  # ServiceAccount only
+    """Who a binding grants a role to: a user, a group or a service account."""
+
+    kind: str = Field(default="", description="Kind of subject: User, Group or ServiceAccount.")
+    api_group: str = Field(
+        default="",
+        description='API group of the subject: iam.kubellm.io (the default) for User and Group, "" for ServiceAccount.',
+    )
+    name: str = Field(default="", description="Name of the user, group or service account.")
+    namespace: str = Field(
+        default="",
+        description="Namespace of a ServiceAccount; in a RoleBinding it defaults to the binding's namespace.",
+    )
 
     @model_validator(mode="after")
     def _default_api_group(self) -> Subject:
@@ -107,18 +167,24 @@ class Subject(APIModel):
 
 
 class RoleRef(APIModel):
-    api_group: str = GROUP
-    kind: str = ""  # Role or ClusterRole
-    name: str = ""
+    """The role a binding grants. It cannot change once the binding exists."""
+
+    api_group: str = Field(default=GROUP, description="API group of the role: iam.kubellm.io.")
+    kind: str = Field(default="", description="Role or ClusterRole (only ClusterRole in a ClusterRoleBinding).")
+    name: str = Field(default="", description="Name of the role.")
 
 
 class RoleBinding(TypedModel):
-    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
-    subjects: list[Subject] = Field(default_factory=list)
-    role_ref: RoleRef = Field(default_factory=RoleRef)
+    """RoleBinding grants a Role or ClusterRole to subjects, within its namespace."""
+
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta, description="Standard object metadata.")
+    subjects: list[Subject] = Field(default_factory=list, description="Who the role is granted to.")
+    role_ref: RoleRef = Field(default_factory=RoleRef, description="The Role or ClusterRole granted; immutable.")
 
 
 class ClusterRoleBinding(TypedModel):
-    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
-    subjects: list[Subject] = Field(default_factory=list)
-    role_ref: RoleRef = Field(default_factory=RoleRef)
+    """ClusterRoleBinding grants a ClusterRole to subjects across the whole server."""
+
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta, description="Standard object metadata.")
+    subjects: list[Subject] = Field(default_factory=list, description="Who the role is granted to.")
+    role_ref: RoleRef = Field(default_factory=RoleRef, description="The ClusterRole granted; immutable.")

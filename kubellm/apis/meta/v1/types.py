@@ -1,106 +1,217 @@
-"""Types of meta.k8s.io/v1 used by every resource."""
+"""Types of meta.k8s.io/v1 used by every resource.
+
+Field descriptions are what `kubectl explain` shows; they are published in the OpenAPI documents.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from kubellm.apis.base import APIModel
 
 
 class OwnerReference(APIModel):
-    api_version: str
-    kind: str
-    name: str
-    uid: str
-    controller: bool | None = None
-    block_owner_deletion: bool | None = None
+    """An object that owns this one. Owned objects are listed as dependents of their owner."""
+
+    api_version: str = Field(description="API version of the owner, e.g. model.kubellm.io/v1alpha1.")
+    kind: str = Field(description="Kind of the owner, e.g. LLMService.")
+    name: str = Field(description="Name of the owner, in the same namespace as this object.")
+    uid: str = Field(description="UID of the owner; a new object with the same name does not own this one.")
+    controller: bool | None = Field(default=None, description="If true, the owner is the managing controller.")
+    block_owner_deletion: bool | None = Field(
+        default=None,
+        description="If true, foreground deletion of the owner waits until this object is deleted.",
+    )
 
 
 class ManagedFieldsEntry(APIModel):
-    manager: str | None = None
-    operation: str | None = None
-    api_version: str | None = None
-    time: str | None = None
-    fields_type: str | None = None
-    fields_v1: dict[str, Any] | None = Field(default=None, alias="fieldsV1")
-    subresource: str | None = None
+    """The fields of an object that one manager set, and how (server-side apply bookkeeping)."""
+
+    manager: str | None = Field(default=None, description="Name of the workflow that manages these fields.")
+    operation: str | None = Field(default=None, description="Operation that last set these fields: Apply or Update.")
+    api_version: str | None = Field(
+        default=None, description="API version of the object the fields were set in; fieldsV1 is relative to it."
+    )
+    time: str | None = Field(default=None, description="When these fields were last changed (RFC3339).")
+    fields_type: str | None = Field(default=None, description='Format of the field set; the only value is "FieldsV1".')
+    fields_v1: dict[str, Any] | None = Field(
+        default=None, alias="fieldsV1", description="The set of fields, in the FieldsV1 format."
+    )
+    subresource: str | None = Field(
+        default=None, description='Subresource the fields were set through, e.g. "status"; empty for the object.'
+    )
 
 
 class ObjectMeta(APIModel):
-    name: str | None = None
-    generate_name: str | None = None
-    namespace: str | None = None
-    self_link: str | None = None
-    uid: str | None = None
-    resource_version: str | None = None
-    generation: int | None = None
-    creation_timestamp: str | None = None
-    deletion_timestamp: str | None = None
-    deletion_grace_period_seconds: int | None = None
-    labels: dict[str, str] | None = None
-    annotations: dict[str, str] | None = None
-    owner_references: list[OwnerReference] | None = None
-    finalizers: list[str] | None = None
-    managed_fields: list[ManagedFieldsEntry] | None = None
+    """Metadata that every persisted object has: name, namespace, labels, versions and ownership."""
+
+    name: str | None = Field(
+        default=None, description="Name, unique among objects of this kind (in the namespace if namespaced)."
+    )
+    generate_name: str | None = Field(
+        default=None,
+        description="Prefix from which the server generates a unique name when name is not set.",
+    )
+    namespace: str | None = Field(
+        default=None, description="Namespace of a namespaced object; empty for cluster-scoped objects."
+    )
+    self_link: str | None = Field(default=None, description="Deprecated and not set by this server.")
+    uid: str | None = Field(
+        default=None, description="Unique ID of this object for its whole life; set by the server, read-only."
+    )
+    resource_version: str | None = Field(
+        default=None,
+        description="Opaque version of this object, for optimistic concurrency and watches; set by the server.",
+    )
+    generation: int | None = Field(
+        default=None,
+        description="Sequence number of the desired state; the server bumps it when the spec changes. Read-only.",
+    )
+    creation_timestamp: str | None = Field(
+        default=None, description="When the object was created (RFC3339); set by the server, read-only."
+    )
+    deletion_timestamp: str | None = Field(
+        default=None,
+        description="When deletion was requested (RFC3339); the object goes once its finalizers are removed.",
+    )
+    deletion_grace_period_seconds: int | None = Field(
+        default=None, description="Seconds allowed for graceful termination once deletion was requested."
+    )
+    labels: dict[str, str] | None = Field(
+        default=None, description="Key/value pairs to organise and select objects (label selectors)."
+    )
+    annotations: dict[str, str] | None = Field(
+        default=None, description="Key/value pairs of unstructured data for tools; not used to select objects."
+    )
+    owner_references: list[OwnerReference] | None = Field(
+        default=None, description="Objects this object depends on; each owner appears at most once."
+    )
+    finalizers: list[str] | None = Field(
+        default=None,
+        description="Keys that must all be removed before the server deletes the object.",
+    )
+    managed_fields: list[ManagedFieldsEntry] | None = Field(
+        default=None,
+        description="Which manager set which fields (server-side apply); mostly for the server's own use.",
+    )
+
+    @field_validator("labels", "annotations", "owner_references", "finalizers", "managed_fields",
+                     "generate_name", "namespace", mode="after")
+    @classmethod
+    def _omit_empty(cls, value: Any) -> Any:
+        """Empty maps, lists and strings are omitted, as Go's `omitempty` does for ObjectMeta."""
+        return value or None
+
 
 
 class ListMeta(APIModel):
-    self_link: str | None = None
-    resource_version: str | None = None
-    continue_: str | None = Field(default=None, alias="continue")
-    remaining_item_count: int | None = None
+    """Metadata of a list: its resource version and the token for the next page."""
+
+    self_link: str | None = Field(default=None, description="Deprecated and not set by this server.")
+    resource_version: str | None = Field(
+        default=None, description="Version of the list; start a watch from it to see every change after it."
+    )
+    continue_: str | None = Field(
+        default=None,
+        alias="continue",
+        description="Token for the next page when the list was limited; empty on the last page.",
+    )
+    remaining_item_count: int | None = Field(
+        default=None, description="Number of items after this page, when the server can count them cheaply."
+    )
 
 
 class TypedModel(APIModel):
-    api_version: str | None = None
-    kind: str | None = None
+    """An object with apiVersion and kind."""
+
+    api_version: str | None = Field(
+        default=None,
+        description="Versioned schema of this representation of the object, e.g. model.kubellm.io/v1alpha1.",
+    )
+    kind: str | None = Field(
+        default=None, description="Kind of the object, in CamelCase, e.g. LLMService. Cannot be updated."
+    )
 
 
 class StatusCause(APIModel):
-    reason: str | None = None
-    message: str | None = None
-    field: str | None = None
+    """One cause of an error, usually a field that failed validation."""
+
+    reason: str | None = Field(
+        default=None, description='Machine-readable cause, e.g. "FieldValueRequired" or "FieldValueInvalid".'
+    )
+    message: str | None = Field(default=None, description="Human-readable description of the cause.")
+    field: str | None = Field(default=None, description='Path of the field at fault, e.g. "spec.model".')
 
 
 class StatusDetails(APIModel):
-    name: str | None = None
-    group: str | None = None
-    kind: str | None = None
-    uid: str | None = None
-    causes: list[StatusCause] | None = None
-    retry_after_seconds: int | None = None
+    """Details of an error: the object it is about and the causes."""
+
+    name: str | None = Field(default=None, description="Name of the object the error is about.")
+    group: str | None = Field(default=None, description="API group of the object the error is about.")
+    kind: str | None = Field(default=None, description="Kind (or resource) of the object the error is about.")
+    uid: str | None = Field(default=None, description="UID of the object the error is about.")
+    causes: list[StatusCause] | None = Field(default=None, description="The individual causes of the error.")
+    retry_after_seconds: int | None = Field(default=None, description="Seconds the client should wait before retrying.")
 
 
 class Status(TypedModel):
-    metadata: ListMeta = Field(default_factory=ListMeta)
-    status: Literal["Success", "Failure"] | None = None
-    message: str | None = None
-    reason: str | None = None
-    details: StatusDetails | None = None
-    code: int | None = None
+    """The result of a call that returns no object, and the body of every error."""
+
+    metadata: ListMeta = Field(default_factory=ListMeta, description="Standard list metadata.")
+    status: Literal["Success", "Failure"] | None = Field(
+        default=None, description="Outcome of the operation: Success or Failure."
+    )
+    message: str | None = Field(default=None, description="Human-readable description of the outcome.")
+    reason: str | None = Field(
+        default=None, description='Machine-readable reason of a failure, e.g. "NotFound" or "Invalid".'
+    )
+    details: StatusDetails | None = Field(default=None, description="More data about the failure, by reason.")
+    code: int | None = Field(default=None, description="HTTP status code of this outcome.")
 
 
 class Preconditions(APIModel):
-    uid: str | None = None
-    resource_version: str | None = None
+    """Conditions that must hold for a delete to proceed."""
+
+    uid: str | None = Field(default=None, description="The object's UID must be this.")
+    resource_version: str | None = Field(default=None, description="The object's resourceVersion must be this.")
 
 
 class DeleteOptions(TypedModel):
-    grace_period_seconds: int | None = None
-    preconditions: Preconditions | None = None
-    orphan_dependents: bool | None = None
-    propagation_policy: Literal["Orphan", "Background", "Foreground"] | None = None
-    dry_run: list[str] | None = None
+    """Options of a delete request."""
+
+    grace_period_seconds: int | None = Field(
+        default=None, description="Seconds before the object is deleted; zero means immediately."
+    )
+    preconditions: Preconditions | None = Field(
+        default=None, description="Must hold for the deletion to proceed; otherwise it is a 409 Conflict."
+    )
+    orphan_dependents: bool | None = Field(
+        default=None, description="Deprecated: use propagationPolicy. If true, dependents are orphaned."
+    )
+    propagation_policy: Literal["Orphan", "Background", "Foreground"] | None = Field(
+        default=None, description="Whether and how dependents are deleted: Orphan, Background or Foreground."
+    )
+    dry_run: list[str] | None = Field(
+        default=None, description='"All" runs every stage of the deletion but does not persist it.'
+    )
 
 
 class WatchEvent(APIModel):
-    type: Literal["ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"]
-    object: dict[str, Any]
+    """One event of a watch stream."""
+
+    type: Literal["ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"] = Field(
+        description="ADDED, MODIFIED, DELETED, BOOKMARK, or ERROR (then object is a Status)."
+    )
+    object: dict[str, Any] = Field(
+        description="The object after the change (before it, for DELETED), a bookmark, or a Status."
+    )
 
 
 class TableColumnDefinition(APIModel):
+    """A column of a server-side table."""
+
     name: str
     type: str
     format: str = ""
@@ -109,17 +220,23 @@ class TableColumnDefinition(APIModel):
 
 
 class TableRow(APIModel):
+    """A row of a server-side table."""
+
     cells: list[Any]
     object: dict[str, Any] | None = None
 
 
 class Table(TypedModel):
+    """A server-side table (kubectl get), meta.k8s.io/v1 Table."""
+
     metadata: ListMeta = Field(default_factory=ListMeta)
     column_definitions: list[TableColumnDefinition] = Field(default_factory=list)
     rows: list[TableRow] = Field(default_factory=list)
 
 
 class APIResource(APIModel):
+    """A resource of an API group version, as discovery lists it."""
+
     name: str
     singular_name: str
     namespaced: bool

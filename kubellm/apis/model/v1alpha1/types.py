@@ -4,7 +4,8 @@ LLMService follows the operator it replaces (vLLM OpenAI server, HPA on `vllm:nu
 and adds a Karmada-style `placement` over member clusters.
 
 Every field has a default so that decoding never fails on a missing or dropped value; requiredness,
-enums and ranges are checked in `validation.py`.
+enums and ranges are checked in `validation.py`. Docstrings and field descriptions are what
+`kubectl explain` shows.
 """
 
 from __future__ import annotations
@@ -26,158 +27,267 @@ DEFAULT_GPU_MEMORY_UTILIZATION = "0.85"
 
 
 class LLMResources(APIModel):
-    gpu: int = 1  # nvidia.com/gpu per replica
-    cpu: str = ""  # a quantity, e.g. "4" or "500m"
-    memory: str = ""  # a quantity, e.g. "16Gi"
+    """Compute resources of each replica."""
+
+    gpu: int = Field(default=1, description="GPUs (nvidia.com/gpu) per replica; at least 1.")
+    cpu: str = Field(default="", description='CPU per replica, a quantity such as "4" or "500m"; empty: no request.')
+    memory: str = Field(default="", description='Memory per replica, a quantity such as "16Gi"; empty: no request.')
 
 
 class AutoscalingSpec(APIModel):
-    enabled: bool = True
-    min_replicas: int = 1
-    max_replicas: int | None = None  # required
-    waiting_threshold: int = 5  # scale out when vllm:num_requests_waiting per replica exceeds it
+    """Horizontal autoscaling on the number of requests waiting in vLLM's queue."""
+
+    enabled: bool = Field(default=True, description="Whether the replicas are autoscaled.")
+    min_replicas: int = Field(default=1, description="Fewest replicas; at least 1 and at most maxReplicas.")
+    max_replicas: int | None = Field(default=None, description="Most replicas; at least 1.")
+    waiting_threshold: int = Field(
+        default=5,
+        description="Scale out when vllm:num_requests_waiting per replica exceeds this number; at least 1.",
+    )
 
 
 class ClusterAffinity(APIModel):
     """Which member clusters qualify: by name, by label, or both (both must match)."""
 
-    cluster_names: list[str] = Field(default_factory=list)
-    label_selector: LabelSelector | None = None
+    cluster_names: list[str] = Field(default_factory=list, description="Names of the Clusters that qualify.")
+    label_selector: LabelSelector | None = Field(default=None, description="Labels the qualifying Clusters must have.")
 
 
 class Toleration(APIModel):
-    key: str = ""
-    operator: str = ""  # Equal (the default when empty) or Exists
-    value: str = ""
-    effect: str = ""  # empty matches every effect
+    """Lets replicas be placed on member clusters with a matching taint."""
+
+    key: str = Field(default="", description="Taint key to match; empty (with operator Exists) matches every key.")
+    operator: str = Field(
+        default="", description="Equal (the default when empty) matches key and value; Exists matches the key."
+    )
+    value: str = Field(default="", description="Taint value to match with operator Equal; empty with Exists.")
+    effect: str = Field(
+        default="", description="Taint effect to match: NoSchedule, PreferNoSchedule or NoExecute; empty: all."
+    )
 
 
 class StaticClusterWeight(APIModel):
-    target_cluster: ClusterAffinity = Field(default_factory=ClusterAffinity)
-    weight: int = 1
+    """A weight for the member clusters a target selects."""
+
+    target_cluster: ClusterAffinity = Field(
+        default_factory=ClusterAffinity, description="The clusters that get this weight (names or labels)."
+    )
+    weight: int = Field(default=1, description="Relative share of the replicas; at least 1.")
 
 
 class ClusterPreferences(APIModel):
-    static_weight_list: list[StaticClusterWeight] = Field(default_factory=list)
-    dynamic_weight: str = ""  # "" or AvailableReplicas
+    """How replicas are weighted between member clusters: static weights or a dynamic rule, not both."""
+
+    static_weight_list: list[StaticClusterWeight] = Field(
+        default_factory=list, description="Fixed weights per group of clusters."
+    )
+    dynamic_weight: str = Field(
+        default="", description='"AvailableReplicas": weigh each cluster by how many replicas it can still take.'
+    )
 
 
 class ReplicaScheduling(APIModel):
-    replica_scheduling_type: str = "Divided"  # Duplicated or Divided
-    replica_division_preference: str = ""  # Aggregated or Weighted ("" means Weighted)
-    weight_preference: ClusterPreferences | None = None  # unset with Weighted: all clusters weigh the same
+    """How replicas are spread over the selected member clusters."""
+
+    replica_scheduling_type: str = Field(
+        default="Divided",
+        description="Duplicated runs all replicas in every cluster; Divided splits them between clusters.",
+    )
+    replica_division_preference: str = Field(
+        default="",
+        description='With Divided: Aggregated packs replicas into few clusters, Weighted ("") follows weights.',
+    )
+    weight_preference: ClusterPreferences | None = Field(
+        default=None, description="Weights for Weighted division; unset: all clusters weigh the same."
+    )
 
 
 class Placement(APIModel):
-    cluster_affinity: ClusterAffinity | None = None
-    cluster_tolerations: list[Toleration] = Field(default_factory=list)
-    replica_scheduling: ReplicaScheduling | None = None
+    """Which member clusters run the replicas, and how many each."""
+
+    cluster_affinity: ClusterAffinity | None = Field(
+        default=None, description="Clusters that may run replicas; unset: every schedulable cluster."
+    )
+    cluster_tolerations: list[Toleration] = Field(
+        default_factory=list, description="Taints of member clusters that the replicas tolerate."
+    )
+    replica_scheduling: ReplicaScheduling | None = Field(
+        default=None, description="How replicas are spread over the clusters; unset: Divided, Weighted."
+    )
 
 
 class EnvVar(APIModel):
-    name: str = ""
-    value: str = ""
+    """An environment variable of the vLLM container."""
+
+    name: str = Field(default="", description="Name of the variable, e.g. VLLM_LOGGING_LEVEL.")
+    value: str = Field(default="", description="Value of the variable.")
 
 
 class LLMServiceSpec(APIModel):
-    model: str = ""  # e.g. "Qwen/Qwen2.5-3B-Instruct"
-    quantization: str = ""  # "", awq, gptq, fp8
-    max_model_len: int = DEFAULT_MAX_MODEL_LEN
-    gpu_memory_utilization: str = DEFAULT_GPU_MEMORY_UTILIZATION
-    replicas: int = 1
-    image: str = ""  # empty: the server's configured vLLM OpenAI image
-    hf_endpoint: str = ""  # empty: the server's configured Hugging Face endpoint
-    resources: LLMResources | None = None
-    autoscaling: AutoscalingSpec | None = None
-    placement: Placement | None = None
-    extra_args: list[str] = Field(default_factory=list)
-    env: list[EnvVar] = Field(default_factory=list)
+    """The model to serve, how vLLM runs it, and where its replicas go."""
+
+    model: str = Field(default="", description='Hugging Face model ID to serve, e.g. "Qwen/Qwen2.5-3B-Instruct".')
+    quantization: str = Field(
+        default="", description='Quantization method of the weights: awq, gptq or fp8; "" for none.'
+    )
+    max_model_len: int = Field(
+        default=DEFAULT_MAX_MODEL_LEN, description="Context length in tokens (vLLM --max-model-len); at least 512."
+    )
+    gpu_memory_utilization: str = Field(
+        default=DEFAULT_GPU_MEMORY_UTILIZATION,
+        description='Fraction of GPU memory vLLM may use, a decimal in (0, 1] such as "0.85".',
+    )
+    replicas: int = Field(default=1, description="Number of replicas when autoscaling is off; at least 0.")
+    image: str = Field(default="", description="vLLM OpenAI server image; empty: the server's configured image.")
+    hf_endpoint: str = Field(
+        default="", description="Hugging Face endpoint URL to download from; empty: the server's configured one."
+    )
+    resources: LLMResources | None = Field(default=None, description="GPUs, CPU and memory per replica.")
+    autoscaling: AutoscalingSpec | None = Field(
+        default=None, description="Autoscaling on queued requests; unset: a fixed number of replicas."
+    )
+    placement: Placement | None = Field(
+        default=None, description="Member clusters that run the replicas; unset: any schedulable cluster."
+    )
+    extra_args: list[str] = Field(
+        default_factory=list,
+        description="More vLLM arguments; flags the server derives from the spec (--model ...) are not allowed.",
+    )
+    env: list[EnvVar] = Field(default_factory=list, description="Environment variables of the vLLM container.")
 
 
 class LLMServiceClusterStatus(APIModel):
-    name: str = ""
-    replicas: int = 0
-    ready_replicas: int = 0
-    phase: str = ""
-    message: str = ""
+    """The replicas of an LLMService in one member cluster."""
+
+    name: str = Field(default="", description="Name of the member Cluster; unique in the list.")
+    replicas: int = Field(default=0, description="Replicas placed in this cluster.")
+    ready_replicas: int = Field(default=0, description="Replicas ready to serve in this cluster.")
+    phase: str = Field(default="", description="Phase in this cluster: Pending, Loading, Serving, Scaling or Failed.")
+    message: str = Field(default="", description="Human-readable details of the phase in this cluster.")
 
 
 class LLMServiceStatus(APIModel):
-    phase: str = ""  # Pending, Loading, Serving, Scaling, Failed
-    endpoint: str = ""
-    replicas: int = 0
-    ready_replicas: int = 0
-    selector: str = ""  # label selector of the replicas, for the scale subresource
-    message: str = ""
-    observed_generation: int = 0
-    conditions: list[Condition] = Field(default_factory=list)
-    clusters: list[LLMServiceClusterStatus] = Field(default_factory=list)
+    """The observed state of an LLMService."""
+
+    phase: str = Field(default="", description="Lifecycle phase: Pending, Loading, Serving, Scaling or Failed.")
+    endpoint: str = Field(default="", description="URL of the OpenAI-compatible API once serving.")
+    replicas: int = Field(default=0, description="Replicas placed, in all clusters.")
+    ready_replicas: int = Field(default=0, description="Replicas ready to serve, in all clusters.")
+    selector: str = Field(
+        default="", description="Label selector of the replicas, for the scale subresource and autoscalers."
+    )
+    message: str = Field(default="", description="Human-readable details of the phase.")
+    observed_generation: int = Field(default=0, description="The metadata.generation this status is for.")
+    conditions: list[Condition] = Field(default_factory=list, description="Current conditions, such as Ready.")
+    clusters: list[LLMServiceClusterStatus] = Field(default_factory=list, description="Replicas per member cluster.")
 
 
 class LLMService(TypedModel):
-    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
-    spec: LLMServiceSpec = Field(default_factory=LLMServiceSpec)
-    status: LLMServiceStatus | None = None
+    """LLMService serves one large language model with vLLM's OpenAI-compatible server on member clusters."""
+
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta, description="Standard object metadata.")
+    spec: LLMServiceSpec = Field(default_factory=LLMServiceSpec, description="The desired state of the service.")
+    status: LLMServiceStatus | None = Field(
+        default=None, description="Observed state of the service; written by the server through /status."
+    )
 
 
 # --- RAGService ----------------------------------------------------------------------------------
 
 
 class LocalObjectReference(APIModel):
-    name: str = ""
+    """A reference to an object by name, in the same namespace."""
+
+    name: str = Field(default="", description="Name of the referenced object.")
 
 
 class EmbeddingSpec(APIModel):
-    model: str = ""  # e.g. "paraphrase-multilingual-MiniLM-L12-v2"
-    dimension: int | None = None
+    """The embedding model that turns documents and queries into vectors. Immutable."""
+
+    model: str = Field(
+        default="", description='Embedding model ID, e.g. "paraphrase-multilingual-MiniLM-L12-v2"; immutable.'
+    )
+    dimension: int | None = Field(
+        default=None, description="Dimension of the vectors; unset: the model's own. Immutable."
+    )
 
 
 class VectorStoreSpec(APIModel):
-    type: str = "chromadb"  # chromadb, milvus, qdrant, weaviate, pgvector
-    endpoint: str = ""  # empty (chromadb only): the server provisions a persistent store
-    collection: str = ""  # empty: the RAGService's name
-    storage: str = ""  # a quantity, e.g. "5Gi", for a provisioned store
-    storage_class_name: str = ""
+    """Where the vectors are stored."""
+
+    type: str = Field(
+        default="chromadb", description="Kind of vector store: chromadb, milvus, qdrant, weaviate or pgvector."
+    )
+    endpoint: str = Field(
+        default="", description="URL of the store; empty (chromadb only): the server provisions a persistent store."
+    )
+    collection: str = Field(default="", description="Collection to use; empty: the RAGService's name.")
+    storage: str = Field(default="", description='Volume size of a provisioned store, a quantity such as "5Gi".')
+    storage_class_name: str = Field(
+        default="", description="StorageClass of a provisioned store's volume; empty: the cluster default."
+    )
 
 
 class DocumentSource(APIModel):
-    name: str = ""
-    type: str = ""  # git, url, s3, configMap
-    uri: str = ""  # for git, url and s3
-    config_map_ref: LocalObjectReference | None = None  # for configMap
-    refresh_interval: str = ""  # a duration such as "5m"; empty: index once
+    """A place to read documents from: a git repository, a URL, an S3 bucket or a ConfigMap."""
+
+    name: str = Field(default="", description="Name of the source, a DNS label unique in the list.")
+    type: str = Field(default="", description="Kind of source: git, url, s3 or configMap.")
+    uri: str = Field(default="", description="Location of the documents, for git, url and s3.")
+    config_map_ref: LocalObjectReference | None = Field(
+        default=None, description="ConfigMap holding the documents, for type configMap."
+    )
+    refresh_interval: str = Field(
+        default="", description='How often to re-index, a duration such as "5m"; empty: index once.'
+    )
 
 
 class ChunkingSpec(APIModel):
-    chunk_size: int = 512
-    chunk_overlap: int = 64
+    """How documents are split before embedding."""
+
+    chunk_size: int = Field(default=512, description="Size of a chunk; at least 1.")
+    chunk_overlap: int = Field(default=64, description="Overlap between consecutive chunks; less than chunkSize.")
 
 
 class RetrievalSpec(APIModel):
-    top_k: int = 4
+    """How many chunks are retrieved for a query."""
+
+    top_k: int = Field(default=4, description="Number of chunks retrieved per query, from 1 to 100.")
 
 
 class RAGServiceSpec(APIModel):
-    llm_service_ref: LocalObjectReference = Field(default_factory=LocalObjectReference)
-    embedding: EmbeddingSpec = Field(default_factory=EmbeddingSpec)
-    vector_store: VectorStoreSpec = Field(default_factory=VectorStoreSpec)
-    sources: list[DocumentSource] = Field(default_factory=list)
-    chunking: ChunkingSpec = Field(default_factory=ChunkingSpec)
-    retrieval: RetrievalSpec = Field(default_factory=RetrievalSpec)
-    replicas: int = 1
+    """The model answering, the embedding, the vector store and the documents of a RAGService."""
+
+    llm_service_ref: LocalObjectReference = Field(
+        default_factory=LocalObjectReference, description="The LLMService, in this namespace, that answers."
+    )
+    embedding: EmbeddingSpec = Field(default_factory=EmbeddingSpec, description="The embedding model; immutable.")
+    vector_store: VectorStoreSpec = Field(
+        default_factory=VectorStoreSpec, description="Where the vectors are stored; its type is immutable."
+    )
+    sources: list[DocumentSource] = Field(default_factory=list, description="Documents to index.")
+    chunking: ChunkingSpec = Field(default_factory=ChunkingSpec, description="How documents are split.")
+    retrieval: RetrievalSpec = Field(default_factory=RetrievalSpec, description="How chunks are retrieved.")
+    replicas: int = Field(default=1, description="Number of replicas of the retrieval service; at least 0.")
 
 
 class RAGServiceStatus(APIModel):
-    phase: str = ""  # Pending, Indexing, Serving, Failed
-    endpoint: str = ""
-    ready_replicas: int = 0
-    indexed_documents: int = 0
-    message: str = ""
-    observed_generation: int = 0
-    conditions: list[Condition] = Field(default_factory=list)
+    """The observed state of a RAGService."""
+
+    phase: str = Field(default="", description="Lifecycle phase: Pending, Indexing, Serving or Failed.")
+    endpoint: str = Field(default="", description="URL of the retrieval API once serving.")
+    ready_replicas: int = Field(default=0, description="Replicas ready to serve.")
+    indexed_documents: int = Field(default=0, description="Number of documents indexed.")
+    message: str = Field(default="", description="Human-readable details of the phase.")
+    observed_generation: int = Field(default=0, description="The metadata.generation this status is for.")
+    conditions: list[Condition] = Field(default_factory=list, description="Current conditions, such as Ready.")
 
 
 class RAGService(TypedModel):
-    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
-    spec: RAGServiceSpec = Field(default_factory=RAGServiceSpec)
-    status: RAGServiceStatus | None = None
+    """RAGService answers questions about a set of documents with retrieval on top of an LLMService."""
+
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta, description="Standard object metadata.")
+    spec: RAGServiceSpec = Field(default_factory=RAGServiceSpec, description="The desired state of the service.")
+    status: RAGServiceStatus | None = Field(
+        default=None, description="Observed state of the service; written by the server through /status."
+    )

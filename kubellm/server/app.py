@@ -1,0 +1,162 @@
+"""The aiohttp application: routing, the error and metrics filters, discovery, OpenAPI, health, version."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+import structlog
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from kubellm.apis import errors
+from kubellm.apis.validation.names import dns1123_label
+from kubellm.registry.store import Store
+from kubellm.server import discovery, negotiation
+from kubellm.server import requestinfo as ri
+from kubellm.server.handlers import ResourceHandler, method_not_allowed, not_found_path, respond
+from kubellm.server.health import Health
+from kubellm.server.metrics import DURATION, REQUESTS
+from kubellm.server.openapi_handler import OpenAPIHandler
+
+log = structlog.get_logger("kubellm.server")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+REQUEST_INFO = web.AppKey("request_info", dict)
+
+
+def error_response(request: web.Request, err: errors.StatusError) -> web.Response:
+    try:
+        output = negotiation.negotiate(request.headers.get("Accept"))
+    except errors.StatusError:
+        output = negotiation.Output(negotiation.JSON, negotiation.JSON)
+    resp = respond(request, err.status, err.code, output=output)
+    retry = (err.details or {}).get("retryAfterSeconds")
+    if retry:
+        resp.headers["Retry-After"] = str(retry)
+    return resp
+
+
+@web.middleware
+async def filters(request: web.Request, handler: Handler) -> web.StreamResponse:
+    start = time.perf_counter()
+    info = ri.parse(request.method, request.path, request.query)
+    request["info"] = info
+    code = 500
+    try:
+        resp = await handler(request)
+        code = resp.status
+        return resp
+    except errors.StatusError as err:
+        code = err.code
+        return error_response(request, err)
+    except web.HTTPRequestEntityTooLarge:
+        code = 413
+        return error_response(request, errors.request_entity_too_large(
+            f"limit is {negotiation.MAX_BODY}"))
+    except web.HTTPException as exc:
+        code = exc.status
+        if exc.status == 404:
+            return error_response(request, not_found_path())
+        if exc.status == 405:
+            return error_response(request, method_not_allowed(request.method))
+        return error_response(request, errors.StatusError(exc.status, exc.reason, exc.text or exc.reason))
+    except Exception:
+        log.exception("request failed", method=request.method, path=request.path)
+        return error_response(request, errors.internal_error("an unexpected error occurred"))
+    finally:
+        elapsed = time.perf_counter() - start
+        if info.is_resource_request:
+            dry = "All" if "dryRun" in request.query else ""
+            scope = "namespace" if info.namespace else ("resource" if info.name else "cluster")
+            labels = (info.verb.upper() if info.verb != "watch" else "WATCH", dry, info.api_group, info.api_version,
+                      info.resource, info.subresource, scope, "apiserver")
+            REQUESTS.labels(*labels, str(code)).inc()
+            if info.verb != "watch":
+                DURATION.labels(*labels).observe(elapsed)
+        log.info("request", verb=info.verb, method=request.method, uri=request.path_qs, code=code,
+                 latency_ms=round(elapsed * 1000, 2), user_agent=request.headers.get("User-Agent", ""),
+                 remote=request.remote)
+
+
+def namespace_object(name: str) -> dict[str, object]:
+    """Standalone KubeLLM has no namespace lifecycle: every valid namespace name exists and is Active.
+
+    kubectl looks a namespace up after a NotFound to word its error; this answers that lookup. Behind the
+    aggregator, the host cluster serves namespaces and this path is never reached."""
+    problems = dns1123_label(name)
+    if problems:
+        raise errors.not_found("namespaces", "", name)
+    return {"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": name},
+            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
+
+
+class APIServerApp:
+    def __init__(self, stores: list[Store], health: Health, version: dict[str, str], server_address: str) -> None:
+        self.resources = ResourceHandler(stores)
+        self.gvs = discovery.group_versions(stores)
+        self.health = health
+        self.version = version
+        self.server_address = server_address
+        self.openapi = OpenAPIHandler([s.info for s in stores])
+
+    async def apis(self, request: web.Request) -> web.StreamResponse:
+        info: ri.RequestInfo = request["info"]
+        if info.is_resource_request:
+            return await self.resources.handle(request, info)
+        if request.method not in ("GET", "HEAD"):
+            raise method_not_allowed(request.method)
+        parts = [p for p in request.path.strip("/").split("/") if p]
+        if len(parts) == 1:
+            output = negotiation.negotiate(request.headers.get("Accept"), discovery_ok=True)
+            if output.kind == negotiation.DISCOVERY_V2:
+                resp = respond(request, discovery.aggregated(self.gvs), output=output)
+                resp.headers["Vary"] = "Accept"
+                return resp
+            return respond(request, discovery.group_list(self.gvs), output=output)
+        if len(parts) == 2:
+            group = discovery.api_group(self.gvs, parts[1])
+            if group is None:
+                raise not_found_path()
+            return respond(request, group)
+        if len(parts) == 3:
+            for gv in self.gvs:
+                if (gv.group, gv.version) == (parts[1], parts[2]):
+                    return respond(request, discovery.resource_list(gv))
+        raise not_found_path()
+
+    async def api(self, request: web.Request) -> web.StreamResponse:
+        parts = [p for p in request.path.strip("/").split("/") if p]
+        if len(parts) == 4 and parts[1:3] == ["v1", "namespaces"] and request.method in ("GET", "HEAD"):
+            return respond(request, namespace_object(parts[3]))
+        if request.path.rstrip("/") != "/api":
+            raise not_found_path()
+        output = negotiation.negotiate(request.headers.get("Accept"), discovery_ok=True)
+        if output.kind == negotiation.DISCOVERY_V2:
+            return respond(request, discovery.aggregated_legacy(), output=output)
+        return respond(request, discovery.api_versions(self.server_address), output=output)
+
+    async def version_handler(self, request: web.Request) -> web.Response:
+        return respond(request, self.version)
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        resp = web.Response(body=generate_latest())
+        resp.headers["Content-Type"] = CONTENT_TYPE_LATEST
+        return resp
+
+    async def not_found(self, request: web.Request) -> web.StreamResponse:
+        raise not_found_path()
+
+    def build(self) -> web.Application:
+        app = web.Application(client_max_size=negotiation.MAX_BODY, middlewares=[filters])
+        r = app.router
+        r.add_route("*", "/apis", self.apis)
+        r.add_route("*", "/apis/{tail:.*}", self.apis)
+        r.add_route("*", "/api", self.api)
+        r.add_route("*", "/api/{tail:.*}", self.api)
+        r.add_get("/version", self.version_handler)
+        r.add_get("/metrics", self.metrics)
+        self.health.install(app)
+        self.openapi.install(app)
+        r.add_route("*", "/{tail:.*}", self.not_found)
+        return app

@@ -1,0 +1,127 @@
+"""Discovery documents: /api, /apis, /apis/<group>, /apis/<group>/<version>, and aggregated discovery v2.
+
+Verbs and subresources come from what each Store can do, so discovery never advertises a route the
+server does not serve.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kubellm.registry.store import Store
+
+VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+SUB_VERBS = ["get", "patch", "update"]
+
+
+@dataclass(frozen=True)
+class GroupVersion:
+    group: str
+    version: str
+    stores: tuple[Store, ...]
+
+
+def group_versions(stores: Sequence[Store]) -> list[GroupVersion]:
+    by_gv: dict[tuple[str, str], list[Store]] = {}
+    for s in stores:
+        by_gv.setdefault((s.info.group, s.info.version), []).append(s)
+    return [GroupVersion(g, v, tuple(sorted(ss, key=lambda s: s.info.plural))) for (g, v), ss in sorted(by_gv.items())]
+
+
+def _subresources(store: Store) -> list[tuple[str, str, str, str]]:
+    """(name, group, version, kind) of each subresource."""
+    info = store.info
+    subs = []
+    if info.has_status:
+        subs.append(("status", info.group, info.version, info.kind))
+    if info.has_scale:
+        subs.append(("scale", "autoscaling", "v1", "Scale"))
+    return subs
+
+
+def _hash(text: str) -> str:
+    return base64.b64encode(hashlib.sha256(text.encode()).digest()[:8]).decode()
+
+
+def resource_list(gv: GroupVersion) -> dict[str, Any]:
+    resources: list[dict[str, Any]] = []
+    for store in gv.stores:
+        info = store.info
+        entry: dict[str, Any] = {"name": info.plural, "singularName": info.singular, "namespaced": info.namespaced,
+                                 "kind": info.kind, "verbs": VERBS,
+                                 "storageVersionHash": _hash(f"{info.group}/{info.version}/{info.kind}")}
+        if info.short_names:
+            entry["shortNames"] = list(info.short_names)
+        if info.categories:
+            entry["categories"] = list(info.categories)
+        resources.append(entry)
+        for sub, group, version, kind in _subresources(store):
+            sub_entry: dict[str, Any] = {"name": f"{info.plural}/{sub}", "singularName": "",
+                                         "namespaced": info.namespaced, "kind": kind, "verbs": SUB_VERBS}
+            if group != info.group:
+                sub_entry["group"], sub_entry["version"] = group, version
+            resources.append(sub_entry)
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"{gv.group}/{gv.version}",
+            "resources": resources}
+
+
+def _group(name: str, gvs: list[GroupVersion]) -> dict[str, Any]:
+    versions = [{"groupVersion": f"{gv.group}/{gv.version}", "version": gv.version} for gv in gvs]
+    return {"name": name, "versions": versions, "preferredVersion": versions[0]}
+
+
+def groups(gvs: list[GroupVersion]) -> dict[str, dict[str, Any]]:
+    by_group: dict[str, list[GroupVersion]] = {}
+    for gv in gvs:
+        by_group.setdefault(gv.group, []).append(gv)
+    return {name: _group(name, v) for name, v in by_group.items()}
+
+
+def group_list(gvs: list[GroupVersion]) -> dict[str, Any]:
+    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": list(groups(gvs).values())}
+
+
+def api_group(gvs: list[GroupVersion], name: str) -> dict[str, Any] | None:
+    g = groups(gvs).get(name)
+    return {"kind": "APIGroup", "apiVersion": "v1", **g} if g else None
+
+
+def api_versions(server_address: str) -> dict[str, Any]:
+    return {"kind": "APIVersions", "versions": [],
+            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}]}
+
+
+def aggregated(gvs: list[GroupVersion]) -> dict[str, Any]:
+    items: dict[str, dict[str, Any]] = {}
+    for gv in gvs:
+        resources = []
+        for store in gv.stores:
+            info = store.info
+            res: dict[str, Any] = {
+                "resource": info.plural,
+                "responseKind": {"group": info.group, "version": info.version, "kind": info.kind},
+                "scope": "Namespaced" if info.namespaced else "Cluster",
+                "singularResource": info.singular,
+                "verbs": VERBS,
+            }
+            if info.short_names:
+                res["shortNames"] = list(info.short_names)
+            if info.categories:
+                res["categories"] = list(info.categories)
+            subs = [{"subresource": sub, "responseKind": {"group": g, "version": v, "kind": k}, "verbs": SUB_VERBS}
+                    for sub, g, v, k in _subresources(store)]
+            if subs:
+                res["subresources"] = subs
+            resources.append(res)
+        item = items.setdefault(gv.group, {"metadata": {"name": gv.group}, "versions": []})
+        item["versions"].append({"version": gv.version, "resources": resources, "freshness": "Current"})
+    return {"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {},
+            "items": list(items.values())}
+
+
+def aggregated_legacy() -> dict[str, Any]:
+    return {"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": []}

@@ -1,0 +1,300 @@
+"""Generic REST handlers: every verb of every resource, routed from RequestInfo to its Store.
+
+As k8s.io/apiserver/pkg/endpoints/handlers: query parameters are parsed and validated here, the
+Store does the work, and the result is written as JSON, YAML or a Table, or streamed for a watch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from aiohttp import web
+from multidict import MultiMapping
+
+from kubellm.apis import errors
+from kubellm.apis.codec import FieldValidation
+from kubellm.registry.storage.interface import Preconditions
+from kubellm.registry.store import DeleteParams, ListParams, Result, Store, WriteOptions
+from kubellm.server import negotiation as n
+from kubellm.server import patch as patches
+from kubellm.server import tables
+from kubellm.server.metrics import WATCHERS
+from kubellm.server.requestinfo import RequestInfo
+
+DEFAULT_WATCH_TIMEOUT = 1800
+BOOKMARK_INTERVAL = 60.0
+
+
+def not_found_path() -> errors.StatusError:
+    return errors.StatusError(404, "NotFound", "the server could not find the requested resource",
+                              {"causes": [{"reason": "UnexpectedServerResponse", "message": "404 page not found"}]})
+
+
+def method_not_allowed(method: str) -> errors.StatusError:
+    return errors.StatusError(405, "MethodNotAllowed", f"the server does not allow this method on the requested "
+                              f"resource ({method})")
+
+
+def _int(query: Mapping[str, str], key: str, default: int = 0) -> int:
+    raw = query.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise errors.bad_request(f"invalid value for {key}: {raw!r}: must be an integer") from None
+
+
+def _bool(query: Mapping[str, str], key: str) -> bool:
+    raw = (query.get(key) or "").lower()
+    if raw in ("", "false", "0"):
+        return False
+    if raw in ("true", "1"):
+        return True
+    raise errors.bad_request(f"invalid value for {key}: {raw!r}: must be true or false")
+
+
+def dry_run(query: MultiMapping[str]) -> bool:
+    values = query.getall("dryRun", [])
+    for v in values:
+        if v != "All":
+            raise errors.StatusError(400, "BadRequest", f'dryRun: Unsupported value: "{v}": supported values: "All"')
+    return bool(values)
+
+
+def field_manager(request: web.Request) -> str:
+    manager = request.query.get("fieldManager", "")
+    if manager:
+        if len(manager) > 128 or not manager.isprintable():
+            raise errors.bad_request("fieldManager: Invalid value: must be at most 128 printable characters")
+        return manager
+    agent = request.headers.get("User-Agent", "")
+    return agent.split("/", 1)[0][:128] or "unknown"
+
+
+def write_options(request: web.Request) -> WriteOptions:
+    return WriteOptions(dry_run=dry_run(request.query),
+                        field_validation=FieldValidation.parse(request.query.get("fieldValidation")),
+                        field_manager=field_manager(request))
+
+
+def list_params(query: Mapping[str, str]) -> ListParams:
+    return ListParams(
+        label_selector=query.get("labelSelector", ""),
+        field_selector=query.get("fieldSelector", ""),
+        limit=_int(query, "limit"),
+        continue_token=query.get("continue", ""),
+        resource_version=query.get("resourceVersion", ""),
+        resource_version_match=query.get("resourceVersionMatch", ""),
+        allow_bookmarks=_bool(query, "allowWatchBookmarks"),
+        bookmark_interval=BOOKMARK_INTERVAL,
+    )
+
+
+def respond(request: web.Request, obj: Any, status: int = 200, *, warnings: list[str] | None = None,
+            output: n.Output | None = None) -> web.Response:
+    output = output or n.negotiate(request.headers.get("Accept"))
+    body = n.encode(obj, output)
+    resp = web.Response(body=body, status=status, content_type=output.content_type.split(";")[0])
+    if ";" in output.content_type:
+        resp.headers["Content-Type"] = output.content_type
+    for w in warnings or []:
+        resp.headers.add("Warning", f'299 - "{w}"'.replace("\n", " "))
+    return resp
+
+
+class ResourceHandler:
+    """Serves /apis/<group>/<version>/... for the Stores given."""
+
+    def __init__(self, stores: list[Store]) -> None:
+        self.stores = {(s.info.group, s.info.version, s.info.plural): s for s in stores}
+
+    def store_for(self, info: RequestInfo) -> Store:
+        store = self.stores.get((info.api_group, info.api_version, info.resource))
+        if store is None:
+            raise not_found_path()
+        if info.namespace and not store.info.namespaced:
+            raise not_found_path()
+        if info.subresource not in ("", "status", "scale") or len(info.parts) > 3:
+            raise not_found_path()
+        if info.subresource == "status" and not store.info.has_status:
+            raise not_found_path()
+        if info.subresource == "scale" and not store.info.has_scale:
+            raise not_found_path()
+        return store
+
+    async def handle(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
+        store = self.store_for(info)
+        ns = info.namespace or None
+        method = request.method
+        if info.name:
+            allowed = ("GET", "HEAD", "PUT", "PATCH") if info.subresource else ("GET", "HEAD", "PUT", "PATCH",
+                                                                                  "DELETE")
+        else:
+            allowed = ("GET", "HEAD", "POST", "DELETE")
+        if method not in allowed:
+            raise method_not_allowed(method)
+        if store.info.namespaced and not ns and info.verb not in ("list", "watch"):
+            raise not_found_path()
+        verb = info.verb
+        if verb == "get":
+            return await self.get(request, store, ns, info)
+        if verb == "list":
+            return await self.list(request, store, ns)
+        if verb == "watch":
+            return await self.watch(request, store, ns)
+        if verb == "create":
+            return await self.create(request, store, ns)
+        if verb == "update":
+            return await self.update(request, store, ns, info)
+        if verb == "patch":
+            return await self.patch(request, store, ns, info)
+        if verb == "delete":
+            return await self.delete(request, store, ns, info)
+        if verb == "deletecollection":
+            return await self.delete_collection(request, store, ns)
+        raise method_not_allowed(method)
+
+    # --- reads -----------------------------------------------------------------------------------------
+
+    async def get(self, request: web.Request, store: Store, ns: str | None, info: RequestInfo) -> web.Response:
+        output = n.negotiate(request.headers.get("Accept"), table_ok=not info.subresource)
+        if info.subresource == "scale":
+            return respond(request, await store.get_scale(ns, info.name), output=output)
+        obj = await store.get(ns, info.name)
+        if output.kind == n.TABLE:
+            include = request.query.get("includeObject", "Metadata")
+            return respond(request, tables.table([obj], store.strategy.printer_columns, include=include,
+                                                 list_meta={"resourceVersion": obj["metadata"]["resourceVersion"]}),
+                           output=output)
+        return respond(request, obj, output=output)
+
+    async def list(self, request: web.Request, store: Store, ns: str | None) -> web.Response:
+        output = n.negotiate(request.headers.get("Accept"), table_ok=True)
+        listed = await store.list(ns, list_params(request.query))
+        if output.kind == n.TABLE:
+            include = request.query.get("includeObject", "Metadata")
+            return respond(request, tables.table(listed["items"], store.strategy.printer_columns, include=include,
+                                                 list_meta=listed["metadata"]), output=output)
+        return respond(request, listed, output=output)
+
+    async def watch(self, request: web.Request, store: Store, ns: str | None) -> web.StreamResponse:
+        output = n.negotiate(request.headers.get("Accept"), table_ok=True)
+        timeout = _int(request.query, "timeoutSeconds", DEFAULT_WATCH_TIMEOUT)
+        params = list_params(request.query)
+        if params.limit or params.continue_token:
+            params = ListParams(params.label_selector, params.field_selector, 0, "", params.resource_version,
+                                "", params.allow_bookmarks, params.bookmark_interval)
+        events = await store.watch(ns, params)
+        resp = web.StreamResponse(status=200)
+        resp.headers["Content-Type"] = output.content_type if output.kind == n.TABLE else "application/json"
+        resp.headers["Cache-Control"] = "no-cache, private"
+        await resp.prepare(request)
+        labels = (("watch", store.info.group, store.info.version, store.info.plural, "",
+                   "namespace" if ns else "cluster", "apiserver"))
+        WATCHERS.labels(*labels).inc()
+        include = request.query.get("includeObject", "Metadata")
+        first = True
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    typ, obj = await asyncio.wait_for(anext(events), remaining)
+                except (StopAsyncIteration, TimeoutError):
+                    break
+                except errors.StatusError as exc:
+                    await resp.write(orjson.dumps({"type": "ERROR", "object": exc.status}) + b"\n")
+                    break
+                if output.kind == n.TABLE and typ != "BOOKMARK":
+                    obj = tables.table([obj], store.strategy.printer_columns, include=include,
+                                       list_meta={"resourceVersion": obj["metadata"].get("resourceVersion", "")},
+                                       with_definitions=first)
+                    first = False
+                await resp.write(orjson.dumps({"type": typ, "object": obj}) + b"\n")
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            WATCHERS.labels(*labels).dec()
+            with contextlib.suppress(Exception):
+                await events.aclose()  # type: ignore[attr-defined]
+        with contextlib.suppress(ConnectionResetError):
+            await resp.write_eof()
+        return resp
+
+    # --- writes ----------------------------------------------------------------------------------------
+
+    async def _body(self, request: web.Request) -> Any:
+        return n.decode_body(await request.read(), request.headers.get("Content-Type"))
+
+    async def create(self, request: web.Request, store: Store, ns: str | None) -> web.Response:
+        opts = write_options(request)
+        body = await self._body(request)
+        result = await store.create(body, namespace=ns, options=opts)
+        return respond(request, result.object, 201, warnings=result.warnings)
+
+    async def update(self, request: web.Request, store: Store, ns: str | None, info: RequestInfo) -> web.Response:
+        opts = write_options(request)
+        body = await self._body(request)
+        if info.subresource == "scale":
+            result = await store.update_scale(ns, info.name, body, options=opts)
+        else:
+            result = await store.update(ns, info.name, body, options=opts, subresource=info.subresource)
+        return respond(request, result.object, 201 if result.created else 200, warnings=result.warnings)
+
+    async def patch(self, request: web.Request, store: Store, ns: str | None, info: RequestInfo) -> web.Response:
+        content_type = n.media_type(request.headers.get("Content-Type"))
+        if content_type not in (n.JSON_PATCH, n.MERGE_PATCH, n.APPLY_PATCH):
+            raise patches.unsupported(content_type)
+        opts = write_options(request)
+        body = await self._body(request)
+        result: Result
+        if content_type == n.APPLY_PATCH:
+            if info.subresource == "scale":
+                raise patches.unsupported(content_type)
+            result = await store.apply(ns, info.name, body, force=_bool(request.query, "force"), options=opts,
+                                       subresource=info.subresource)
+        elif info.subresource == "scale":
+            mutate = patches.mutator(content_type, body, info.name)
+            current = await store.get_scale(ns, info.name)
+            result = await store.update_scale(ns, info.name, mutate(current), options=opts)
+        else:
+            if "force" in request.query:
+                raise errors.bad_request("force: Forbidden: may not be specified for non-apply patch")
+            result = await store.patch(ns, info.name, patches.mutator(content_type, body, info.name), options=opts,
+                                       subresource=info.subresource)
+        return respond(request, result.object, 201 if result.created else 200, warnings=result.warnings)
+
+    def _delete_params(self, request: web.Request, body: Any) -> DeleteParams:
+        body = body if isinstance(body, dict) else {}
+        pre = body.get("preconditions") or {}
+        grace = body.get("gracePeriodSeconds")
+        if "gracePeriodSeconds" in request.query:
+            grace = _int(request.query, "gracePeriodSeconds")
+        policy = request.query.get("propagationPolicy") or body.get("propagationPolicy")
+        if _bool(request.query, "orphanDependents") or body.get("orphanDependents"):
+            policy = policy or "Orphan"
+        dry = dry_run(request.query) or body.get("dryRun") == ["All"]
+        preconditions = None
+        if pre:
+            preconditions = Preconditions(uid=pre.get("uid"), resource_version=pre.get("resourceVersion"))
+        return DeleteParams(preconditions, policy, grace, dry)
+
+    async def delete(self, request: web.Request, store: Store, ns: str | None, info: RequestInfo) -> web.Response:
+        raw = await request.read()
+        body = n.decode_body(raw, request.headers.get("Content-Type")) if raw.strip() else None
+        result = await store.delete(ns, info.name, self._delete_params(request, body))
+        return respond(request, result.object, 200 if result.deleted else 202)
+
+    async def delete_collection(self, request: web.Request, store: Store, ns: str | None) -> web.Response:
+        raw = await request.read()
+        body = n.decode_body(raw, request.headers.get("Content-Type")) if raw.strip() else None
+        listed = await store.delete_collection(ns, list_params(request.query), self._delete_params(request, body))
+        return respond(request, listed)

@@ -1,0 +1,79 @@
+"""End-to-end fixtures: the real kubellm-apiserver process (with its embedded etcd), kubectl, clients."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class APIServer:
+    url: str
+    kubeconfig: Path
+    state_dir: Path
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True, env: dict[str, str] | None = None,
+                timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        full_env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), **(env or {})}
+        proc = subprocess.run(["kubectl", *args], input=input, capture_output=True, text=True, env=full_env,
+                              timeout=timeout, check=False)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+
+def _wait_ready(state: Path, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    url_file = state / "apiserver.url"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"kubellm-apiserver exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+        if url_file.exists():
+            url = url_file.read_text().strip()
+            ctx = ssl.create_default_context(cafile=str(state / "pki" / "serving-ca.crt"))
+            try:
+                with urllib.request.urlopen(f"{url}/readyz", context=ctx, timeout=2) as r:
+                    if r.status == 200:
+                        return url
+            except OSError:
+                pass
+        time.sleep(0.1)
+    raise TimeoutError(f"kubellm-apiserver not ready in {timeout}s:\n{log.read_text()[-4000:]}")
+
+
+@pytest.fixture(scope="session")
+def apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[APIServer]:
+    if shutil.which("kubectl") is None:
+        pytest.fail("kubectl is required for the end-to-end tests")
+    state = tmp_path_factory.mktemp("kubellm-state")
+    log = state / "apiserver.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "cmd" / "kubellm-apiserver"), "--state-dir", str(state), "--secure-port", "0",
+             "--etcd-compaction-interval", "0"],
+            stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+    try:
+        url = _wait_ready(state, proc, log)
+        yield APIServer(url, state / "admin.kubeconfig", state, proc, log)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
