@@ -54,6 +54,9 @@ async def filters(request: web.Request, handler: Handler) -> web.StreamResponse:
         code = 413
         return error_response(request, errors.request_entity_too_large(
             f"limit is {negotiation.MAX_BODY}"))
+    except web.HTTPRedirection as exc:
+        code = exc.status
+        raise
     except web.HTTPException as exc:
         code = exc.status
         if exc.status == 404:

@@ -1,16 +1,15 @@
-"""Serves the generated OpenAPI documents: /openapi/v2, /openapi/v3 and /openapi/v3/apis/<group>/<version>.
+"""Serves the generated OpenAPI documents: /openapi/v2 (JSON or the protobuf kubectl asks for),
+/openapi/v3 and /openapi/v3/apis/<group>/<version>.
 
-Documents are built once and kept as bytes with an ETag; v3 group-version documents are immutable
-under their `?hash=` URL, as in kube-apiserver.
+Documents are built once and kept as bytes with an ETag. A v3 document requested with its current
+`?hash=` is immutable; a stale hash is redirected to the current URL, as kube-apiserver does.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Any
 
-import orjson
 from aiohttp import web
 
 from kubellm.apis.scheme import ResourceInfo
@@ -19,46 +18,60 @@ from kubellm.server.handlers import not_found_path
 
 
 class _Doc:
-    def __init__(self, doc: dict[str, Any]) -> None:
-        self.body = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
-        self.etag = '"' + hashlib.sha512(self.body).hexdigest()[:32].upper() + '"'
+    def __init__(self, body: bytes, content_type: str = "application/json") -> None:
+        self.body = body
+        self.content_type = content_type
+        self.etag = '"' + hashlib.sha512(body).hexdigest()[:32].upper() + '"'
 
 
 class OpenAPIHandler:
     def __init__(self, resources: Sequence[ResourceInfo]) -> None:
         self.resources = list(resources)
-        self._v2: _Doc | None = None
-        self._v3: dict[str, _Doc] = {}
-        self._index: _Doc | None = None
+        self._docs: dict[str, _Doc] = {}
 
-    def _serve(self, request: web.Request, doc: _Doc, *, immutable: bool = False) -> web.Response:
-        headers = {"ETag": doc.etag, "Vary": "Accept", "Content-Type": "application/json"}
-        if immutable:
-            headers["Cache-Control"] = "public, immutable"
-        else:
-            headers["Cache-Control"] = "no-cache, private"
+    def _doc(self, key: str) -> _Doc:
+        doc = self._docs.get(key)
+        if doc is None:
+            if key == "v2":
+                doc = _Doc(openapi.serialize(openapi.build_v2(self.resources)))
+            elif key == "v2-protobuf":
+                doc = _Doc(openapi.build_v2_protobuf(self.resources), openapi.PROTOBUF_V2_RESPONSE_MEDIA_TYPE)
+            elif key == "v3-index":
+                doc = _Doc(openapi.serialize(openapi.build_v3_index(self.resources)))
+            else:
+                group, version = key.split("/", 1)
+                doc = _Doc(openapi.serialize(openapi.build_v3(self.resources, group, version)))
+            self._docs[key] = doc
+        return doc
+
+    @staticmethod
+    def _serve(request: web.Request, doc: _Doc, *, immutable: bool = False) -> web.Response:
+        headers = {"ETag": doc.etag, "Vary": "Accept", "Content-Type": doc.content_type,
+                   "Cache-Control": "public, immutable" if immutable else "no-cache, private"}
         if request.headers.get("If-None-Match") == doc.etag:
             return web.Response(status=304, headers=headers)
         return web.Response(body=doc.body, headers=headers)
 
     async def v2(self, request: web.Request) -> web.Response:
-        if self._v2 is None:
-            self._v2 = _Doc(openapi.build_v2(self.resources))
-        return self._serve(request, self._v2)
+        accept = request.headers.get("Accept", "")
+        wants_protobuf = openapi.PROTOBUF_V2_MEDIA_TYPE in accept or "proto-openapi" in accept.split(",")[0]
+        return self._serve(request, self._doc("v2-protobuf" if wants_protobuf else "v2"))
 
     async def v3_index(self, request: web.Request) -> web.Response:
-        if self._index is None:
-            self._index = _Doc(openapi.build_v3_index(self.resources))
-        return self._serve(request, self._index)
+        return self._serve(request, self._doc("v3-index"))
 
     async def v3(self, request: web.Request) -> web.Response:
         group, version = request.match_info["group"], request.match_info["version"]
         if not any(r.group == group and r.version == version for r in self.resources):
             raise not_found_path()
-        key = f"{group}/{version}"
-        if key not in self._v3:
-            self._v3[key] = _Doc(openapi.build_v3(self.resources, group, version))
-        return self._serve(request, self._v3[key], immutable="hash" in request.query)
+        doc = self._doc(f"{group}/{version}")
+        wanted = request.query.get("hash")
+        if wanted is None:
+            return self._serve(request, doc)
+        current = hashlib.sha512(doc.body).hexdigest().upper()
+        if wanted != current:
+            raise web.HTTPMovedPermanently(f"/openapi/v3/{openapi.v3_path(group, version)}?hash={current}")
+        return self._serve(request, doc, immutable=True)
 
     def install(self, app: web.Application) -> None:
         app.router.add_get("/openapi/v2", self.v2)
