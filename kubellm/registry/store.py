@@ -451,12 +451,15 @@ class Store:
     async def delete(self, namespace: str | None, name: str, params: DeleteParams = DeleteParams()) -> Result:
         """Delete now, or, while finalizers remain, mark with deletionTimestamp and return the object."""
         key = self.key(namespace, name)
+        bad: ErrorList = []
         if params.propagation_policy not in (None, "Orphan", "Background", "Foreground"):
-            raise self._invalid(name, [ferr.not_supported("propagationPolicy", params.propagation_policy,
-                                                          ["Background", "Foreground", "Orphan"])])
-        if params.grace_period_seconds is not None and params.grace_period_seconds < 0:
-            raise self._invalid(name, [ferr.invalid("gracePeriodSeconds", params.grace_period_seconds,
-                                                    "must be greater than or equal to 0")])
+            bad.append(ferr.not_supported("propagationPolicy", params.propagation_policy,
+                                          ["Background", "Foreground", "Orphan"]))
+        grace = params.grace_period_seconds
+        if grace is not None and (not isinstance(grace, int) or isinstance(grace, bool) or grace < 0):
+            bad.append(ferr.invalid("gracePeriodSeconds", grace, "must be greater than or equal to 0"))
+        if bad:
+            raise errors.invalid("DeleteOptions", "meta.k8s.io", "", bad)
         with self._storage_errors(name):
             current = await self.storage.get(key)
         pre = params.preconditions

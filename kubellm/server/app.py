@@ -37,6 +37,21 @@ def error_response(request: web.Request, err: errors.StatusError) -> web.Respons
     return resp
 
 
+def metric_verb(request: web.Request, info: ri.RequestInfo) -> str:
+    """The verb label kube-apiserver uses: the HTTP method, with LIST, WATCH and APPLY told apart."""
+    if info.verb in ("list", "watch"):
+        return info.verb.upper()
+    if request.method == "PATCH" and request.headers.get("Content-Type", "").startswith("application/apply-patch"):
+        return "APPLY"
+    return request.method
+
+
+def metric_scope(info: ri.RequestInfo) -> str:
+    if info.name or info.verb == "create":
+        return "resource"
+    return "namespace" if info.namespace else "cluster"
+
+
 @web.middleware
 async def filters(request: web.Request, handler: Handler) -> web.StreamResponse:
     start = time.perf_counter()
@@ -71,9 +86,8 @@ async def filters(request: web.Request, handler: Handler) -> web.StreamResponse:
         elapsed = time.perf_counter() - start
         if info.is_resource_request:
             dry = "All" if "dryRun" in request.query else ""
-            scope = "namespace" if info.namespace else ("resource" if info.name else "cluster")
-            labels = (info.verb.upper() if info.verb != "watch" else "WATCH", dry, info.api_group, info.api_version,
-                      info.resource, info.subresource, scope, "apiserver")
+            labels = (metric_verb(request, info), dry, info.api_group, info.api_version, info.resource,
+                      info.subresource, metric_scope(info), "apiserver")
             REQUESTS.labels(*labels, str(code)).inc()
             if info.verb != "watch":
                 DURATION.labels(*labels).observe(elapsed)

@@ -18,6 +18,7 @@ from multidict import MultiMapping
 
 from kubellm.apis import errors
 from kubellm.apis.codec import FieldValidation
+from kubellm.apis.validation import field as ferr
 from kubellm.registry.storage.interface import Preconditions
 from kubellm.registry.store import DeleteParams, ListParams, Result, Store, WriteOptions
 from kubellm.server import negotiation as n
@@ -59,28 +60,45 @@ def _bool(query: Mapping[str, str], key: str) -> bool:
     raise errors.bad_request(f"invalid value for {key}: {raw!r}: must be true or false")
 
 
-def dry_run(query: MultiMapping[str]) -> bool:
+def options_invalid(kind: str, errs: list[ferr.FieldError]) -> errors.StatusError:
+    """Invalid request options are a 422 naming the options kind, as kube-apiserver answers."""
+    return errors.invalid(kind, "meta.k8s.io", "", errs)
+
+
+def dry_run(query: MultiMapping[str], kind: str) -> bool:
     values = query.getall("dryRun", [])
-    for v in values:
-        if v != "All":
-            raise errors.StatusError(400, "BadRequest", f'dryRun: Unsupported value: "{v}": supported values: "All"')
+    bad = [ferr.not_supported("dryRun", v, ["All"]) for v in values if v != "All"]
+    if bad:
+        raise options_invalid(kind, bad)
     return bool(values)
 
 
-def field_manager(request: web.Request) -> str:
+def field_validation(query: Mapping[str, str], kind: str) -> FieldValidation:
+    raw = query.get("fieldValidation")
+    if not raw:
+        return FieldValidation.WARN
+    for member in FieldValidation:
+        if member.value == raw:
+            return member
+    raise options_invalid(kind, [ferr.not_supported("fieldValidation", raw, ["Ignore", "Strict", "Warn"])])
+
+
+def field_manager(request: web.Request, kind: str, *, apply: bool = False) -> str:
     manager = request.query.get("fieldManager", "")
     if manager:
         if len(manager) > 128 or not manager.isprintable():
-            raise errors.bad_request("fieldManager: Invalid value: must be at most 128 printable characters")
+            raise options_invalid(kind, [ferr.invalid("fieldManager", manager,
+                                                      "must be at most 128 printable characters")])
         return manager
+    if apply:
+        raise options_invalid(kind, [ferr.required("fieldManager", "is required for apply patch")])
     agent = request.headers.get("User-Agent", "")
     return agent.split("/", 1)[0][:128] or "unknown"
 
 
-def write_options(request: web.Request) -> WriteOptions:
-    return WriteOptions(dry_run=dry_run(request.query),
-                        field_validation=FieldValidation.parse(request.query.get("fieldValidation")),
-                        field_manager=field_manager(request))
+def write_options(request: web.Request, kind: str, *, apply: bool = False) -> WriteOptions:
+    return WriteOptions(dry_run=dry_run(request.query, kind), field_validation=field_validation(request.query, kind),
+                        field_manager=field_manager(request, kind, apply=apply))
 
 
 def list_params(query: Mapping[str, str]) -> ListParams:
@@ -104,7 +122,8 @@ def respond(request: web.Request, obj: Any, status: int = 200, *, warnings: list
     if ";" in output.content_type:
         resp.headers["Content-Type"] = output.content_type
     for w in warnings or []:
-        resp.headers.add("Warning", f'299 - "{w}"'.replace("\n", " "))
+        text = w.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+        resp.headers.add("Warning", f'299 - "{text}"')
     return resp
 
 
@@ -235,13 +254,13 @@ class ResourceHandler:
         return n.decode_body(await request.read(), request.headers.get("Content-Type"))
 
     async def create(self, request: web.Request, store: Store, ns: str | None) -> web.Response:
-        opts = write_options(request)
+        opts = write_options(request, "CreateOptions")
         body = await self._body(request)
         result = await store.create(body, namespace=ns, options=opts)
         return respond(request, result.object, 201, warnings=result.warnings)
 
     async def update(self, request: web.Request, store: Store, ns: str | None, info: RequestInfo) -> web.Response:
-        opts = write_options(request)
+        opts = write_options(request, "UpdateOptions")
         body = await self._body(request)
         if info.subresource == "scale":
             result = await store.update_scale(ns, info.name, body, options=opts)
@@ -253,7 +272,10 @@ class ResourceHandler:
         content_type = n.media_type(request.headers.get("Content-Type"))
         if content_type not in (n.JSON_PATCH, n.MERGE_PATCH, n.APPLY_PATCH):
             raise patches.unsupported(content_type)
-        opts = write_options(request)
+        is_apply = content_type == n.APPLY_PATCH
+        opts = write_options(request, "PatchOptions", apply=is_apply)
+        if "force" in request.query and not is_apply:
+            raise options_invalid("PatchOptions", [ferr.forbidden("force", "may not be specified for non-apply patch")])
         body = await self._body(request)
         result: Result
         if content_type == n.APPLY_PATCH:
@@ -266,8 +288,6 @@ class ResourceHandler:
             current = await store.get_scale(ns, info.name)
             result = await store.update_scale(ns, info.name, mutate(current), options=opts)
         else:
-            if "force" in request.query:
-                raise errors.bad_request("force: Forbidden: may not be specified for non-apply patch")
             result = await store.patch(ns, info.name, patches.mutator(content_type, body, info.name), options=opts,
                                        subresource=info.subresource)
         return respond(request, result.object, 201 if result.created else 200, warnings=result.warnings)
@@ -281,7 +301,7 @@ class ResourceHandler:
         policy = request.query.get("propagationPolicy") or body.get("propagationPolicy")
         if _bool(request.query, "orphanDependents") or body.get("orphanDependents"):
             policy = policy or "Orphan"
-        dry = dry_run(request.query) or body.get("dryRun") == ["All"]
+        dry = dry_run(request.query, "DeleteOptions") or body.get("dryRun") == ["All"]
         preconditions = None
         if pre:
             preconditions = Preconditions(uid=pre.get("uid"), resource_version=pre.get("resourceVersion"))
