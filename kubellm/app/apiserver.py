@@ -78,7 +78,8 @@ class Server:
         self.health = Health([HealthCheck("etcd", self.storage.check_health)])
         api = APIServerApp(list(self.stores.values()), self.health, version_info(),
                            f"{cfg.bind_address}:{cfg.secure_port}")
-        self.runner = web.AppRunner(api.build(), access_log=None, handle_signals=False)
+        # handler_cancellation: a watch whose client went away is cancelled at once, releasing its etcd watch.
+        self.runner = web.AppRunner(api.build(), access_log=None, handle_signals=False, handler_cancellation=True)
         await self.runner.setup()
         site = web.TCPSite(self.runner, cfg.bind_address, cfg.secure_port, ssl_context=ctx, backlog=1024)
         await site.start()

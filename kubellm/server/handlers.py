@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -219,26 +218,21 @@ class ResourceHandler:
         WATCHERS.labels(*labels).inc()
         include = request.query.get("includeObject", "Metadata")
         first = True
-        deadline = time.monotonic() + timeout
         try:
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                try:
-                    typ, obj = await asyncio.wait_for(anext(events), remaining)
-                except (StopAsyncIteration, TimeoutError):
-                    break
-                except errors.StatusError as exc:
-                    await resp.write(orjson.dumps({"type": "ERROR", "object": exc.status}) + b"\n")
-                    break
-                if output.kind == n.TABLE and typ != "BOOKMARK":
-                    obj = tables.table([obj], store.strategy.printer_columns, include=include,
-                                       list_meta={"resourceVersion": obj["metadata"].get("resourceVersion", "")},
-                                       with_definitions=first)
-                    first = False
-                await resp.write(orjson.dumps({"type": typ, "object": obj}) + b"\n")
-        except (ConnectionResetError, asyncio.CancelledError):
+            async with asyncio.timeout(timeout):
+                async for typ, obj in events:
+                    if output.kind == n.TABLE and typ != "BOOKMARK":
+                        obj = tables.table([obj], store.strategy.printer_columns, include=include,
+                                           list_meta={"resourceVersion": obj["metadata"].get("resourceVersion", "")},
+                                           with_definitions=first)
+                        first = False
+                    await resp.write(orjson.dumps({"type": typ, "object": obj}) + b"\n")
+        except TimeoutError:
+            pass  # timeoutSeconds reached: the stream ends normally
+        except errors.StatusError as exc:
+            with contextlib.suppress(ConnectionResetError):
+                await resp.write(orjson.dumps({"type": "ERROR", "object": exc.status}) + b"\n")
+        except ConnectionResetError:
             pass
         finally:
             WATCHERS.labels(*labels).dec()

@@ -941,3 +941,26 @@ def test_status_and_scale_subresources(h: Http, ns: str) -> None:
     bad_status = h.patch(item(ns, "sub", "status"), {"status": {"phase": "Dancing"}})
     st = assert_status(bad_status, 422, "Invalid")
     assert [c["field"] for c in st["details"]["causes"]] == ["status.phase"], st
+
+
+def test_watch_released_when_client_disconnects(h: Http, ns: str) -> None:
+    """A watcher that goes away is dropped at once, not at the next event or its timeout."""
+
+    def open_watches() -> float:
+        return sum(v for labels, v in metric_samples(h.get("/metrics").body.decode(), "apiserver_longrunning_requests")
+                   if labels.get("resource") == "llmservices")
+
+    before = open_watches()
+    streams = [h.watch(coll(ns) + q(watch="true", resourceVersion=list_rv(h, ns), timeoutSeconds=300))
+               for _ in range(3)]
+    deadline = time.monotonic() + 10
+    while open_watches() < before + 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert open_watches() == before + 3
+    for w in streams:
+        w.conn.sock.shutdown(socket.SHUT_RDWR)  # type: ignore[union-attr]
+        w.conn.sock.close()  # type: ignore[union-attr]
+    deadline = time.monotonic() + 10
+    while open_watches() > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert open_watches() == before, "watches of disconnected clients are still open"
