@@ -5,11 +5,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from kubellm.registry.registry import ALL_RESOURCES
+from kubellm.registry.storage.cacher import CachedStorage
 from kubellm.registry.storage.etcd import EtcdConfig, EtcdStorage
 from kubellm.registry.storage.etcd.embedded import EmbeddedEtcd
+from kubellm.registry.store import resource_root
 
 
 @pytest.fixture(scope="session")
@@ -22,12 +26,33 @@ async def etcd_endpoint(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterat
         await etcd.stop()
 
 
-@pytest.fixture
-async def storage(etcd_endpoint: str) -> AsyncIterator[EtcdStorage]:
-    """A storage on its own key prefix, so tests never see each other's objects."""
+class CachedForTests(CachedStorage):
+    """The watch cache over etcd; tests that reach into the etcd backend (compactor, client) still can."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.storage, name)
+
+
+CACHED_ROOTS = ["/g/things/", "/g/thingsX/", "/g/other/", "/g/nothing/",
+                *(resource_root(info) for info in ALL_RESOURCES)]
+
+
+@pytest.fixture(params=["etcd", "cached"])
+async def storage(request: pytest.FixtureRequest, etcd_endpoint: str) -> AsyncIterator[EtcdStorage]:
+    """A storage on its own key prefix, so tests never see each other's objects: etcd itself, and the
+    watch cache in front of it (the same contract must hold for both)."""
     s = EtcdStorage(EtcdConfig(endpoints=(etcd_endpoint,), prefix=f"/test-{uuid.uuid4().hex[:12]}",
                                compaction_interval=0))
+    if request.param == "etcd":
+        try:
+            yield s
+        finally:
+            await s.close()
+        return
+    cached = CachedForTests(s, CACHED_ROOTS)
+    cached.start()
+    await cached.wait_ready()
     try:
-        yield s
+        yield cached  # type: ignore[misc]
     finally:
-        await s.close()
+        await cached.close()

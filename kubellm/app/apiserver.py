@@ -22,10 +22,11 @@ from kubellm.app import logging as applog
 from kubellm.app.kubeconfig import write_admin_kubeconfig
 from kubellm.app.options import Config, Options
 from kubellm.registry.options import RegistryOptions
-from kubellm.registry.registry import build_stores
+from kubellm.registry.registry import ALL_RESOURCES, build_stores
+from kubellm.registry.storage.cacher import CachedStorage
 from kubellm.registry.storage.etcd import EtcdConfig, EtcdStorage
 from kubellm.registry.storage.etcd.embedded import EmbeddedEtcd
-from kubellm.registry.store import Store
+from kubellm.registry.store import Store, resource_root
 from kubellm.server.app import APIServerApp
 from kubellm.server.certs import ensure_pki
 from kubellm.server.health import Health, HealthCheck
@@ -43,7 +44,7 @@ def version_info() -> dict[str, str]:
 @dataclass
 class Server:
     config: Config
-    storage: EtcdStorage | None = None
+    storage: CachedStorage | None = None
     etcd: EmbeddedEtcd | None = None
     stores: dict[str, Store] = field(default_factory=dict)
     runner: web.AppRunner | None = None
@@ -57,11 +58,15 @@ class Server:
         if not endpoints:
             self.etcd = EmbeddedEtcd(cfg.state_dir / "etcd")
             endpoints = (await self.etcd.start(),)
-        self.storage = EtcdStorage(EtcdConfig(
+        etcd = EtcdStorage(EtcdConfig(
             endpoints=endpoints, prefix=cfg.etcd_prefix, ca_file=cfg.etcd_cafile, cert_file=cfg.etcd_certfile,
             key_file=cfg.etcd_keyfile, compaction_interval=cfg.etcd_compaction_interval))
-        await self.storage.check_health()
-        self.storage.start_compactor()
+        await etcd.check_health()
+        etcd.start_compactor()
+        roots = [resource_root(info) for info in ALL_RESOURCES]
+        self.storage = CachedStorage(etcd, roots)
+        self.storage.start()
+        await asyncio.wait_for(self.storage.wait_ready(), 30)
         self.stores = build_stores(self.storage, RegistryOptions(cfg.default_image, cfg.default_hf_endpoint))
         await self._serve(endpoints)
 

@@ -46,6 +46,11 @@ CONFLICT_RETRIES = 16
 MutateFunc = Callable[[Obj], Awaitable[Obj] | Obj]
 
 
+def resource_root(info: ResourceInfo) -> str:
+    """The storage key prefix of a resource: `/<group>/<plural>/`."""
+    return f"/{info.group}/{info.plural}/"
+
+
 def now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -95,7 +100,7 @@ class Store:
     # ----- keys and errors ---------------------------------------------------------------------------
 
     def key_root(self, namespace: str | None) -> str:
-        root = f"/{self.info.group}/{self.info.plural}/"
+        root = resource_root(self.info)
         if self.info.namespaced and namespace:
             root += f"{namespace}/"
         return root
@@ -225,10 +230,10 @@ class Store:
 
     # ----- get / list / watch ------------------------------------------------------------------------
 
-    async def get(self, namespace: str | None, name: str) -> Obj:
+    async def get(self, namespace: str | None, name: str, resource_version: str = "") -> Obj:
         key = self.key(namespace, name)
         with self._storage_errors(name):
-            return await self.storage.get(key)
+            return await self.storage.get(key, resource_version)
 
     def predicate(self, params: ListParams) -> SelectionPredicate:
         label = parse_label_selector(params.label_selector)

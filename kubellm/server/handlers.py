@@ -184,7 +184,7 @@ class ResourceHandler:
         output = n.negotiate(request.headers.get("Accept"), table_ok=not info.subresource)
         if info.subresource == "scale":
             return respond(request, await store.get_scale(ns, info.name), output=output)
-        obj = await store.get(ns, info.name)
+        obj = await store.get(ns, info.name, request.query.get("resourceVersion", ""))
         if output.kind == n.TABLE:
             include = request.query.get("includeObject", "Metadata")
             return respond(request, tables.table([obj], store.strategy.printer_columns, include=include,

@@ -25,6 +25,8 @@ class Compactor:
         self.interval = interval
         self.version = 0
         self.revision = 0
+        self.compacted = 0
+        """The newest revision this instance compacted to (or learned was compacted)."""
         self._task: asyncio.Task[None] | None = None
 
     async def compact_once(self) -> int | None:
@@ -47,6 +49,7 @@ class Compactor:
             await self.client.call("/kv/compaction", {"revision": str(target)}, op="compact")
         except errors.Expired:
             return None  # someone compacted further already
+        self.compacted = max(self.compacted, target)
         log.info("compacted etcd history", revision=target)
         return target
 

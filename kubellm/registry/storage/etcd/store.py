@@ -119,7 +119,7 @@ class EtcdStorage:
             raise errors.KeyExists(key)
         return with_rv(obj, resp["header"]["revision"])
 
-    async def get(self, key: str) -> Obj:
+    async def get(self, key: str, resource_version: str = "") -> Obj:
         cur = await self._current(self.full_key(key))
         if cur.raw is None:
             raise errors.KeyNotFound(key)
@@ -254,6 +254,11 @@ class EtcdStorage:
 
     async def compact(self, revision: int) -> None:
         await self.client.call("/kv/compaction", {"revision": str(revision), "physical": False}, op="compact")
+        self.compactor.compacted = max(self.compactor.compacted, revision)
+
+    @property
+    def compacted_revision(self) -> int:
+        return self.compactor.compacted
 
     async def check_health(self) -> None:
         await self.client.call("/kv/range", {"key": b64(self.prefix + "/health"), "count_only": True})

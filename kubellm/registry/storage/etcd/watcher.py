@@ -87,10 +87,10 @@ class EtcdWatcher:
     async def _next_message(self, timeout: float | None) -> dict[str, Any] | None:
         assert self._resp is not None
         while b"\n" not in self._buf:
-            if timeout is None:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
+            # arrives as the read completes, and a cancelled watch would then run on.
+            async with asyncio.timeout(timeout):
                 chunk = await self._resp.content.readany()
-            else:
-                chunk = await asyncio.wait_for(self._resp.content.readany(), timeout)
             if not chunk:
                 return None
             self._buf += chunk

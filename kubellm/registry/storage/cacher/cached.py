@@ -1,0 +1,119 @@
+"""CachedStorage: a Storage that answers from Cachers where it can and from the wrapped storage otherwise."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from kubellm.registry.storage.cacher.cacher import Cacher
+from kubellm.registry.storage.interface import (
+    ListOptions,
+    ListResult,
+    Obj,
+    Preconditions,
+    Storage,
+    UpdateFunc,
+    ValidateDeletion,
+    Watcher,
+    WatchOptions,
+)
+
+
+def _root(prefix: str) -> str:
+    return prefix if prefix.endswith("/") else prefix + "/"
+
+
+class CachedStorage:
+    def __init__(self, storage: Storage, roots: Iterable[str], **cacher_options: int) -> None:
+        self.storage = storage
+        self.cachers = {_root(r): Cacher(storage, _root(r), **cacher_options) for r in roots}
+
+    def start(self) -> None:
+        for c in self.cachers.values():
+            c.start()
+
+    async def wait_ready(self) -> None:
+        for c in self.cachers.values():
+            await c.ready.wait()
+
+    def _cacher(self, key_or_prefix: str) -> tuple[Cacher, str] | None:
+        for root, cacher in self.cachers.items():
+            if key_or_prefix.startswith(root) and cacher.ready.is_set():
+                return cacher, key_or_prefix[len(root):]
+        return None
+
+    def _fresh_enough(self, cacher: Cacher, resource_version: str, match: str) -> bool:
+        if resource_version == "0":
+            return True
+        if match == "NotOlderThan" or (match == "" and resource_version):
+            try:
+                return int(resource_version) <= cacher.revision
+            except ValueError:
+                return False
+        return False
+
+    # --- reads that the cache can serve ----------------------------------------------------------------
+
+    async def get(self, key: str, resource_version: str = "") -> Obj:
+        found = self._cacher(key)
+        if found is not None and self._fresh_enough(found[0], resource_version, ""):
+            obj = found[0].get(found[1])
+            if obj is not None:
+                return obj
+        return await self.storage.get(key)
+
+    async def get_list(self, prefix: str, opts: ListOptions) -> ListResult:
+        found = self._cacher(_root(prefix))
+        if (found is not None and not opts.limit and not opts.continue_token
+                and self._fresh_enough(found[0], opts.resource_version, opts.resource_version_match)):
+            return found[0].list(found[1], opts)
+        return await self.storage.get_list(prefix, opts)
+
+    async def watch(self, prefix: str, opts: WatchOptions) -> Watcher:
+        found = self._cacher(_root(prefix))
+        if found is not None and opts.resource_version and self._after_compaction(opts.resource_version):
+            watcher = found[0].watch(found[1], opts)
+            if watcher is not None:
+                return watcher
+        return await self.storage.watch(prefix, opts)
+
+    def _after_compaction(self, resource_version: str) -> bool:
+        """A start the wrapped storage has compacted away is refused there (410), never served from memory."""
+        try:
+            return resource_version == "0" or int(resource_version) >= self.storage.compacted_revision
+        except ValueError:
+            return False
+
+    @property
+    def compacted_revision(self) -> int:
+        return self.storage.compacted_revision
+
+    # --- everything else goes to the wrapped storage ---------------------------------------------------
+
+    async def create(self, key: str, obj: Obj) -> Obj:
+        return await self.storage.create(key, obj)
+
+    async def guaranteed_update(self, key: str, try_update: UpdateFunc, *,
+                                preconditions: Preconditions | None = None, ignore_not_found: bool = False) -> Obj:
+        return await self.storage.guaranteed_update(key, try_update, preconditions=preconditions,
+                                                    ignore_not_found=ignore_not_found)
+
+    async def delete(self, key: str, *, preconditions: Preconditions | None = None,
+                     validate_deletion: ValidateDeletion | None = None) -> Obj:
+        return await self.storage.delete(key, preconditions=preconditions, validate_deletion=validate_deletion)
+
+    async def count(self, prefix: str) -> int:
+        return await self.storage.count(prefix)
+
+    async def current_revision(self) -> int:
+        return await self.storage.current_revision()
+
+    async def compact(self, revision: int) -> None:
+        await self.storage.compact(revision)
+
+    async def check_health(self) -> None:
+        await self.storage.check_health()
+
+    async def close(self) -> None:
+        for c in self.cachers.values():
+            await c.stop()
+        await self.storage.close()

@@ -1,0 +1,99 @@
+"""A watcher fed by a Cacher: filters events through its prefix and predicate, with bookmarks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+from kubellm.registry.storage import errors
+from kubellm.registry.storage.interface import Event, Obj, WatchOptions
+
+Closer = Callable[["CacheWatcher"], None]
+
+
+class CacheWatcher:
+    """Receives (revision, type, object, previous object) from its Cacher and yields API events."""
+
+    def __init__(self, key_of: Callable[[Obj], str], prefix: str, opts: WatchOptions, *, capacity: int,
+                 current_revision: Callable[[], int], on_close: Closer, after: int = 0) -> None:
+        self._key_of = key_of
+        self._prefix = prefix
+        self._opts = opts
+        self._pred = opts.predicate
+        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self._capacity = capacity
+        self._current_revision = current_revision
+        self._on_close = on_close
+        self._closed = False
+        self._error: errors.StorageError | None = None
+        self._after = after
+        """Only changes after this revision are delivered."""
+
+    def offer(self, rev: int, typ: str, obj: Obj, prev: Obj | None) -> None:
+        """Called by the Cacher, in revision order, for every change under the resource."""
+        if self._closed or rev <= self._after or not self._key_of(obj).startswith(self._prefix):
+            return
+        pred = self._pred
+        if typ == "DELETED":
+            if pred.matches(obj):
+                self._put(Event("DELETED", obj, rev))
+            return
+        if pred.empty():
+            self._put(Event("ADDED" if prev is None else "MODIFIED", obj, rev))
+            return
+        cur_pass = pred.matches(obj)
+        old_pass = prev is not None and pred.matches(prev)
+        if cur_pass and old_pass:
+            self._put(Event("MODIFIED", obj, rev))
+        elif cur_pass:
+            self._put(Event("ADDED", obj, rev))
+        elif old_pass and prev is not None:
+            gone = {**prev, "metadata": {**prev.get("metadata", {}), "resourceVersion": str(rev)}}
+            self._put(Event("DELETED", gone, rev))
+
+    def add_initial(self, event: Event) -> None:
+        self._put(event)
+
+    def _put(self, event: Event) -> None:
+        if self._queue.qsize() >= self._capacity:
+            # A consumer this far behind is dropped, as kube-apiserver drops slow watchers; it re-lists.
+            self.terminate(errors.Expired(message="The watch fell too far behind and was closed; "
+                                                  "please list and watch again."))
+            return
+        self._queue.put_nowait(event)
+
+    def terminate(self, error: errors.StorageError | None = None) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._error = error
+        self._queue.put_nowait(None)
+        self._on_close(self)
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self
+
+    async def __anext__(self) -> Event:
+        if self._queue.empty() and self._closed:
+            return self._finish()
+        if not self._opts.allow_bookmarks:
+            item = await self._queue.get()
+        else:
+            try:
+                async with asyncio.timeout(self._opts.bookmark_interval):  # not wait_for: see etcd/watcher.py
+                    item = await self._queue.get()
+            except TimeoutError:
+                rev = self._current_revision()
+                return Event("BOOKMARK", {"metadata": {"resourceVersion": str(rev)}}, rev)
+        if item is None:
+            return self._finish()
+        return item
+
+    def _finish(self) -> Event:
+        if self._error is not None:
+            err, self._error = self._error, None
+            raise err
+        raise StopAsyncIteration
+
+    async def close(self) -> None:
+        self.terminate()

@@ -1,0 +1,118 @@
+"""The watch cache: what it serves from memory, and that it agrees with etcd."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from kubellm.apis.selectors import parse_label_selector
+from kubellm.registry.storage import errors
+from kubellm.registry.storage.cacher import CachedStorage
+from kubellm.registry.storage.cacher.cacher import Cacher
+from kubellm.registry.storage.etcd import EtcdStorage
+from kubellm.registry.storage.interface import ListOptions, Obj, WatchOptions
+from kubellm.registry.storage.selection import SelectionPredicate
+
+ROOT = "/g/things/"
+
+
+def thing(name: str, ns: str = "ns1", **labels: str) -> Obj:
+    return {"apiVersion": "g/v1", "kind": "Thing", "metadata": {"name": name, "namespace": ns, "labels": labels}}
+
+
+@pytest.fixture
+async def pair(storage: Any) -> tuple[EtcdStorage, CachedStorage]:
+    etcd: EtcdStorage = storage.storage if isinstance(storage, CachedStorage) else storage
+    cached = CachedStorage(etcd, [ROOT], history=50, watcher_capacity=20)
+    cached.start()
+    await cached.wait_ready()
+    yield etcd, cached  # type: ignore[misc]
+    for c in cached.cachers.values():
+        await c.stop()
+
+
+def cacher(cached: CachedStorage) -> Cacher:
+    return cached.cachers[ROOT]
+
+
+async def caught_up(cached: CachedStorage, rev: int) -> None:
+    async with asyncio.timeout(5):
+        while cacher(cached).revision < rev:
+            await asyncio.sleep(0.01)  # noqa: ASYNC110 - polling a plain int in a test
+
+
+async def test_reads_at_resource_version_zero_come_from_memory(pair: tuple[EtcdStorage, CachedStorage]) -> None:
+    etcd, cached = pair
+    a = await cached.create(ROOT + "ns1/a", thing("a", app="x"))
+    await cached.create(ROOT + "ns2/b", thing("b", ns="ns2", app="y"))
+    last = await cached.create(ROOT + "ns1/c", thing("c"))
+    await caught_up(cached, int(last["metadata"]["resourceVersion"]))
+    listed = await cached.get_list(ROOT, ListOptions(resource_version="0"))
+    assert [o["metadata"]["name"] for o in listed.items] == ["a", "c", "b"]  # key order: ns1/a, ns1/c, ns2/b
+    assert listed.resource_version == last["metadata"]["resourceVersion"]
+    assert listed.items == (await etcd.get_list(ROOT, ListOptions())).items
+    in_ns = await cached.get_list(ROOT + "ns1/", ListOptions(resource_version="0"))
+    assert [o["metadata"]["name"] for o in in_ns.items] == ["a", "c"]
+    pred = SelectionPredicate(parse_label_selector("app=x"))
+    selected = await cached.get_list(ROOT, ListOptions(resource_version="0", predicate=pred))
+    assert [o["metadata"]["name"] for o in selected.items] == ["a"]
+    assert await cached.get(ROOT + "ns1/a", "0") is cacher(cached).objects["ns1/a"]
+    assert (await cached.get(ROOT + "ns1/a", "0")) == a
+    # a revision the cache has not reached is read from etcd, which refuses one from the future
+    with pytest.raises(errors.TooLargeResourceVersion):
+        await cached.get_list(ROOT, ListOptions(resource_version=str(int(last["metadata"]["resourceVersion"]) + 99)))
+
+
+async def test_watches_fan_out_from_one_etcd_watch(pair: tuple[EtcdStorage, CachedStorage]) -> None:
+    _, cached = pair
+    start = await cached.current_revision()
+    watchers = [await cached.watch(ROOT, WatchOptions(resource_version=str(start))) for _ in range(10)]
+    assert len(cacher(cached).watchers) == 10
+    created = await cached.create(ROOT + "ns1/w", thing("w"))
+    for w in watchers:
+        async with asyncio.timeout(5):
+            ev = await anext(aiter(w))
+        assert (ev.type, ev.object["metadata"]["resourceVersion"]) == ("ADDED", created["metadata"]["resourceVersion"])
+        await w.close()
+    assert cacher(cached).watchers == set()
+
+
+async def test_watch_before_the_window_falls_back_to_etcd(pair: tuple[EtcdStorage, CachedStorage]) -> None:
+    _, cached = pair
+    first = await cached.create(ROOT + "ns1/o", thing("o"))
+    rv = first["metadata"]["resourceVersion"]
+    for i in range(60):  # more changes than the 50-event window
+        last = await cached.guaranteed_update(ROOT + "ns1/o", lambda o, i=i: _label(o, n=str(i)))
+    await caught_up(cached, int(last["metadata"]["resourceVersion"]))
+    assert cacher(cached).window_start > int(rv)
+    w = await cached.watch(ROOT, WatchOptions(resource_version=rv))
+    assert w not in cacher(cached).watchers  # served by etcd
+    got = []
+    async with asyncio.timeout(5):
+        async for ev in w:
+            got.append(ev)
+            if len(got) == 60:
+                break
+    await w.close()
+    assert [e.object["metadata"]["labels"]["n"] for e in got] == [str(i) for i in range(60)]
+
+
+async def test_a_slow_watcher_is_dropped(pair: tuple[EtcdStorage, CachedStorage]) -> None:
+    _, cached = pair
+    w = await cached.watch(ROOT, WatchOptions(resource_version=str(await cached.current_revision())))
+    for i in range(25):  # capacity is 20 and nobody reads
+        last = await cached.create(ROOT + f"ns1/s{i}", thing(f"s{i}"))
+    await caught_up(cached, int(last["metadata"]["resourceVersion"]))
+    seen = 0
+    with pytest.raises(errors.Expired):
+        async with asyncio.timeout(5):
+            async for _ in w:
+                seen += 1
+    assert seen == 20 and w not in cacher(cached).watchers
+
+
+async def _label(o: Obj, **labels: str) -> Obj:
+    o["metadata"]["labels"] = labels
+    return o
