@@ -39,7 +39,7 @@ def cacher(cached: CachedStorage) -> Cacher:
 
 async def caught_up(cached: CachedStorage, rev: int) -> None:
     async with asyncio.timeout(5):
-        while cacher(cached).revision < rev:
+        while cacher(cached).revision < rev:  # noqa: ASYNC110 - polling a plain int in a test
             await asyncio.sleep(0.01)
 
 
