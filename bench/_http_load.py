@@ -27,6 +27,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+from samples import llmservice
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 GROUP_VERSION = "model.kubellm.io/v1alpha1"
@@ -52,16 +53,7 @@ def die_with_parent() -> None:
 
 
 def sample(name: str, namespace: str) -> dict[str, Any]:
-    """A realistic LLMService as a client sends it (the server sets uid, creationTimestamp, generation)."""
-    return {
-        "apiVersion": GROUP_VERSION, "kind": "LLMService",
-        "metadata": {"name": name, "namespace": namespace, "labels": {"app": "bench", "tier": "gpu"}},
-        "spec": {"model": "Qwen/Qwen2.5-3B-Instruct", "quantization": "awq", "maxModelLen": 4096,
-                 "gpuMemoryUtilization": "0.85", "replicas": 2,
-                 "image": "docker.m.daocloud.io/vllm/vllm-openai:v0.6.5", "hfEndpoint": "https://hf-mirror.com",
-                 "autoscaling": {"minReplicas": 1, "maxReplicas": 4, "waitingThreshold": 5},
-                 "extraArgs": ["--enable-prefix-caching"], "env": [{"name": "VLLM_LOGGING_LEVEL", "value": "INFO"}]},
-    }
+    return llmservice(name, namespace)
 
 
 def b64(s: str | bytes) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+from samples import llmservice
 
 from kubellm.registry.storage.etcd import EtcdConfig, EtcdStorage
 from kubellm.registry.storage.etcd.embedded import EmbeddedEtcd
@@ -29,17 +30,10 @@ from kubellm.registry.storage.interface import ListOptions
 
 
 def sample(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "model.kubellm.io/v1alpha1", "kind": "LLMService",
-        "metadata": {"name": name, "namespace": "bench", "uid": "5f0c0a4e-0000-4000-8000-000000000000",
-                     "generation": 1, "creationTimestamp": "2026-01-01T00:00:00Z",
-                     "labels": {"app": "bench", "tier": "gpu"}},
-        "spec": {"model": "Qwen/Qwen2.5-3B-Instruct", "quantization": "awq", "maxModelLen": 4096,
-                 "gpuMemoryUtilization": "0.85", "replicas": 2,
-                 "image": "docker.m.daocloud.io/vllm/vllm-openai:v0.6.5", "hfEndpoint": "https://hf-mirror.com",
-                 "autoscaling": {"minReplicas": 1, "maxReplicas": 4, "waitingThreshold": 5},
-                 "extraArgs": ["--enable-prefix-caching"], "env": [{"name": "VLLM_LOGGING_LEVEL", "value": "INFO"}]},
-    }
+    obj = llmservice(name)
+    obj["metadata"] |= {"uid": "5f0c0a4e-0000-4000-8000-000000000000", "generation": 1,
+                        "creationTimestamp": "2026-01-01T00:00:00Z"}
+    return obj
 
 
 def b64(s: str | bytes) -> str:

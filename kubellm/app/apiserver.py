@@ -7,6 +7,7 @@ Shutdown reverses it.
 from __future__ import annotations
 
 import asyncio
+import gc
 import platform
 import signal
 import ssl
@@ -132,5 +133,17 @@ def main(argv: list[str] | None = None) -> int:
     config = options.config()
     applog.configure(config.log_format)
     config.state_dir.mkdir(parents=True, exist_ok=True)
-    asyncio.run(run(config))
+    tune_gc()
+    if config.event_loop == "uvloop":
+        import uvloop
+
+        uvloop.run(run(config))
+    else:
+        asyncio.run(run(config))
     return 0
+
+
+def tune_gc() -> None:
+    """Fewer cyclic collections: request handling allocates many short-lived dicts and no cycles worth
+    chasing every 700 allocations (a LIST of 10,000 objects spent a third of its time in the collector)."""
+    gc.set_threshold(50_000, 20, 20)

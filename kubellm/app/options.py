@@ -30,6 +30,7 @@ class Options:
     tls_cert_file: str = ""
     tls_private_key_file: str = ""
     client_ca_file: str = ""
+    event_loop: str = "uvloop"
 
     @classmethod
     def parse(cls, argv: list[str] | None = None) -> Options:
@@ -52,6 +53,8 @@ class Options:
         p.add_argument("--tls-cert-file", default="", help="serving certificate; generated when empty")
         p.add_argument("--tls-private-key-file", default="")
         p.add_argument("--client-ca-file", default="", help="CA for client certificates; generated when empty")
+        p.add_argument("--event-loop", choices=["uvloop", "asyncio"], default="uvloop",
+                       help="event loop implementation (uvloop: faster)")
         a = p.parse_args(argv)
         return cls(
             state_dir=a.state_dir,
@@ -69,6 +72,7 @@ class Options:
             tls_cert_file=a.tls_cert_file,
             tls_private_key_file=a.tls_private_key_file,
             client_ca_file=a.client_ca_file,
+            event_loop=a.event_loop,
         )
 
     def complete(self) -> Options:
@@ -109,6 +113,7 @@ class Options:
             tls_cert_file=self.tls_cert_file or None,
             tls_private_key_file=self.tls_private_key_file or None,
             client_ca_file=self.client_ca_file or None,
+            event_loop=self.event_loop,
         )
 
 
@@ -129,3 +134,4 @@ class Config:
     tls_cert_file: str | None
     tls_private_key_file: str | None
     client_ca_file: str | None
+    event_loop: str

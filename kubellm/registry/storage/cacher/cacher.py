@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from dataclasses import dataclass
 
@@ -12,6 +11,7 @@ import structlog
 from kubellm.registry.storage import errors
 from kubellm.registry.storage.cacher.watcher import CacheWatcher
 from kubellm.registry.storage.interface import Event, ListOptions, ListResult, Obj, Storage, WatchOptions
+from kubellm.registry.storage.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 
@@ -52,11 +52,8 @@ class Cacher:
             self._task = asyncio.get_running_loop().create_task(self._run(), name=f"cacher:{self.root}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         self._reset()
 
     def _reset(self) -> None:

@@ -8,12 +8,12 @@ revision recorded one interval earlier, so watchers and paginated lists keep one
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import structlog
 
 from kubellm.registry.storage import errors
 from kubellm.registry.storage.etcd.client import GatewayClient, b64
+from kubellm.registry.storage.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 
@@ -66,8 +66,5 @@ class Compactor:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="etcd-compactor")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
 import socket
+import sys
 from pathlib import Path
 
 import aiohttp
@@ -22,6 +24,12 @@ log = structlog.get_logger(__name__)
 
 class EtcdNotFound(RuntimeError):
     pass
+
+
+def _die_with_parent() -> None:
+    """In the child: receive SIGTERM when the parent dies, so an embedded etcd never outlives its server."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def free_port() -> int:
@@ -78,7 +86,7 @@ class EmbeddedEtcd:
         with open(self.log_path, "ab") as log_file:  # noqa: ASYNC230 - once, at start-up
             self.process = await asyncio.create_subprocess_exec(
                 *self.args(), stdout=log_file, stderr=log_file, stdin=asyncio.subprocess.DEVNULL,
-                start_new_session=True)
+                start_new_session=True, preexec_fn=_die_with_parent if sys.platform == "linux" else None)
         log.info("etcd starting", pid=self.process.pid, endpoint=self.endpoint, data_dir=str(self.data_dir))
         deadline = asyncio.get_running_loop().time() + timeout
         async with aiohttp.ClientSession() as session:
