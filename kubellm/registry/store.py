@@ -28,10 +28,12 @@ from kubellm.apis.validation.meta import validate_object_meta, validate_object_m
 from kubellm.registry import fieldmanager
 from kubellm.registry.storage import errors as serr
 from kubellm.registry.storage.interface import (
+    Event,
     ListOptions,
     Obj,
     Preconditions,
     Storage,
+    Watcher,
     WatchOptions,
 )
 from kubellm.registry.storage.selection import SelectionPredicate
@@ -291,7 +293,7 @@ class Store:
         return {"apiVersion": self.info.api_version, "kind": self.info.list_kind, "metadata": meta,
                 "items": result.items}
 
-    async def watch(self, namespace: str | None, params: ListParams = ListParams()) -> AsyncIterator[tuple[str, Obj]]:
+    async def watch(self, namespace: str | None, params: ListParams = ListParams()) -> AsyncIterator[Event]:
         """Start a watch now (errors such as 410 are raised here) and return its event stream."""
         if params.resource_version not in ("", "0"):
             self._check_list_params(ListParams(resource_version=params.resource_version))
@@ -301,14 +303,13 @@ class Store:
             watcher = await self.storage.watch(self.key_root(namespace), opts)
         return self._events(watcher)
 
-    async def _events(self, watcher: Any) -> AsyncIterator[tuple[str, Obj]]:
+    async def _events(self, watcher: Watcher) -> AsyncIterator[Event]:
         try:
             with self._storage_errors(""):
                 async for ev in watcher:
-                    obj = ev.object
                     if ev.type == "BOOKMARK":
-                        obj = {"apiVersion": self.info.api_version, "kind": self.info.kind, **obj}
-                    yield ev.type, obj
+                        ev.object = {"apiVersion": self.info.api_version, "kind": self.info.kind, **ev.object}
+                    yield ev
         finally:
             await watcher.close()
 

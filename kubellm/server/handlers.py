@@ -220,13 +220,17 @@ class ResourceHandler:
         first = True
         try:
             async with asyncio.timeout(timeout):
-                async for typ, obj in events:
-                    if output.kind == n.TABLE and typ != "BOOKMARK":
-                        obj = tables.table([obj], store.strategy.printer_columns, include=include,
-                                           list_meta={"resourceVersion": obj["metadata"].get("resourceVersion", "")},
+                async for ev in events:
+                    if output.kind == n.TABLE and ev.type != "BOOKMARK":
+                        obj = tables.table([ev.object], store.strategy.printer_columns, include=include,
+                                           list_meta={"resourceVersion": ev.object["metadata"].get("resourceVersion",
+                                                                                                   "")},
                                            with_definitions=first)
                         first = False
-                    await resp.write(orjson.dumps({"type": typ, "object": obj}) + b"\n")
+                        body = orjson.dumps(obj)
+                    else:
+                        body = ev.encoded or orjson.dumps(ev.object)
+                    await resp.write(b'{"type":"' + ev.type.encode() + b'","object":' + body + b"}\n")
         except TimeoutError:
             pass  # timeoutSeconds reached: the stream ends normally
         except errors.StatusError as exc:

@@ -6,6 +6,7 @@ import asyncio
 import copy
 from typing import Any
 
+import orjson
 import pytest
 from samples import IMMUTABLE_SPEC, SPEC_CHANGES, STATUSES, get_path, make, set_path
 
@@ -235,10 +236,12 @@ async def test_watch_through_store(store: Store) -> None:
     created = (await store.create(make(info, "w"), namespace=ns(info))).object
     await store.delete(ns(info), "w")
     seen: list[tuple[str, str]] = []
-    async for typ, obj in events:
-        seen.append((typ, obj["metadata"]["resourceVersion"]))
-        if typ == "BOOKMARK":
-            assert obj["kind"] == info.kind and obj["apiVersion"] == info.api_version
+    async for ev in events:
+        seen.append((ev.type, ev.object["metadata"]["resourceVersion"]))
+        if ev.encoded is not None:
+            assert orjson.loads(ev.encoded) == ev.object
+        if ev.type == "BOOKMARK":
+            assert ev.object["kind"] == info.kind and ev.object["apiVersion"] == info.api_version
             break
     await events.aclose()  # type: ignore[attr-defined]
     assert [t for t, _ in seen[:2]] == ["ADDED", "DELETED"]

@@ -7,7 +7,7 @@ it strips it before writing and sets it from the store revision on every object 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from kubellm.registry.storage.selection import EVERYTHING, SelectionPredicate
@@ -57,7 +57,8 @@ class Event:
     type: EventType
     object: Obj
     revision: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    encoded: bytes | None = None
+    """The object's JSON when the producer already has it (a cache encodes once for all its watchers)."""
 
 
 class Watcher(Protocol):

@@ -105,8 +105,9 @@ class Cacher:
             self.window_start = self.history[0].rev
         self.history.append(_Change(ev.revision, ev.type, ev.object, prev))
         self.revision = ev.revision
+        memo: dict[str, bytes] = {}
         for w in list(self.watchers):
-            w.offer(ev.revision, ev.type, ev.object, prev)
+            w.offer(ev.revision, ev.type, ev.object, prev, memo)
 
     # --- reads ---------------------------------------------------------------------------------------------
 

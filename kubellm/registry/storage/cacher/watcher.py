@@ -5,10 +5,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 
+import orjson
+
 from kubellm.registry.storage import errors
 from kubellm.registry.storage.interface import Event, Obj, WatchOptions
 
 Closer = Callable[["CacheWatcher"], None]
+
+
+def _encoded(memo: dict[str, bytes], key: str, obj: Obj) -> bytes:
+    data = memo.get(key)
+    if data is None:
+        data = memo[key] = orjson.dumps(obj)
+    return data
 
 
 class CacheWatcher:
@@ -29,27 +38,29 @@ class CacheWatcher:
         self._after = after
         """Only changes after this revision are delivered."""
 
-    def offer(self, rev: int, typ: str, obj: Obj, prev: Obj | None) -> None:
-        """Called by the Cacher, in revision order, for every change under the resource."""
+    def offer(self, rev: int, typ: str, obj: Obj, prev: Obj | None, memo: dict[str, bytes] | None = None) -> None:
+        """Called by the Cacher, in revision order, for every change under the resource. `memo` is shared
+        by all watchers of one change, so its JSON is encoded once however many watchers get it."""
         if self._closed or rev <= self._after or not self._key_of(obj).startswith(self._prefix):
             return
         pred = self._pred
+        memo = {} if memo is None else memo
         if typ == "DELETED":
             if pred.matches(obj):
-                self._put(Event("DELETED", obj, rev))
+                self._put(Event("DELETED", obj, rev, _encoded(memo, "obj", obj)))
             return
         if pred.empty():
-            self._put(Event("ADDED" if prev is None else "MODIFIED", obj, rev))
+            self._put(Event("ADDED" if prev is None else "MODIFIED", obj, rev, _encoded(memo, "obj", obj)))
             return
         cur_pass = pred.matches(obj)
         old_pass = prev is not None and pred.matches(prev)
         if cur_pass and old_pass:
-            self._put(Event("MODIFIED", obj, rev))
+            self._put(Event("MODIFIED", obj, rev, _encoded(memo, "obj", obj)))
         elif cur_pass:
-            self._put(Event("ADDED", obj, rev))
+            self._put(Event("ADDED", obj, rev, _encoded(memo, "obj", obj)))
         elif old_pass and prev is not None:
             gone = {**prev, "metadata": {**prev.get("metadata", {}), "resourceVersion": str(rev)}}
-            self._put(Event("DELETED", gone, rev))
+            self._put(Event("DELETED", gone, rev, _encoded(memo, "gone", gone)))
 
     def add_initial(self, event: Event) -> None:
         self._put(event)
