@@ -17,6 +17,7 @@ from pathlib import Path
 
 import structlog
 from aiohttp import web
+from cryptography import x509
 
 from kubellm import __version__
 from kubellm.app import logging as applog
@@ -29,10 +30,31 @@ from kubellm.registry.storage.etcd import EtcdConfig, EtcdStorage
 from kubellm.registry.storage.etcd.embedded import EmbeddedEtcd
 from kubellm.registry.store import Store, resource_root
 from kubellm.server.app import APIServerApp
-from kubellm.server.certs import ensure_pki
+from kubellm.server.authentication import Authentication
+from kubellm.server.certs import PKI, ensure_pki
 from kubellm.server.health import Health, HealthCheck
+from kubellm.service.authn import Chain, RequestHeaderAuthenticator, X509Authenticator, load_certificates
 
 log = structlog.get_logger(__name__)
+
+
+def tls_and_authentication(cfg: Config, pki: PKI) -> tuple[ssl.SSLContext, Chain]:
+    """The serving TLS context (client certificates optional, verified against the client CA and the
+    front-proxy CA) and the authenticator chain that reads identities from what it verified."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cfg.tls_cert_file or str(pki.serving.cert), cfg.tls_private_key_file or str(pki.serving.key))
+    client_ca = Path(cfg.client_ca_file or pki.client_ca.cert)
+    ctx.load_verify_locations(str(client_ca))
+    front_proxy_cas: tuple[x509.Certificate, ...] = ()
+    if cfg.requestheader_client_ca_file:
+        ctx.load_verify_locations(cfg.requestheader_client_ca_file)
+        front_proxy_cas = tuple(load_certificates(Path(cfg.requestheader_client_ca_file).read_bytes()))
+    ctx.verify_mode = ssl.CERT_OPTIONAL
+    chain = Chain((
+        RequestHeaderAuthenticator(front_proxy_cas, cfg.requestheader_allowed_names),
+        X509Authenticator(tuple(load_certificates(client_ca.read_bytes()))),
+    ))
+    return ctx, chain
 
 
 def version_info() -> dict[str, str]:
@@ -75,15 +97,10 @@ class Server:
         cfg = self.config
         assert self.storage is not None
         pki = ensure_pki(cfg.state_dir / "pki", ["127.0.0.1", "localhost", "::1", cfg.bind_address])
-        cert = cfg.tls_cert_file or str(pki.serving.cert)
-        key = cfg.tls_private_key_file or str(pki.serving.key)
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.load_cert_chain(cert, key)
-        ctx.load_verify_locations(cfg.client_ca_file or str(pki.client_ca.cert))
-        ctx.verify_mode = ssl.CERT_OPTIONAL
+        ctx, chain = tls_and_authentication(cfg, pki)
         self.health = Health([HealthCheck("etcd", self.storage.check_health)])
         api = APIServerApp(list(self.stores.values()), self.health, version_info(),
-                           f"{cfg.bind_address}:{cfg.secure_port}")
+                           f"{cfg.bind_address}:{cfg.secure_port}", Authentication(chain))
         # handler_cancellation: a watch whose client went away is cancelled at once, releasing its etcd watch.
         self.runner = web.AppRunner(api.build(), access_log=None, handle_signals=False, handler_cancellation=True)
         await self.runner.setup()

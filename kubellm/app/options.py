@@ -31,6 +31,8 @@ class Options:
     tls_private_key_file: str = ""
     client_ca_file: str = ""
     event_loop: str = "uvloop"
+    requestheader_client_ca_file: str = ""
+    requestheader_allowed_names: list[str] = field(default_factory=list)
 
     @classmethod
     def parse(cls, argv: list[str] | None = None) -> Options:
@@ -55,6 +57,11 @@ class Options:
         p.add_argument("--client-ca-file", default="", help="CA for client certificates; generated when empty")
         p.add_argument("--event-loop", choices=["uvloop", "asyncio"], default="uvloop",
                        help="event loop implementation (uvloop: faster)")
+        p.add_argument("--requestheader-client-ca-file", default="",
+                       help="CA of the front proxy (the aggregator); its X-Remote-* headers are trusted only "
+                            "from certificates it signed")
+        p.add_argument("--requestheader-allowed-names", default="",
+                       help="comma-separated common names allowed for the front-proxy certificate (empty: any)")
         a = p.parse_args(argv)
         return cls(
             state_dir=a.state_dir,
@@ -73,6 +80,8 @@ class Options:
             tls_private_key_file=a.tls_private_key_file,
             client_ca_file=a.client_ca_file,
             event_loop=a.event_loop,
+            requestheader_client_ca_file=a.requestheader_client_ca_file,
+            requestheader_allowed_names=[n.strip() for n in a.requestheader_allowed_names.split(",") if n.strip()],
         )
 
     def complete(self) -> Options:
@@ -114,6 +123,8 @@ class Options:
             tls_private_key_file=self.tls_private_key_file or None,
             client_ca_file=self.client_ca_file or None,
             event_loop=self.event_loop,
+            requestheader_client_ca_file=self.requestheader_client_ca_file or None,
+            requestheader_allowed_names=tuple(self.requestheader_allowed_names),
         )
 
 
@@ -135,3 +146,5 @@ class Config:
     tls_private_key_file: str | None
     client_ca_file: str | None
     event_loop: str
+    requestheader_client_ca_file: str | None
+    requestheader_allowed_names: tuple[str, ...]

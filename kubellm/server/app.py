@@ -14,10 +14,12 @@ from kubellm.apis.validation.names import dns1123_label
 from kubellm.registry.store import Store
 from kubellm.server import discovery, negotiation
 from kubellm.server import requestinfo as ri
+from kubellm.server.authentication import Authentication
 from kubellm.server.handlers import ResourceHandler, method_not_allowed, not_found_path, respond
 from kubellm.server.health import Health
 from kubellm.server.metrics import DURATION, REQUESTS
 from kubellm.server.openapi_handler import OpenAPIHandler
+from kubellm.service.identity import UserInfo
 
 log = structlog.get_logger("kubellm.server")
 
@@ -109,7 +111,9 @@ def namespace_object(name: str) -> dict[str, object]:
 
 
 class APIServerApp:
-    def __init__(self, stores: list[Store], health: Health, version: dict[str, str], server_address: str) -> None:
+    def __init__(self, stores: list[Store], health: Health, version: dict[str, str], server_address: str,
+                 authentication: Authentication) -> None:
+        self.authentication = authentication
         self.resources = ResourceHandler(stores)
         self.gvs = discovery.group_versions(stores)
         self.health = health
@@ -117,8 +121,23 @@ class APIServerApp:
         self.server_address = server_address
         self.openapi = OpenAPIHandler([s.info for s in stores])
 
+    async def self_subject_review(self, request: web.Request) -> web.StreamResponse:
+        """authentication.k8s.io SelfSubjectReview: who the server thinks the caller is (`kubectl auth whoami`)."""
+        user: UserInfo = request["user"]
+        info: ri.RequestInfo = request["info"]
+        status: dict[str, object] = {"username": user.name, "groups": list(user.groups)}
+        if user.extra:
+            status["extra"] = {k: list(v) for k, v in user.extra.items()}
+        return respond(request, {"kind": "SelfSubjectReview", "apiVersion": f"authentication.k8s.io/{info.api_version}",
+                                 "metadata": {"creationTimestamp": None}, "status": {"userInfo": status}}, 201)
+
     async def apis(self, request: web.Request) -> web.StreamResponse:
         info: ri.RequestInfo = request["info"]
+        if (info.api_group == "authentication.k8s.io" and info.resource == "selfsubjectreviews"
+                and not info.name and info.api_version in ("v1", "v1beta1", "v1alpha1")):
+            if request.method != "POST":
+                raise method_not_allowed(request.method)
+            return await self.self_subject_review(request)
         if info.is_resource_request:
             return await self.resources.handle(request, info)
         if request.method not in ("GET", "HEAD"):
@@ -165,7 +184,8 @@ class APIServerApp:
         raise not_found_path()
 
     def build(self) -> web.Application:
-        app = web.Application(client_max_size=negotiation.MAX_BODY, middlewares=[filters])
+        app = web.Application(client_max_size=negotiation.MAX_BODY,
+                              middlewares=[filters, self.authentication.middleware()])
         r = app.router
         r.add_route("*", "/apis", self.apis)
         r.add_route("*", "/apis/{tail:.*}", self.apis)

@@ -103,6 +103,18 @@ def _leaf(pair: Pair, ca: tuple[x509.Certificate, ec.EllipticCurvePrivateKey], s
     _save(pair, builder.sign(ca[1], hashes.SHA256()), key)
 
 
+def ensure_ca(cn: str, pair: Pair) -> None:
+    """Create (or keep) a CA certificate and key at `pair`."""
+    _ca(cn, pair)
+
+
+def issue_client_certificate(ca: Pair, out: Pair, user: str, groups: tuple[str, ...] = ()) -> None:
+    """A client certificate signed by `ca`: CN is the user, one O per group (as Kubernetes reads them)."""
+    subject = x509.Name([*(x509.NameAttribute(NameOID.ORGANIZATION_NAME, g) for g in groups),
+                         x509.NameAttribute(NameOID.COMMON_NAME, user)])
+    _leaf(out, _load(ca), subject, server=False)
+
+
 def ensure_pki(directory: Path, hosts: list[str]) -> PKI:
     """Create (or reuse) the certificates under `directory`."""
     d = directory

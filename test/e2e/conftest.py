@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from kubellm.server.certs import Pair, ensure_ca
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -62,10 +64,13 @@ def apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[APIServer]:
         pytest.fail("kubectl is required for the end-to-end tests")
     state = tmp_path_factory.mktemp("kubellm-state")
     log = state / "apiserver.log"
+    front_proxy_ca = Pair(state / "front-proxy-ca.crt", state / "front-proxy-ca.key")
+    ensure_ca("kubellm-test-front-proxy-ca", front_proxy_ca)
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, str(ROOT / "cmd" / "kubellm-apiserver"), "--state-dir", str(state), "--secure-port", "0",
-             "--etcd-compaction-interval", "0"],
+             "--etcd-compaction-interval", "0", "--requestheader-client-ca-file", str(front_proxy_ca.cert),
+             "--requestheader-allowed-names", "front-proxy-client"],
             stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
     try:
         url = _wait_ready(state, proc, log)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import textwrap
 import threading
@@ -176,10 +177,10 @@ def test_delete_waits_for_finalizers(k: APIServer) -> None:
 def test_wait_for_jsonpath_and_watch(k: APIServer) -> None:
     k.kubectl("create", "-f", "-", input=llm("w"))
     watch = subprocess.Popen(["kubectl", "get", "llms", "-n", NS, "-w", "--request-timeout=20s"],
-                             env={"KUBECONFIG": str(k.kubeconfig), "PATH": "/usr/bin:/bin"},
+                             env={**os.environ, "KUBECONFIG": str(k.kubeconfig)},
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     waiter = subprocess.Popen(["kubectl", "wait", "llms/w", "-n", NS, "--for=jsonpath={.spec.replicas}=3",
-                               "--timeout=20s"], env={"KUBECONFIG": str(k.kubeconfig), "PATH": "/usr/bin:/bin"},
+                               "--timeout=20s"], env={**os.environ, "KUBECONFIG": str(k.kubeconfig)},
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(1.5)
     k.kubectl("scale", "llms", "w", "-n", NS, "--replicas=3")

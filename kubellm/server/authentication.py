@@ -1,0 +1,65 @@
+"""The authentication filter: every request but health and version needs an identity, else 401."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from kubellm.apis import errors
+from kubellm.service.authn import AuthenticationError, Chain, Credentials
+from kubellm.service.identity import UserInfo
+
+PUBLIC_PATHS = ("/healthz", "/livez", "/readyz", "/version")
+
+
+def is_public(path: str) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in PUBLIC_PATHS)
+
+
+def peer_certificate(request: web.Request) -> bytes | None:
+    transport = request.transport
+    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+    if ssl_object is None:
+        return None
+    der: bytes | None = ssl_object.getpeercert(binary_form=True)
+    return der
+
+
+class Authentication:
+    def __init__(self, chain: Chain) -> None:
+        self.chain = chain
+        # A connection presents the same certificate on every request: identities from certificates
+        # alone are cached (headers and tokens are read on every request).
+        self._by_certificate = functools.lru_cache(maxsize=1024)(self._certificate_only)
+
+    def _certificate_only(self, der: bytes) -> UserInfo | None:
+        return self.chain.authenticate(Credentials(peer_certificate=der))
+
+    def authenticate(self, request: web.Request) -> UserInfo | None:
+        der = peer_certificate(request)
+        headers = request.headers
+        if der is not None and not any(h.lower().startswith("x-remote-") for h in headers) \
+                and "Authorization" not in headers:
+            return self._by_certificate(der)
+        return self.chain.authenticate(Credentials(peer_certificate=der, headers=headers,
+                                                   header_values=headers.getall))
+
+    def middleware(self) -> Middleware:
+        @web.middleware
+        async def authenticate(request: web.Request,
+                               handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+            if is_public(request.path):
+                return await handler(request)
+            try:
+                user = self.authenticate(request)
+            except AuthenticationError:
+                user = None
+            if user is None:
+                raise errors.unauthorized()
+            request["user"] = user
+            return await handler(request)
+
+        return authenticate
