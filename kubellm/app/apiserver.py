@@ -21,8 +21,10 @@ from cryptography import x509
 
 from kubellm import __version__
 from kubellm.app import logging as applog
+from kubellm.app.bootstrap import ensure_default_policy
 from kubellm.app.kubeconfig import write_admin_kubeconfig
 from kubellm.app.options import Config, Options
+from kubellm.app.rbac_source import CacheRuleSource
 from kubellm.registry.options import RegistryOptions
 from kubellm.registry.registry import ALL_RESOURCES, build_stores
 from kubellm.registry.storage.cacher import CachedStorage
@@ -31,9 +33,11 @@ from kubellm.registry.storage.etcd.embedded import EmbeddedEtcd
 from kubellm.registry.store import Store, resource_root
 from kubellm.server.app import APIServerApp
 from kubellm.server.authentication import Authentication
+from kubellm.server.authorization import Authorization
 from kubellm.server.certs import PKI, ensure_pki
 from kubellm.server.health import Health, HealthCheck
 from kubellm.service.authn import Chain, RequestHeaderAuthenticator, X509Authenticator, load_certificates
+from kubellm.service.rbac import Authorizer
 
 log = structlog.get_logger(__name__)
 
@@ -91,6 +95,7 @@ class Server:
         self.storage.start()
         await asyncio.wait_for(self.storage.wait_ready(), 30)
         self.stores = build_stores(self.storage, RegistryOptions(cfg.default_image, cfg.default_hf_endpoint))
+        await ensure_default_policy(self.stores)
         await self._serve(endpoints)
 
     async def _serve(self, endpoints: tuple[str, ...]) -> None:
@@ -100,7 +105,8 @@ class Server:
         ctx, chain = tls_and_authentication(cfg, pki)
         self.health = Health([HealthCheck("etcd", self.storage.check_health)])
         api = APIServerApp(list(self.stores.values()), self.health, version_info(),
-                           f"{cfg.bind_address}:{cfg.secure_port}", Authentication(chain))
+                           f"{cfg.bind_address}:{cfg.secure_port}", Authentication(chain),
+                           Authorization(Authorizer(CacheRuleSource(self.storage))))
         # handler_cancellation: a watch whose client went away is cancelled at once, releasing its etcd watch.
         self.runner = web.AppRunner(api.build(), access_log=None, handle_signals=False, handler_cancellation=True)
         await self.runner.setup()

@@ -15,6 +15,7 @@ from kubellm.registry.store import Store
 from kubellm.server import discovery, negotiation
 from kubellm.server import requestinfo as ri
 from kubellm.server.authentication import Authentication
+from kubellm.server.authorization import Authorization
 from kubellm.server.handlers import ResourceHandler, method_not_allowed, not_found_path, respond
 from kubellm.server.health import Health
 from kubellm.server.metrics import DURATION, REQUESTS
@@ -112,8 +113,9 @@ def namespace_object(name: str) -> dict[str, object]:
 
 class APIServerApp:
     def __init__(self, stores: list[Store], health: Health, version: dict[str, str], server_address: str,
-                 authentication: Authentication) -> None:
+                 authentication: Authentication, authorization: Authorization) -> None:
         self.authentication = authentication
+        self.authorization = authorization
         self.resources = ResourceHandler(stores)
         self.gvs = discovery.group_versions(stores)
         self.health = health
@@ -185,7 +187,8 @@ class APIServerApp:
 
     def build(self) -> web.Application:
         app = web.Application(client_max_size=negotiation.MAX_BODY,
-                              middlewares=[filters, self.authentication.middleware()])
+                              middlewares=[filters, self.authentication.middleware(),
+                                           self.authorization.middleware()])
         r = app.router
         r.add_route("*", "/apis", self.apis)
         r.add_route("*", "/apis/{tail:.*}", self.apis)

@@ -1,0 +1,79 @@
+"""RBAC against the running server: default deny, namespaced grants, default roles, discovery for all."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import APIServer
+from test_authentication import client_cert, request
+
+from kubellm.server.certs import Pair
+
+LLM = {"apiVersion": "model.kubellm.io/v1alpha1", "kind": "LLMService",
+       "metadata": {"name": "q"}, "spec": {"model": "Qwen/Qwen2.5-3B-Instruct"}}
+
+
+def llms(ns: str) -> str:
+    return f"/apis/model.kubellm.io/v1alpha1/namespaces/{ns}/llmservices"
+
+
+def admin(apiserver: APIServer) -> Pair:
+    pki = apiserver.state_dir / "pki"
+    return Pair(pki / "admin.crt", pki / "admin.key")
+
+
+def bind(apiserver: APIServer, ns: str, name: str, user: str, cluster_role: str) -> None:
+    body = {"apiVersion": "iam.kubellm.io/v1alpha1", "kind": "RoleBinding", "metadata": {"name": name},
+            "roleRef": {"apiGroup": "iam.kubellm.io", "kind": "ClusterRole", "name": cluster_role},
+            "subjects": [{"apiGroup": "iam.kubellm.io", "kind": "User", "name": user}]}
+    code, out = request(apiserver, "POST", f"/apis/iam.kubellm.io/v1alpha1/namespaces/{ns}/rolebindings",
+                        admin(apiserver), body=body)
+    assert code == 201, out
+
+
+def wait_allowed(apiserver: APIServer, cert: Pair, path: str) -> None:
+    """Bindings reach the authorizer through the watch cache: allow a moment."""
+    import time
+
+    deadline = time.monotonic() + 5
+    while request(apiserver, "GET", path, cert)[0] == 403 and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_default_deny_with_kube_message(apiserver: APIServer, tmp_path: Path) -> None:
+    nobody = client_cert(apiserver, tmp_path, "nobody")
+    code, body = request(apiserver, "GET", llms("default"), nobody)
+    assert code == 403
+    assert isinstance(body, dict) and body["reason"] == "Forbidden"
+    assert body["message"] == ('llmservices.model.kubellm.io is forbidden: User "nobody" cannot list resource '
+                               '"llmservices" in API group "model.kubellm.io" in the namespace "default"')
+    code, body = request(apiserver, "GET", llms("default") + "/x", nobody)
+    assert code == 403 and 'llmservices.model.kubellm.io "x" is forbidden: User "nobody" cannot get' in body["message"]
+    code, body = request(apiserver, "GET", "/apis/iam.kubellm.io/v1alpha1/users", nobody)
+    assert code == 403 and "at the cluster scope" in body["message"]
+    code, body = request(apiserver, "GET", "/metrics", nobody)
+    assert code == 403 and body["message"] == 'forbidden: User "nobody" cannot get path "/metrics"'
+    # discovery and OpenAPI are open to every authenticated user
+    for path in ("/apis", "/apis/model.kubellm.io/v1alpha1", "/openapi/v3", "/api"):
+        assert request(apiserver, "GET", path, nobody)[0] == 200, path
+
+
+def test_namespaced_edit_and_view(apiserver: APIServer, tmp_path: Path) -> None:
+    editor = client_cert(apiserver, tmp_path, "eve")
+    viewer = client_cert(apiserver, tmp_path, "vic")
+    bind(apiserver, "team-e", "eve-edit", "eve", "edit")
+    bind(apiserver, "team-e", "vic-view", "vic", "view")
+    wait_allowed(apiserver, editor, llms("team-e"))
+    wait_allowed(apiserver, viewer, llms("team-e"))
+    assert request(apiserver, "POST", llms("team-e"), editor, body=LLM)[0] == 201
+    assert request(apiserver, "GET", llms("team-e") + "/q", viewer)[0] == 200
+    assert request(apiserver, "GET", llms("team-e"), viewer)[0] == 200
+    code, body = request(apiserver, "DELETE", llms("team-e") + "/q", viewer)
+    assert code == 403 and 'cannot delete resource "llmservices"' in body["message"]
+    # the grant stays inside its namespace
+    assert request(apiserver, "POST", llms("team-f"), editor, body=LLM)[0] == 403
+    assert request(apiserver, "GET", llms("team-f"), viewer)[0] == 403
+    # edit does not extend to RBAC objects
+    code, _ = request(apiserver, "GET", "/apis/iam.kubellm.io/v1alpha1/namespaces/team-e/rolebindings", editor)
+    assert code == 403
+    assert request(apiserver, "DELETE", llms("team-e") + "/q", editor)[0] == 200
