@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from kubellm.apis import errors
 from kubellm.apis.validation.names import dns1123_label
 from kubellm.registry.store import Store
-from kubellm.server import discovery, negotiation
+from kubellm.server import discovery, negotiation, protobuf, reviews
 from kubellm.server import requestinfo as ri
 from kubellm.server.authentication import Authentication
 from kubellm.server.authorization import Authorization
@@ -20,7 +20,6 @@ from kubellm.server.handlers import ResourceHandler, method_not_allowed, not_fou
 from kubellm.server.health import Health
 from kubellm.server.metrics import DURATION, REQUESTS
 from kubellm.server.openapi_handler import OpenAPIHandler
-from kubellm.service.identity import UserInfo
 
 log = structlog.get_logger("kubellm.server")
 
@@ -123,23 +122,25 @@ class APIServerApp:
         self.server_address = server_address
         self.openapi = OpenAPIHandler([s.info for s in stores])
 
-    async def self_subject_review(self, request: web.Request) -> web.StreamResponse:
-        """authentication.k8s.io SelfSubjectReview: who the server thinks the caller is (`kubectl auth whoami`)."""
-        user: UserInfo = request["user"]
-        info: ri.RequestInfo = request["info"]
-        status: dict[str, object] = {"username": user.name, "groups": list(user.groups)}
-        if user.extra:
-            status["extra"] = {k: list(v) for k, v in user.extra.items()}
-        return respond(request, {"kind": "SelfSubjectReview", "apiVersion": f"authentication.k8s.io/{info.api_version}",
-                                 "metadata": {"creationTimestamp": None}, "status": {"userInfo": status}}, 201)
+    async def self_review(self, request: web.Request, info: ri.RequestInfo) -> web.StreamResponse:
+        """SelfSubjectReview, SelfSubjectAccessReview, SelfSubjectRulesReview (`kubectl auth whoami|can-i`)."""
+        if request.method != "POST":
+            raise method_not_allowed(request.method)
+        raw = await request.read()
+        content_type = negotiation.media_type(request.headers.get("Content-Type"))
+        if content_type == protobuf.MEDIA_TYPE:
+            body: object = protobuf.decode_review(raw)
+        else:
+            body = negotiation.decode_body(raw, content_type) if raw.strip() else {}
+        out = reviews.review(info.api_group, info.resource, info.api_version, request["user"],
+                             self.authorization.authorizer, body)
+        return respond(request, out, 201)
 
     async def apis(self, request: web.Request) -> web.StreamResponse:
         info: ri.RequestInfo = request["info"]
-        if (info.api_group == "authentication.k8s.io" and info.resource == "selfsubjectreviews"
-                and not info.name and info.api_version in ("v1", "v1beta1", "v1alpha1")):
-            if request.method != "POST":
-                raise method_not_allowed(request.method)
-            return await self.self_subject_review(request)
+        if ((info.api_group, info.resource) in reviews.REVIEWS and not info.name and not info.namespace
+                and info.api_version in reviews.VERSIONS):
+            return await self.self_review(request, info)
         if info.is_resource_request:
             return await self.resources.handle(request, info)
         if request.method not in ("GET", "HEAD"):

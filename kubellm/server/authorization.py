@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Protocol
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -13,11 +12,8 @@ from kubellm.apis import errors
 from kubellm.server.authentication import is_public
 from kubellm.server.requestinfo import RequestInfo
 from kubellm.service.identity import UserInfo
-from kubellm.service.rbac.attributes import Attributes, Decision
-
-
-class Authorizer(Protocol):
-    def authorize(self, attrs: Attributes) -> Decision: ...
+from kubellm.service.rbac import Authorizer
+from kubellm.service.rbac.attributes import Attributes
 
 
 def attributes(user: UserInfo, info: RequestInfo, method: str) -> Attributes:

@@ -77,3 +77,38 @@ def test_namespaced_edit_and_view(apiserver: APIServer, tmp_path: Path) -> None:
     code, _ = request(apiserver, "GET", "/apis/iam.kubellm.io/v1alpha1/namespaces/team-e/rolebindings", editor)
     assert code == 403
     assert request(apiserver, "DELETE", llms("team-e") + "/q", editor)[0] == 200
+
+
+def kubeconfig_for(apiserver: APIServer, cert: Pair, tmp: Path) -> Path:
+    import base64
+
+    import yaml
+
+    cfg = yaml.safe_load(apiserver.kubeconfig.read_text())
+    cfg["users"][0]["user"] = {"client-certificate-data": base64.b64encode(cert.cert.read_bytes()).decode(),
+                               "client-key-data": base64.b64encode(cert.key.read_bytes()).decode()}
+    path = tmp / "user.kubeconfig"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_kubectl_auth_can_i_and_whoami(apiserver: APIServer, tmp_path: Path) -> None:
+    dan = client_cert(apiserver, tmp_path, "dan", ("devs",))
+    bind(apiserver, "team-d", "dan-view", "dan", "view")
+    wait_allowed(apiserver, dan, llms("team-d"))
+    env = {"KUBECONFIG": str(kubeconfig_for(apiserver, dan, tmp_path))}
+
+    def can_i(*args: str) -> str:
+        return apiserver.kubectl("auth", "can-i", *args, check=False, env=env).stdout.strip()
+
+    assert can_i("list", "llmservices", "-n", "team-d") == "yes"
+    assert can_i("get", "llmservices.model.kubellm.io/q", "-n", "team-d") == "yes"
+    assert can_i("create", "llmservices", "-n", "team-d") == "no"
+    assert can_i("list", "llmservices", "-n", "team-x") == "no"
+    assert can_i("get", "/apis") == "yes"
+    assert can_i("get", "/metrics") == "no"
+    assert apiserver.kubectl("auth", "can-i", "create", "llmservices", "-n", "team-d").stdout.strip() == "yes"
+    listing = apiserver.kubectl("auth", "can-i", "--list", "-n", "team-d", env=env).stdout
+    assert "llmservices.model.kubellm.io" in listing and "[get list watch]" in listing
+    who = apiserver.kubectl("auth", "whoami", env=env).stdout
+    assert "dan" in who and "devs" in who
