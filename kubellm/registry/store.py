@@ -46,6 +46,7 @@ GENERATE_RETRIES = 8
 CONFLICT_RETRIES = 16
 
 MutateFunc = Callable[[Obj], Awaitable[Obj] | Obj]
+Admit = Callable[[Obj, Obj | None], None]
 
 
 def resource_root(info: ResourceInfo) -> str:
@@ -74,6 +75,9 @@ class WriteOptions:
     dry_run: bool = False
     field_validation: FieldValidation = FieldValidation.WARN
     field_manager: str = ""
+    admit: Admit | None = None
+    """Called with (new, old or None) after validation, before anything is written: the place for checks
+    that depend on who asks (e.g. RBAC escalation). It raises a StatusError to refuse."""
 
 
 @dataclass
@@ -180,6 +184,8 @@ class Store:
         if generated:
             meta.name = self._generate_name(meta.generate_name)
         warnings += self._prepare_create(obj, type_errs)
+        if options.admit is not None:
+            options.admit(obj.to_dict(), None)
         if options.dry_run:
             preview = fieldmanager.update_managed_fields(None, obj.to_dict(), options.field_manager or "unknown",
                                                          now=now_rfc3339())
@@ -393,6 +399,8 @@ class Store:
                 out_warnings.extend(self._prepare_create(new, errs))
                 state["created"] = True
                 data = new.to_dict()
+                if options.admit is not None:
+                    options.admit(data, None)
                 if track:
                     data = fieldmanager.update_managed_fields(None, data, options.field_manager or "unknown",
                                                               now=now_rfc3339())
@@ -426,6 +434,8 @@ class Store:
             out_warnings.extend(strategy.warnings_on_update(new, old))
             state["delete"] = bool(meta.deletion_timestamp) and not meta.finalizers
             data = new.to_dict()
+            if options.admit is not None:
+                options.admit(data, existing)
             if track:
                 data = fieldmanager.update_managed_fields(existing, data, options.field_manager or "unknown",
                                                           subresource=subresource, now=now_rfc3339())

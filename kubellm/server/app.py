@@ -14,6 +14,7 @@ from kubellm.apis.validation.names import dns1123_label
 from kubellm.registry.store import Store
 from kubellm.server import discovery, negotiation, protobuf, reviews
 from kubellm.server import requestinfo as ri
+from kubellm.server.admission import Admission
 from kubellm.server.authentication import Authentication
 from kubellm.server.authorization import Authorization
 from kubellm.server.handlers import ResourceHandler, method_not_allowed, not_found_path, respond
@@ -115,7 +116,7 @@ class APIServerApp:
                  authentication: Authentication, authorization: Authorization) -> None:
         self.authentication = authentication
         self.authorization = authorization
-        self.resources = ResourceHandler(stores)
+        self.resources = ResourceHandler(stores, Admission(authorization.authorizer))
         self.gvs = discovery.group_versions(stores)
         self.health = health
         self.version = version

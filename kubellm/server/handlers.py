@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,6 +24,7 @@ from kubellm.registry.store import DeleteParams, ListParams, Result, Store, Writ
 from kubellm.server import negotiation as n
 from kubellm.server import patch as patches
 from kubellm.server import tables
+from kubellm.server.admission import Admission
 from kubellm.server.metrics import WATCHERS
 from kubellm.server.requestinfo import RequestInfo
 
@@ -129,8 +131,15 @@ def respond(request: web.Request, obj: Any, status: int = 200, *, warnings: list
 class ResourceHandler:
     """Serves /apis/<group>/<version>/... for the Stores given."""
 
-    def __init__(self, stores: list[Store]) -> None:
+    def __init__(self, stores: list[Store], admission: Admission | None = None) -> None:
         self.stores = {(s.info.group, s.info.version, s.info.plural): s for s in stores}
+        self.admission = admission
+
+    def _admitted(self, request: web.Request, store: Store, opts: WriteOptions) -> WriteOptions:
+        if self.admission is None:
+            return opts
+        admit = self.admission.for_request(store, request.get("user"))
+        return dataclasses.replace(opts, admit=admit) if admit is not None else opts
 
     def store_for(self, info: RequestInfo) -> Store:
         store = self.stores.get((info.api_group, info.api_version, info.resource))
@@ -252,13 +261,13 @@ class ResourceHandler:
         return n.decode_body(await request.read(), request.headers.get("Content-Type"))
 
     async def create(self, request: web.Request, store: Store, ns: str | None) -> web.Response:
-        opts = write_options(request, "CreateOptions")
+        opts = self._admitted(request, store, write_options(request, "CreateOptions"))
         body = await self._body(request)
         result = await store.create(body, namespace=ns, options=opts)
         return respond(request, result.object, 201, warnings=result.warnings)
 
     async def update(self, request: web.Request, store: Store, ns: str | None, info: RequestInfo) -> web.Response:
-        opts = write_options(request, "UpdateOptions")
+        opts = self._admitted(request, store, write_options(request, "UpdateOptions"))
         body = await self._body(request)
         if info.subresource == "scale":
             result = await store.update_scale(ns, info.name, body, options=opts)
@@ -271,7 +280,7 @@ class ResourceHandler:
         if content_type not in (n.JSON_PATCH, n.MERGE_PATCH, n.APPLY_PATCH):
             raise patches.unsupported(content_type)
         is_apply = content_type == n.APPLY_PATCH
-        opts = write_options(request, "PatchOptions", apply=is_apply)
+        opts = self._admitted(request, store, write_options(request, "PatchOptions", apply=is_apply))
         if "force" in request.query and not is_apply:
             raise options_invalid("PatchOptions", [ferr.forbidden("force", "may not be specified for non-apply patch")])
         body = await self._body(request)

@@ -112,3 +112,36 @@ def test_kubectl_auth_can_i_and_whoami(apiserver: APIServer, tmp_path: Path) -> 
     assert "llmservices.model.kubellm.io" in listing and "[get list watch]" in listing
     who = apiserver.kubectl("auth", "whoami", env=env).stdout
     assert "dan" in who and "devs" in who
+
+
+def test_escalation_is_prevented(apiserver: APIServer, tmp_path: Path) -> None:
+    adam = client_cert(apiserver, tmp_path, "adam")
+    bind(apiserver, "team-g", "adam-admin", "adam", "admin")
+    roles = "/apis/iam.kubellm.io/v1alpha1/namespaces/team-g/roles"
+    bindings = "/apis/iam.kubellm.io/v1alpha1/namespaces/team-g/rolebindings"
+    wait_allowed(apiserver, adam, roles)
+
+    def role(name: str, rules: list[dict[str, object]]) -> dict[str, object]:
+        return {"apiVersion": "iam.kubellm.io/v1alpha1", "kind": "Role", "metadata": {"name": name}, "rules": rules}
+
+    held = [{"verbs": ["get", "list"], "apiGroups": ["model.kubellm.io"], "resources": ["llmservices"]}]
+    assert request(apiserver, "POST", roles, adam, body=role("reader", held))[0] == 201
+    not_held = [{"verbs": ["*"], "apiGroups": ["cluster.kubellm.io"], "resources": ["clusters"]}]
+    code, body = request(apiserver, "POST", roles, adam, body=role("greedy", not_held))
+    assert code == 403, body
+    assert body["reason"] == "Forbidden"
+    assert body["message"].startswith('roles.iam.kubellm.io "greedy" is forbidden: user "adam"')
+    assert "is attempting to grant RBAC permissions not currently held" in body["message"]
+    assert request(apiserver, "GET", roles + "/greedy", admin(apiserver))[0] == 404  # nothing written
+
+    to_admin = {"apiVersion": "iam.kubellm.io/v1alpha1", "kind": "RoleBinding", "metadata": {"name": "up"},
+                "roleRef": {"apiGroup": "iam.kubellm.io", "kind": "ClusterRole", "name": "cluster-admin"},
+                "subjects": [{"apiGroup": "iam.kubellm.io", "kind": "User", "name": "adam"}]}
+    code, body = request(apiserver, "POST", bindings, adam, body=to_admin)
+    assert code == 403 and "not currently held" in body["message"], body
+    # binding a role whose rules adam holds is fine
+    ok = {**to_admin, "metadata": {"name": "reader-binding"},
+          "roleRef": {"apiGroup": "iam.kubellm.io", "kind": "Role", "name": "reader"}}
+    assert request(apiserver, "POST", bindings, adam, body=ok)[0] == 201
+    # system:masters may grant anything
+    assert request(apiserver, "POST", roles, admin(apiserver), body=role("greedy", not_held))[0] == 201

@@ -1,0 +1,43 @@
+"""Admission that depends on who asks: RBAC escalation prevention for Roles and bindings.
+
+As Kubernetes' policy-based role storage: nobody creates or updates a Role/ClusterRole with rules they
+do not hold unless they may `escalate` it, nor binds a role whose rules they do not hold unless they
+may `bind` it (system:masters may do both).
+"""
+
+from __future__ import annotations
+
+from kubellm.apis import errors
+from kubellm.registry.store import Admit, Store
+from kubellm.service.identity import UserInfo
+from kubellm.service.rbac import Authorizer
+
+ROLE_KINDS = ("Role", "ClusterRole")
+BINDING_KINDS = ("RoleBinding", "ClusterRoleBinding")
+
+
+class Admission:
+    def __init__(self, authorizer: Authorizer) -> None:
+        self.authorizer = authorizer
+
+    def for_request(self, store: Store, user: UserInfo | None) -> Admit | None:
+        info = store.info
+        if user is None or info.group != "iam.kubellm.io" or info.kind not in (*ROLE_KINDS, *BINDING_KINDS):
+            return None
+        authorizer = self.authorizer
+
+        def admit(new: dict[str, object], old: dict[str, object] | None) -> None:
+            if info.kind in ROLE_KINDS:
+                check = authorizer.check_role_write(user, new, old)
+            else:
+                check = authorizer.check_binding_write(user, new, old)
+            if check.allowed:
+                return
+            meta = new.get("metadata")
+            name = str(meta.get("name", "")) if isinstance(meta, dict) else ""
+            if check.role_missing:
+                raise errors.StatusError(404, "NotFound", check.message)
+            raise errors.StatusError(403, "Forbidden", f'{info.group_resource} "{name}" is forbidden: {check.message}',
+                                     {"name": name, "group": info.group, "kind": info.plural})
+
+        return admit
