@@ -30,6 +30,20 @@ def _dig(obj: Mapping[str, Any], path: str) -> str:
     return str(node)
 
 
+def _without(obj: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
+    """A shallow copy of `obj` along `path` with the last key removed; `obj` itself is not changed."""
+    head, rest = path[0], path[1:]
+    if head not in obj:
+        return obj
+    if not rest:
+        return {k: v for k, v in obj.items() if k != head}
+    child = obj[head]
+    if not isinstance(child, dict):
+        return obj
+    new_child = _without(child, rest)
+    return obj if new_child is child else {**obj, head: new_child}
+
+
 def spec_of(model: APIModel) -> dict[str, Any]:
     """Everything but metadata and status: a change here bumps metadata.generation."""
     return model.model_dump(by_alias=True, exclude_none=True, exclude={"metadata", "status", "api_version", "kind"})
@@ -88,6 +102,18 @@ class Strategy:
 
     def canonicalize(self, obj: APIModel) -> None:
         """Normalise an object after validation (e.g. sort a set-like list)."""
+
+    hidden_fields: tuple[tuple[str, ...], ...] = ()
+    """Write-only paths (e.g. credentials) removed from every object the API returns."""
+
+    def for_output(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """The object as clients may see it: without `hidden_fields`. Shares unchanged parts with `obj`."""
+        if not self.hidden_fields:
+            return obj
+        out = obj
+        for path in self.hidden_fields:
+            out = _without(out, path)
+        return out
 
     def warnings_on_create(self, obj: APIModel) -> list[str]:
         return []

@@ -128,6 +128,13 @@ def respond(request: web.Request, obj: Any, status: int = 200, *, warnings: list
     return resp
 
 
+def exposed_list(store: Store, listed: dict[str, Any]) -> dict[str, Any]:
+    """A list as clients may see it: write-only fields removed from every item."""
+    if not store.strategy.hidden_fields:
+        return listed
+    return {**listed, "items": [store.strategy.for_output(o) for o in listed["items"]]}
+
+
 class ResourceHandler:
     """Serves /apis/<group>/<version>/... for the Stores given."""
 
@@ -193,7 +200,7 @@ class ResourceHandler:
         output = n.negotiate(request.headers.get("Accept"), table_ok=not info.subresource)
         if info.subresource == "scale":
             return respond(request, await store.get_scale(ns, info.name), output=output)
-        obj = await store.get(ns, info.name, request.query.get("resourceVersion", ""))
+        obj = store.strategy.for_output(await store.get(ns, info.name, request.query.get("resourceVersion", "")))
         if output.kind == n.TABLE:
             include = request.query.get("includeObject", "Metadata")
             return respond(request, tables.table([obj], store.strategy.printer_columns, include=include,
@@ -203,7 +210,7 @@ class ResourceHandler:
 
     async def list(self, request: web.Request, store: Store, ns: str | None) -> web.Response:
         output = n.negotiate(request.headers.get("Accept"), table_ok=True)
-        listed = await store.list(ns, list_params(request.query))
+        listed = exposed_list(store, await store.list(ns, list_params(request.query)))
         if output.kind == n.TABLE:
             include = request.query.get("includeObject", "Metadata")
             return respond(request, tables.table(listed["items"], store.strategy.printer_columns, include=include,
@@ -229,7 +236,10 @@ class ResourceHandler:
         first = True
         try:
             async with asyncio.timeout(timeout):
+                hidden = bool(store.strategy.hidden_fields)
                 async for ev in events:
+                    if hidden and ev.type != "BOOKMARK":
+                        ev.object, ev.encoded = store.strategy.for_output(ev.object), None
                     if output.kind == n.TABLE and ev.type != "BOOKMARK":
                         obj = tables.table([ev.object], store.strategy.printer_columns, include=include,
                                            list_meta={"resourceVersion": ev.object["metadata"].get("resourceVersion",
@@ -264,7 +274,7 @@ class ResourceHandler:
         opts = self._admitted(request, store, write_options(request, "CreateOptions"))
         body = await self._body(request)
         result = await store.create(body, namespace=ns, options=opts)
-        return respond(request, result.object, 201, warnings=result.warnings)
+        return respond(request, store.strategy.for_output(result.object), 201, warnings=result.warnings)
 
     async def update(self, request: web.Request, store: Store, ns: str | None, info: RequestInfo) -> web.Response:
         opts = self._admitted(request, store, write_options(request, "UpdateOptions"))
@@ -273,7 +283,8 @@ class ResourceHandler:
             result = await store.update_scale(ns, info.name, body, options=opts)
         else:
             result = await store.update(ns, info.name, body, options=opts, subresource=info.subresource)
-        return respond(request, result.object, 201 if result.created else 200, warnings=result.warnings)
+        return respond(request, store.strategy.for_output(result.object), 201 if result.created else 200,
+                       warnings=result.warnings)
 
     async def patch(self, request: web.Request, store: Store, ns: str | None, info: RequestInfo) -> web.Response:
         content_type = n.media_type(request.headers.get("Content-Type"))
@@ -297,7 +308,8 @@ class ResourceHandler:
         else:
             result = await store.patch(ns, info.name, patches.mutator(content_type, body, info.name), options=opts,
                                        subresource=info.subresource)
-        return respond(request, result.object, 201 if result.created else 200, warnings=result.warnings)
+        return respond(request, store.strategy.for_output(result.object), 201 if result.created else 200,
+                       warnings=result.warnings)
 
     def _delete_params(self, request: web.Request, body: Any) -> DeleteParams:
         body = body if isinstance(body, dict) else {}
@@ -318,10 +330,10 @@ class ResourceHandler:
         raw = await request.read()
         body = n.decode_body(raw, request.headers.get("Content-Type")) if raw.strip() else None
         result = await store.delete(ns, info.name, self._delete_params(request, body))
-        return respond(request, result.object, 200 if result.deleted else 202)
+        return respond(request, store.strategy.for_output(result.object), 200 if result.deleted else 202)
 
     async def delete_collection(self, request: web.Request, store: Store, ns: str | None) -> web.Response:
         raw = await request.read()
         body = n.decode_body(raw, request.headers.get("Content-Type")) if raw.strip() else None
         listed = await store.delete_collection(ns, list_params(request.query), self._delete_params(request, body))
-        return respond(request, listed)
+        return respond(request, exposed_list(store, listed))

@@ -17,6 +17,7 @@ from kubellm.registry.strategy import Strategy
 
 
 class UserStrategy(Strategy):
+    hidden_fields = (("spec", "password"), ("spec", "passwordHash"))
     field_selectors = ("spec.email", "spec.state", "status.state")
     printer_columns = (
         ("Email", "string", ".spec.email"),

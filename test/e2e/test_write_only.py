@@ -1,0 +1,60 @@
+"""Write-only fields never come back: cluster credentials and password hashes, in every response form."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+from conftest import APIServer
+from test_authentication import request
+from test_authorization import admin
+
+CLUSTERS = "/apis/cluster.kubellm.io/v1alpha1/clusters"
+SECRET = "s3cr3t-t0ken-value"
+
+
+def cluster(name: str, token: str | None = SECRET) -> dict[str, Any]:
+    spec: dict[str, Any] = {"apiEndpoint": "https://10.0.0.1:6443", "region": "cn-east"}
+    if token:
+        spec["credentials"] = {"token": token}
+    return {"apiVersion": "cluster.kubellm.io/v1alpha1", "kind": "Cluster", "metadata": {"name": name}, "spec": spec}
+
+
+def test_cluster_credentials_are_write_only(apiserver: APIServer, tmp_path: Path) -> None:
+    me = admin(apiserver)
+    code, rv_list = request(apiserver, "GET", CLUSTERS, me)
+    rv = rv_list["metadata"]["resourceVersion"]
+    seen: list[str] = []
+    host, port = apiserver.url.removeprefix("https://").rsplit(":", 1)
+
+    def watch() -> None:
+        import http.client
+
+        from test_authentication import context
+
+        conn = http.client.HTTPSConnection(host, int(port), context=context(apiserver, me), timeout=10)
+        conn.request("GET", f"{CLUSTERS}?watch=true&resourceVersion={rv}&timeoutSeconds=3")
+        resp = conn.getresponse()
+        seen.append(resp.read().decode())
+        conn.close()
+
+    t = threading.Thread(target=watch)
+    t.start()
+    code, created = request(apiserver, "POST", CLUSTERS, me, body=cluster("gpu-wo"))
+    assert code == 201 and "credentials" not in created["spec"], created
+    code, got = request(apiserver, "GET", f"{CLUSTERS}/gpu-wo", me)
+    assert "credentials" not in got["spec"]
+    code, listed = request(apiserver, "GET", CLUSTERS, me)
+    assert all("credentials" not in i["spec"] for i in listed["items"])
+    # an update that does not send credentials keeps them (it is accepted: they are required)
+    got["spec"]["region"] = "cn-north"
+    code, updated = request(apiserver, "PUT", f"{CLUSTERS}/gpu-wo", me, body=got)
+    assert code == 200 and updated["spec"]["region"] == "cn-north" and "credentials" not in updated["spec"]
+    t.join(10)
+    assert seen and "gpu-wo" in seen[0]
+    for body in (json.dumps(created), json.dumps(got), json.dumps(listed), json.dumps(updated), seen[0]):
+        assert SECRET not in body
+    log = apiserver.log.read_text()
+    assert SECRET not in log
