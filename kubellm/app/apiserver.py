@@ -20,6 +20,7 @@ from aiohttp import web
 from cryptography import x509
 
 from kubellm import __version__
+from kubellm.app import encryption
 from kubellm.app import logging as applog
 from kubellm.app.bootstrap import ensure_default_policy
 from kubellm.app.kubeconfig import write_admin_kubeconfig
@@ -87,7 +88,8 @@ class Server:
             endpoints = (await self.etcd.start(),)
         etcd = EtcdStorage(EtcdConfig(
             endpoints=endpoints, prefix=cfg.etcd_prefix, ca_file=cfg.etcd_cafile, cert_file=cfg.etcd_certfile,
-            key_file=cfg.etcd_keyfile, compaction_interval=cfg.etcd_compaction_interval))
+            key_file=cfg.etcd_keyfile, compaction_interval=cfg.etcd_compaction_interval),
+            encryption.load(cfg.encryption_provider_config, cfg.state_dir))
         await etcd.check_health()
         etcd.start_compactor()
         roots = [resource_root(info) for info in ALL_RESOURCES]

@@ -33,6 +33,7 @@ class Options:
     event_loop: str = "uvloop"
     requestheader_client_ca_file: str = ""
     requestheader_allowed_names: list[str] = field(default_factory=list)
+    encryption_provider_config: str = ""
 
     @classmethod
     def parse(cls, argv: list[str] | None = None) -> Options:
@@ -62,6 +63,8 @@ class Options:
                             "from certificates it signed")
         p.add_argument("--requestheader-allowed-names", default="",
                        help="comma-separated common names allowed for the front-proxy certificate (empty: any)")
+        p.add_argument("--encryption-provider-config", default="",
+                       help="EncryptionConfiguration for secrets at rest; generated in the state directory when empty")
         a = p.parse_args(argv)
         return cls(
             state_dir=a.state_dir,
@@ -82,6 +85,7 @@ class Options:
             event_loop=a.event_loop,
             requestheader_client_ca_file=a.requestheader_client_ca_file,
             requestheader_allowed_names=[n.strip() for n in a.requestheader_allowed_names.split(",") if n.strip()],
+            encryption_provider_config=a.encryption_provider_config,
         )
 
     def complete(self) -> Options:
@@ -125,6 +129,8 @@ class Options:
             event_loop=self.event_loop,
             requestheader_client_ca_file=self.requestheader_client_ca_file or None,
             requestheader_allowed_names=tuple(self.requestheader_allowed_names),
+            encryption_provider_config=Path(self.encryption_provider_config) if self.encryption_provider_config
+            else None,
         )
 
 
@@ -148,3 +154,4 @@ class Config:
     event_loop: str
     requestheader_client_ca_file: str | None
     requestheader_allowed_names: tuple[str, ...]
+    encryption_provider_config: Path | None

@@ -58,3 +58,18 @@ def test_cluster_credentials_are_write_only(apiserver: APIServer, tmp_path: Path
         assert SECRET not in body
     log = apiserver.log.read_text()
     assert SECRET not in log
+
+
+def test_cluster_credentials_are_encrypted_in_etcd(apiserver: APIServer) -> None:
+    import base64
+    import urllib.request
+
+    request(apiserver, "POST", CLUSTERS, admin(apiserver), body=cluster("gpu-enc"))
+    endpoint = next(json.loads(line)["endpoint"] for line in apiserver.log.read_text().splitlines()
+                    if line.startswith("{") and json.loads(line).get("event") == "etcd ready")
+    key = base64.b64encode(b"/registry/cluster.kubellm.io/clusters/gpu-enc").decode()
+    req = urllib.request.Request(f"{endpoint}/v3/kv/range", data=json.dumps({"key": key}).encode(), method="POST")
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        value = base64.b64decode(json.loads(resp.read())["kvs"][0]["value"])
+    assert value.startswith(b"k8s:enc:aesgcm:v1:")
+    assert SECRET.encode() not in value and b"gpu-enc" not in value

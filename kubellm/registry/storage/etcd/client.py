@@ -21,6 +21,7 @@ from yarl import URL
 
 from kubellm.registry.storage import errors
 from kubellm.registry.storage.etcd.config import EtcdConfig
+from kubellm.registry.storage.value import PrefixTransformers
 
 ETCD_REQUEST_DURATION = Histogram(
     "etcd_request_duration_seconds",
@@ -131,3 +132,11 @@ def translate(body: dict[str, Any]) -> errors.StorageError:
     if "request is too large" in message or "larger than max" in message:
         return errors.RequestTooLarge(message=message)
     return errors.Unavailable(message=message)
+
+
+def read_value(kv: dict[str, Any], values: PrefixTransformers) -> bytes:
+    """A key-value's stored bytes, decrypted when its resource is encrypted at rest."""
+    raw = unb64(kv.get("value", ""))
+    if not values.rules:
+        return raw
+    return values.from_storage(unb64(kv["key"]).decode(), raw)

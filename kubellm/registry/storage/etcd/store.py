@@ -13,7 +13,7 @@ import orjson
 
 from kubellm.registry.storage import errors
 from kubellm.registry.storage.etcd import continue_token
-from kubellm.registry.storage.etcd.client import GatewayClient, b64, b64_end, unb64
+from kubellm.registry.storage.etcd.client import GatewayClient, b64, b64_end, read_value, unb64
 from kubellm.registry.storage.etcd.compactor import Compactor
 from kubellm.registry.storage.etcd.config import EtcdConfig
 from kubellm.registry.storage.etcd.watcher import EtcdWatcher
@@ -26,6 +26,7 @@ from kubellm.registry.storage.interface import (
     ValidateDeletion,
     WatchOptions,
 )
+from kubellm.registry.storage.value import PrefixTransformers
 
 MAX_PAGE = 10_000
 
@@ -40,11 +41,11 @@ class _Current:
         self.rev = rev
 
     @classmethod
-    def from_kvs(cls, kvs: list[dict[str, Any]] | None) -> _Current:
+    def from_kvs(cls, kvs: list[dict[str, Any]] | None, values: PrefixTransformers) -> _Current:
         if not kvs:
             return cls(None, 0)
         kv = kvs[0]
-        return cls(unb64(kv.get("value", "")), int(kv["mod_revision"]))
+        return cls(read_value(kv, values), int(kv["mod_revision"]))
 
     def obj(self) -> Obj:
         assert self.raw is not None
@@ -80,8 +81,10 @@ def _check_preconditions(key: str, pre: Preconditions | None, obj: Obj) -> None:
 
 
 class EtcdStorage:
-    def __init__(self, config: EtcdConfig) -> None:
+    def __init__(self, config: EtcdConfig, values: PrefixTransformers | None = None) -> None:
         self.config = config
+        self.values = values or PrefixTransformers()
+        """Encryption at rest, by key prefix (relative to the storage prefix, as the Store's keys are)."""
         self.client = GatewayClient(config)
         self.prefix = config.prefix.rstrip("/")
         self.compactor = Compactor(self.client, self.prefix, config.compaction_interval)
@@ -93,12 +96,24 @@ class EtcdStorage:
     def full_key(self, key: str) -> str:
         return self.prefix + key
 
+    @property
+    def _full_values(self) -> PrefixTransformers:
+        """The transformers keyed by full etcd keys (rules are given relative to the storage prefix)."""
+        cached: PrefixTransformers | None = getattr(self, "_full_values_cache", None)
+        if cached is None:
+            cached = PrefixTransformers(tuple((self.prefix + p, t) for p, t in self.values.rules))
+            self._full_values_cache = cached
+        return cached
+
+    def _seal(self, full: str, data: bytes) -> bytes:
+        return self._full_values.to_storage(full, data) if self.values.rules else data
+
     async def _range(self, full: str, **extra: Any) -> dict[str, Any]:
         return await self.client.call("/kv/range", {"key": b64(full), **extra}, op="get")
 
     async def _current(self, full: str) -> _Current:
         resp = await self._range(full)
-        return _Current.from_kvs(resp.get("kvs"))
+        return _Current.from_kvs(resp.get("kvs"), self._full_values)
 
     def _encode(self, key: str, obj: Obj) -> bytes:
         data = encode_for_storage(obj)
@@ -112,7 +127,7 @@ class EtcdStorage:
         k = b64(full)
         txn = {
             "compare": [{"key": k, "target": "CREATE", "result": "EQUAL", "create_revision": "0"}],
-            "success": [{"request_put": {"key": k, "value": b64(self._encode(key, obj))}}],
+            "success": [{"request_put": {"key": k, "value": b64(self._seal(full, self._encode(key, obj)))}}],
         }
         resp = await self.client.call("/kv/txn", txn, op="create")
         if not resp.get("succeeded"):
@@ -146,12 +161,12 @@ class EtcdStorage:
             compare = ({"key": k, "target": "MOD", "result": "EQUAL", "mod_revision": str(cur.rev)}
                        if cur.raw is not None else
                        {"key": k, "target": "CREATE", "result": "EQUAL", "create_revision": "0"})
-            txn = {"compare": [compare], "success": [{"request_put": {"key": k, "value": b64(data)}}],
+            txn = {"compare": [compare], "success": [{"request_put": {"key": k, "value": b64(self._seal(full, data))}}],
                    "failure": [{"request_range": {"key": k}}]}
             resp = await self.client.call("/kv/txn", txn, op="update")
             if resp.get("succeeded"):
                 return with_rv(new, resp["header"]["revision"])
-            cur = _Current.from_kvs(resp["responses"][0]["response_range"].get("kvs"))
+            cur = _Current.from_kvs(resp["responses"][0]["response_range"].get("kvs"), self._full_values)
 
     async def delete(self, key: str, *, preconditions: Preconditions | None = None,
                      validate_deletion: ValidateDeletion | None = None) -> Obj:
@@ -171,7 +186,7 @@ class EtcdStorage:
             resp = await self.client.call("/kv/txn", txn, op="delete")
             if resp.get("succeeded"):
                 return with_rv(existing, resp["header"]["revision"])
-            cur = _Current.from_kvs(resp["responses"][0]["response_range"].get("kvs"))
+            cur = _Current.from_kvs(resp["responses"][0]["response_range"].get("kvs"), self._full_values)
 
     async def get_list(self, prefix: str, opts: ListOptions) -> ListResult:
         base = self.full_key(prefix if prefix.endswith("/") else prefix + "/")
@@ -217,7 +232,7 @@ class EtcdStorage:
             first = False
             stopped_early = False
             for i, kv in enumerate(kvs):
-                obj = with_rv(orjson.loads(unb64(kv["value"])), kv["mod_revision"])
+                obj = with_rv(orjson.loads(read_value(kv, self._full_values)), kv["mod_revision"])
                 last_key = unb64(kv["key"]).decode()
                 if pred.matches(obj):
                     items.append(obj)

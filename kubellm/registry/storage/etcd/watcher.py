@@ -17,8 +17,9 @@ import aiohttp
 import orjson
 
 from kubellm.registry.storage import errors
-from kubellm.registry.storage.etcd.client import b64, b64_end, translate, unb64
+from kubellm.registry.storage.etcd.client import b64, b64_end, read_value, translate
 from kubellm.registry.storage.interface import Event, Obj, WatchOptions
+from kubellm.registry.storage.value import PrefixTransformers
 
 if TYPE_CHECKING:
     from kubellm.registry.storage.etcd.store import EtcdStorage
@@ -26,8 +27,8 @@ if TYPE_CHECKING:
 TOO_OLD = "The resourceVersion for the provided watch is too old."
 
 
-def _decode(kv: dict[str, Any], rev: int | str) -> Obj:
-    obj: Obj = orjson.loads(unb64(kv.get("value", "")))
+def _decode(kv: dict[str, Any], rev: int | str, values: PrefixTransformers) -> Obj:
+    obj: Obj = orjson.loads(read_value(kv, values))
     meta = obj.setdefault("metadata", {})
     meta["resourceVersion"] = str(rev)
     return obj
@@ -36,6 +37,7 @@ def _decode(kv: dict[str, Any], rev: int | str) -> Obj:
 class EtcdWatcher:
     def __init__(self, storage: EtcdStorage, base: str, opts: WatchOptions) -> None:
         self._storage = storage
+        self._values = storage._full_values
         self._base = base
         self._opts = opts
         self._pending: deque[Event] = deque()
@@ -53,7 +55,7 @@ class EtcdWatcher:
                                      op="list")
             rev = int(resp["header"]["revision"])
             for kv in resp.get("kvs") or []:
-                obj = _decode(kv, kv["mod_revision"])
+                obj = _decode(kv, kv["mod_revision"], self._values)
                 if opts.predicate.matches(obj):
                     self._pending.append(Event("ADDED", obj, int(kv["mod_revision"])))
             start = rev + 1
@@ -122,23 +124,23 @@ class EtcdWatcher:
             prev = ev.get("prev_kv")
             if ev.get("type") == "DELETE":
                 if prev is not None:
-                    old = _decode(prev, rev)
+                    old = _decode(prev, rev, self._values)
                     if pred.matches(old):
                         self._pending.append(Event("DELETED", old, rev))
                 continue
-            cur = _decode(kv, rev)
+            cur = _decode(kv, rev, self._values)
             if kv.get("create_revision") == kv.get("mod_revision") or prev is None:
                 if pred.matches(cur):
                     self._pending.append(Event("ADDED" if prev is None else "MODIFIED", cur, rev))
                 continue
             cur_pass = pred.matches(cur)
-            old_pass = pred.matches(_decode(prev, rev)) if not pred.empty() else True
+            old_pass = pred.matches(_decode(prev, rev, self._values)) if not pred.empty() else True
             if cur_pass and old_pass:
                 self._pending.append(Event("MODIFIED", cur, rev))
             elif cur_pass:
                 self._pending.append(Event("ADDED", cur, rev))
             elif old_pass:
-                self._pending.append(Event("DELETED", _decode(prev, rev), rev))
+                self._pending.append(Event("DELETED", _decode(prev, rev, self._values), rev))
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self

@@ -1,0 +1,105 @@
+"""Encryption at rest: reading (or, for a standalone server, generating) an EncryptionConfiguration.
+
+The file has the shape of kube-apiserver's `apiserver.config.k8s.io/v1` EncryptionConfiguration:
+for each listed resource, providers in order — the first encrypts new writes, all of them decrypt:
+
+    resources:
+      - resources: [clusters.cluster.kubellm.io]
+        providers:
+          - aesgcm: {keys: [{name: key2, secret: <base64>}, {name: key1, secret: <base64>}]}
+          - identity: {}
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kubellm.registry.storage.value import IDENTITY, AESGCMTransformer, PrefixTransformers, Transformer
+
+ENCRYPTED_BY_DEFAULT = ("clusters.cluster.kubellm.io",)
+
+
+class EncryptionConfigError(ValueError):
+    pass
+
+
+class _WritesPlain:
+    """identity first: new writes are plaintext, values still encrypted are read with the aesgcm keys."""
+
+    def __init__(self, reader: AESGCMTransformer) -> None:
+        self.reader = reader
+
+    def to_storage(self, key: str, data: bytes) -> bytes:
+        return data
+
+    def from_storage(self, key: str, data: bytes) -> bytes:
+        return self.reader.from_storage(key, data)
+
+
+def _transformer(providers: list[Any], where: str) -> Transformer:
+    keys: list[tuple[str, bytes]] = []
+    first = ""
+    for p in providers:
+        if not isinstance(p, dict) or len(p) != 1:
+            raise EncryptionConfigError(f"{where}: each provider is a map with one of: aesgcm, identity")
+        kind, body = next(iter(p.items()))
+        first = first or kind
+        if kind == "identity":
+            continue
+        if kind != "aesgcm":
+            raise EncryptionConfigError(f"{where}: unsupported provider {kind!r} (supported: aesgcm, identity)")
+        for k in (body or {}).get("keys") or []:
+            try:
+                keys.append((str(k["name"]), base64.b64decode(k["secret"], validate=True)))
+            except (KeyError, TypeError, binascii.Error) as exc:
+                raise EncryptionConfigError(f"{where}: aesgcm keys need a name and a base64 secret") from exc
+    if not keys:
+        return IDENTITY
+    try:
+        aes = AESGCMTransformer(keys)
+    except ValueError as exc:
+        raise EncryptionConfigError(f"{where}: {exc}") from exc
+    return aes if first == "aesgcm" else _WritesPlain(aes)
+
+
+def parse(config: dict[str, Any]) -> PrefixTransformers:
+    rules: list[tuple[str, Transformer]] = []
+    for i, entry in enumerate(config.get("resources") or []):
+        where = f"resources[{i}]"
+        transformer = _transformer(list(entry.get("providers") or []), where)
+        for resource in entry.get("resources") or []:
+            plural, _, group = str(resource).partition(".")
+            rules.append((f"/{group}/{plural}/", transformer))
+    return PrefixTransformers(tuple(rules))
+
+
+def default_config() -> dict[str, Any]:
+    secret = base64.b64encode(secrets.token_bytes(32)).decode()
+    return {"apiVersion": "apiserver.config.k8s.io/v1", "kind": "EncryptionConfiguration",
+            "resources": [{"resources": list(ENCRYPTED_BY_DEFAULT),
+                           "providers": [{"aesgcm": {"keys": [{"name": "key1", "secret": secret}]}},
+                                         {"identity": {}}]}]}
+
+
+def load(path: Path | None, state_dir: Path) -> PrefixTransformers:
+    """The configured transformers; without a file, one generated (mode 0600) in the state directory."""
+    if path is None:
+        path = state_dir / "encryption-config.yaml"
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                yaml.safe_dump(default_config(), f, sort_keys=False)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise EncryptionConfigError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict) or data.get("kind") != "EncryptionConfiguration":
+        raise EncryptionConfigError(f"{path}: not an EncryptionConfiguration")
+    return parse(data)
