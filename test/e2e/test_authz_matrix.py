@@ -3,7 +3,6 @@ permission (403 with kube's message), a user with it (allowed), and namespaced g
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
