@@ -54,9 +54,10 @@ def users(apiserver: APIServer, tmp_path_factory: pytest.TempPathFactory) -> dic
     assert request(apiserver, "POST", f"/apis/iam.kubellm.io/v1alpha1/namespaces/{NS}/rolebindings", admin(apiserver),
                    body={"apiVersion": "iam.kubellm.io/v1alpha1", "kind": "RoleBinding",
                          "metadata": {"name": "matrix"}, "roleRef": ref, "subjects": subjects})[0] == 201
+    crb = {"apiVersion": "iam.kubellm.io/v1alpha1", "kind": "ClusterRoleBinding",
+           "metadata": {"name": "matrix-cluster"}, "roleRef": ref, "subjects": cluster_subjects}
     assert request(apiserver, "POST", "/apis/iam.kubellm.io/v1alpha1/clusterrolebindings", admin(apiserver),
-                   body={"apiVersion": "iam.kubellm.io/v1alpha1", "kind": "ClusterRoleBinding",
-                         "metadata": {"name": "matrix-cluster"}, "roleRef": ref, "subjects": cluster_subjects})[0] == 201
+                   body=crb)[0] == 201
     wait_allowed(apiserver, granted, "/apis/model.kubellm.io/v1alpha1/namespaces/matrix/llmservices")
     wait_allowed(apiserver, cluster_wide, "/apis/cluster.kubellm.io/v1alpha1/clusters")
     return {"granted": granted, "nobody": nobody, "cluster": cluster_wide}
