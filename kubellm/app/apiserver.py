@@ -33,6 +33,7 @@ from kubellm.registry.storage.etcd import EtcdConfig, EtcdStorage
 from kubellm.registry.storage.etcd.embedded import EmbeddedEtcd
 from kubellm.registry.store import Store, resource_root
 from kubellm.server.app import APIServerApp
+from kubellm.server.audit import DEFAULT_POLICY, AuditLog, Policy
 from kubellm.server.authentication import Authentication
 from kubellm.server.authorization import Authorization
 from kubellm.server.certs import PKI, ensure_pki
@@ -62,6 +63,13 @@ def tls_and_authentication(cfg: Config, pki: PKI) -> tuple[ssl.SSLContext, Chain
     return ctx, chain
 
 
+def audit_log(cfg: Config) -> AuditLog | None:
+    if cfg.audit_log_path is None:
+        return None
+    policy = Policy.load(cfg.audit_policy_file) if cfg.audit_policy_file else DEFAULT_POLICY
+    return AuditLog(cfg.audit_log_path, policy)
+
+
 def version_info() -> dict[str, str]:
     major, minor = __version__.split(".")[:2]
     return {"major": major, "minor": minor, "gitVersion": f"v{__version__}", "gitCommit": "", "gitTreeState": "",
@@ -79,6 +87,7 @@ class Server:
     health: Health | None = None
     url: str = ""
     kubeconfig: Path | None = None
+    audit: AuditLog | None = None
 
     async def start(self) -> None:
         cfg = self.config
@@ -105,10 +114,11 @@ class Server:
         assert self.storage is not None
         pki = ensure_pki(cfg.state_dir / "pki", ["127.0.0.1", "localhost", "::1", cfg.bind_address])
         ctx, chain = tls_and_authentication(cfg, pki)
+        self.audit = audit_log(cfg)
         self.health = Health([HealthCheck("etcd", self.storage.check_health)])
         api = APIServerApp(list(self.stores.values()), self.health, version_info(),
                            f"{cfg.bind_address}:{cfg.secure_port}", Authentication(chain),
-                           Authorization(Authorizer(CacheRuleSource(self.storage))))
+                           Authorization(Authorizer(CacheRuleSource(self.storage))), self.audit)
         # handler_cancellation: a watch whose client went away is cancelled at once, releasing its etcd watch.
         self.runner = web.AppRunner(api.build(), access_log=None, handle_signals=False, handler_cancellation=True)
         await self.runner.setup()
@@ -128,6 +138,8 @@ class Server:
             self.health.shutting_down = True
         if self.runner is not None:
             await self.runner.cleanup()
+        if self.audit is not None:
+            self.audit.close()
         if self.storage is not None:
             await self.storage.close()
         if self.etcd is not None:

@@ -34,6 +34,8 @@ class Options:
     requestheader_client_ca_file: str = ""
     requestheader_allowed_names: list[str] = field(default_factory=list)
     encryption_provider_config: str = ""
+    audit_log_path: str = ""
+    audit_policy_file: str = ""
 
     @classmethod
     def parse(cls, argv: list[str] | None = None) -> Options:
@@ -65,6 +67,9 @@ class Options:
                        help="comma-separated common names allowed for the front-proxy certificate (empty: any)")
         p.add_argument("--encryption-provider-config", default="",
                        help="EncryptionConfiguration for secrets at rest; generated in the state directory when empty")
+        p.add_argument("--audit-log-path", default="", help="write audit.k8s.io/v1 Events here (JSON lines)")
+        p.add_argument("--audit-policy-file", default="",
+                       help="audit.k8s.io/v1 Policy; default: Metadata for everything but health and version")
         a = p.parse_args(argv)
         return cls(
             state_dir=a.state_dir,
@@ -86,6 +91,8 @@ class Options:
             requestheader_client_ca_file=a.requestheader_client_ca_file,
             requestheader_allowed_names=[n.strip() for n in a.requestheader_allowed_names.split(",") if n.strip()],
             encryption_provider_config=a.encryption_provider_config,
+            audit_log_path=a.audit_log_path,
+            audit_policy_file=a.audit_policy_file,
         )
 
     def complete(self) -> Options:
@@ -105,6 +112,8 @@ class Options:
             problems.append("--etcd-certfile and --etcd-keyfile must be given together")
         if bool(self.tls_cert_file) != bool(self.tls_private_key_file):
             problems.append("--tls-cert-file and --tls-private-key-file must be given together")
+        if self.audit_policy_file and not self.audit_log_path:
+            problems.append("--audit-policy-file needs --audit-log-path")
         if not 0 <= self.secure_port <= 65535:
             problems.append("--secure-port must be between 0 and 65535")
         return problems
@@ -131,6 +140,8 @@ class Options:
             requestheader_allowed_names=tuple(self.requestheader_allowed_names),
             encryption_provider_config=Path(self.encryption_provider_config) if self.encryption_provider_config
             else None,
+            audit_log_path=Path(self.audit_log_path) if self.audit_log_path else None,
+            audit_policy_file=Path(self.audit_policy_file) if self.audit_policy_file else None,
         )
 
 
@@ -155,3 +166,5 @@ class Config:
     requestheader_client_ca_file: str | None
     requestheader_allowed_names: tuple[str, ...]
     encryption_provider_config: Path | None
+    audit_log_path: Path | None
+    audit_policy_file: Path | None

@@ -15,6 +15,7 @@ from kubellm.registry.store import Store
 from kubellm.server import discovery, negotiation, protobuf, reviews
 from kubellm.server import requestinfo as ri
 from kubellm.server.admission import Admission
+from kubellm.server.audit import AuditLog
 from kubellm.server.authentication import Authentication
 from kubellm.server.authorization import Authorization
 from kubellm.server.handlers import ResourceHandler, method_not_allowed, not_found_path, respond
@@ -113,7 +114,8 @@ def namespace_object(name: str) -> dict[str, object]:
 
 class APIServerApp:
     def __init__(self, stores: list[Store], health: Health, version: dict[str, str], server_address: str,
-                 authentication: Authentication, authorization: Authorization) -> None:
+                 authentication: Authentication, authorization: Authorization, audit: AuditLog | None = None) -> None:
+        self.audit = audit
         self.authentication = authentication
         self.authorization = authorization
         self.resources = ResourceHandler(stores, Admission(authorization.authorizer))
@@ -189,8 +191,8 @@ class APIServerApp:
 
     def build(self) -> web.Application:
         app = web.Application(client_max_size=negotiation.MAX_BODY,
-                              middlewares=[filters, self.authentication.middleware(),
-                                           self.authorization.middleware()])
+                              middlewares=[filters, *([self.audit.middleware()] if self.audit else []),
+                                           self.authentication.middleware(), self.authorization.middleware()])
         r = app.router
         r.add_route("*", "/apis", self.apis)
         r.add_route("*", "/apis/{tail:.*}", self.apis)

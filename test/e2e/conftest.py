@@ -19,6 +19,18 @@ import pytest
 from kubellm.server.certs import Pair, ensure_ca
 
 ROOT = Path(__file__).resolve().parents[2]
+AUDIT_POLICY = """
+apiVersion: audit.k8s.io/v1
+kind: Policy
+rules:
+  - level: None
+    nonResourceURLs: ["/healthz*", "/livez*", "/readyz*", "/version"]
+  - level: RequestResponse
+    resources:
+      - group: model.kubellm.io
+      - group: cluster.kubellm.io
+  - level: Metadata
+"""
 
 
 @dataclass(frozen=True)
@@ -64,13 +76,15 @@ def apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[APIServer]:
         pytest.fail("kubectl is required for the end-to-end tests")
     state = tmp_path_factory.mktemp("kubellm-state")
     log = state / "apiserver.log"
+    (state / "audit-policy.yaml").write_text(AUDIT_POLICY)
     front_proxy_ca = Pair(state / "front-proxy-ca.crt", state / "front-proxy-ca.key")
     ensure_ca("kubellm-test-front-proxy-ca", front_proxy_ca)
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, str(ROOT / "cmd" / "kubellm-apiserver"), "--state-dir", str(state), "--secure-port", "0",
              "--etcd-compaction-interval", "0", "--requestheader-client-ca-file", str(front_proxy_ca.cert),
-             "--requestheader-allowed-names", "front-proxy-client"],
+             "--requestheader-allowed-names", "front-proxy-client",
+             "--audit-log-path", str(state / "audit.log"), "--audit-policy-file", str(state / "audit-policy.yaml")],
             stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
     try:
         url = _wait_ready(state, proc, log)

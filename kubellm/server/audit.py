@@ -1,0 +1,199 @@
+"""Audit: `audit.k8s.io/v1` Events written as JSON lines under a policy, as kube-apiserver's log backend.
+
+The policy is kube's `audit.k8s.io/v1` Policy: rules are tried in order and the first that matches
+the request sets the level (None, Metadata, Request, RequestResponse); without a match nothing is
+logged. Request and response bodies are recorded at the Request and RequestResponse levels, with
+every secret-bearing field redacted (cluster credentials, passwords, hashes, tokens, keys).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+import yaml
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from kubellm.server.requestinfo import RequestInfo
+from kubellm.service.identity import UserInfo
+
+LEVELS = ("None", "Metadata", "Request", "RequestResponse")
+REDACTED = "<redacted>"
+SECRET_KEYS = frozenset({"credentials", "password", "passwordHash", "token", "clientKey", "secret", "secrets",
+                         "privateKey", "authorization"})
+
+
+def redact(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: (REDACTED if k in SECRET_KEYS and v not in (None, "", {}) else redact(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class Rule:
+    level: str
+    users: tuple[str, ...] = ()
+    user_groups: tuple[str, ...] = ()
+    verbs: tuple[str, ...] = ()
+    resources: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """(group, resources) pairs; resources may be `plural`, `plural/sub` or `*`."""
+    namespaces: tuple[str, ...] = ()
+    non_resource_urls: tuple[str, ...] = ()
+
+    def matches(self, user: UserInfo | None, info: RequestInfo) -> bool:
+        name = user.name if user else "system:anonymous"
+        groups = user.groups if user else ("system:unauthenticated",)
+        if self.users and name not in self.users:
+            return False
+        if self.user_groups and not set(groups) & set(self.user_groups):
+            return False
+        if self.verbs and info.verb not in self.verbs:
+            return False
+        if self.resources or self.namespaces:
+            if not info.is_resource_request:
+                return False
+            if self.namespaces and info.namespace not in self.namespaces:
+                return False
+            if self.resources and not any(self._resource_matches(g, rs, info) for g, rs in self.resources):
+                return False
+        if self.non_resource_urls:
+            if info.is_resource_request:
+                return False
+            return any(fnmatch.fnmatchcase(info.path, u) for u in self.non_resource_urls)
+        return True
+
+    @staticmethod
+    def _resource_matches(group: str, resources: tuple[str, ...], info: RequestInfo) -> bool:
+        if group != "*" and group != info.api_group:
+            return False
+        full = f"{info.resource}/{info.subresource}" if info.subresource else info.resource
+        return not resources or any(r in ("*", info.resource, full) for r in resources)
+
+
+@dataclass(frozen=True)
+class Policy:
+    rules: tuple[Rule, ...]
+
+    def level(self, user: UserInfo | None, info: RequestInfo) -> str:
+        for rule in self.rules:
+            if rule.matches(user, info):
+                return rule.level
+        return "None"
+
+    @classmethod
+    def parse(cls, doc: Mapping[str, Any]) -> Policy:
+        rules = []
+        for i, r in enumerate(doc.get("rules") or []):
+            level = r.get("level")
+            if level not in LEVELS:
+                raise ValueError(f"rules[{i}].level: Unsupported value: {level!r}: supported values: "
+                                 + ", ".join(f'"{lv}"' for lv in LEVELS))
+            resources = tuple((str(g.get("group", "")), tuple(g.get("resources") or [])) for g in
+                              r.get("resources") or [])
+            rules.append(Rule(level, tuple(r.get("users") or []), tuple(r.get("userGroups") or []),
+                              tuple(r.get("verbs") or []), resources, tuple(r.get("namespaces") or []),
+                              tuple(r.get("nonResourceURLs") or [])))
+        return cls(tuple(rules))
+
+    @classmethod
+    def load(cls, path: Path) -> Policy:
+        return cls.parse(yaml.safe_load(path.read_text()) or {})
+
+
+DEFAULT_POLICY = Policy((Rule("None", non_resource_urls=("/healthz*", "/livez*", "/readyz*", "/version")),
+                         Rule("Metadata")))
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _json_body(raw: bytes | None) -> Any:
+    if not raw:
+        return None
+    try:
+        return redact(orjson.loads(raw))
+    except orjson.JSONDecodeError:
+        return None
+
+
+class AuditLog:
+    def __init__(self, path: Path, policy: Policy = DEFAULT_POLICY) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._file: IO[bytes] = os.fdopen(fd, "ab")
+        self.policy = policy
+
+    def close(self) -> None:
+        self._file.close()
+
+    def write(self, event: dict[str, Any]) -> None:
+        self._file.write(orjson.dumps(event) + b"\n")
+        self._file.flush()
+
+    def middleware(self) -> Middleware:
+        @web.middleware
+        async def audit(request: web.Request,
+                        handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+            received = _now()
+            code = 500
+            resp: web.StreamResponse | None = None
+            try:
+                resp = await handler(request)
+                code = resp.status
+                return resp
+            except web.HTTPException as exc:
+                code = exc.status
+                raise
+            except Exception as exc:
+                code = getattr(exc, "code", 500)
+                raise
+            finally:
+                await self._record(request, received, code, resp)
+
+        return audit
+
+    async def _record(self, request: web.Request, received: str, code: int,
+                      resp: web.StreamResponse | None) -> None:
+        info: RequestInfo | None = request.get("info")
+        if info is None:
+            return
+        user: UserInfo | None = request.get("user")
+        level = self.policy.level(user, info)
+        if level == "None":
+            return
+        event: dict[str, Any] = {
+            "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": level, "auditID": str(uuid.uuid4()),
+            "stage": "ResponseComplete", "requestURI": request.path_qs, "verb": info.verb,
+            "user": {"username": user.name, "groups": list(user.groups)} if user else
+            {"username": "system:anonymous", "groups": ["system:unauthenticated"]},
+            "sourceIPs": [request.remote or ""], "userAgent": request.headers.get("User-Agent", ""),
+            "responseStatus": {"metadata": {}, "code": code},
+            "requestReceivedTimestamp": received, "stageTimestamp": _now(),
+        }
+        if info.is_resource_request:
+            ref = {"resource": info.resource, "namespace": info.namespace, "name": info.name,
+                   "apiGroup": info.api_group, "apiVersion": info.api_version, "subresource": info.subresource}
+            event["objectRef"] = {k: v for k, v in ref.items() if v}
+        if level in ("Request", "RequestResponse") and request.method in ("POST", "PUT", "PATCH", "DELETE"):
+            try:
+                body = await request.read()  # already read by the handler: aiohttp keeps the bytes
+            except Exception:
+                body = b""
+            if body:
+                event["requestObject"] = _json_body(body)
+        if level == "RequestResponse" and isinstance(resp, web.Response) and resp.body is not None:
+            raw = resp.body if isinstance(resp.body, bytes) else None
+            if (resp.content_type or "").endswith("json"):
+                event["responseObject"] = _json_body(raw)
+        self.write(event)
