@@ -22,7 +22,7 @@ from cryptography import x509
 from kubellm import __version__
 from kubellm.app import encryption
 from kubellm.app import logging as applog
-from kubellm.app.bootstrap import ensure_default_policy
+from kubellm.app.bootstrap import ensure_admin_user, ensure_default_policy
 from kubellm.app.kubeconfig import write_admin_kubeconfig
 from kubellm.app.options import Config, Options
 from kubellm.app.rbac_source import CacheRuleSource
@@ -39,6 +39,7 @@ from kubellm.server.authorization import Authorization
 from kubellm.server.certs import PKI, ensure_pki
 from kubellm.server.health import Health, HealthCheck
 from kubellm.service.authn import Chain, RequestHeaderAuthenticator, X509Authenticator, load_certificates
+from kubellm.service.passwords import PasswordHasher, PasswordPolicy
 from kubellm.service.rbac import Authorizer
 
 log = structlog.get_logger(__name__)
@@ -105,8 +106,11 @@ class Server:
         self.storage = CachedStorage(etcd, roots)
         self.storage.start()
         await asyncio.wait_for(self.storage.wait_ready(), 30)
-        self.stores = build_stores(self.storage, RegistryOptions(cfg.default_image, cfg.default_hf_endpoint))
+        hasher, policy = PasswordHasher(), PasswordPolicy()
+        self.stores = build_stores(self.storage, RegistryOptions(
+            cfg.default_image, cfg.default_hf_endpoint, password_hasher=hasher.hash, password_policy=policy.check))
         await ensure_default_policy(self.stores)
+        await ensure_admin_user(self.stores, cfg.state_dir)
         await self._serve(endpoints)
 
     async def _serve(self, endpoints: tuple[str, ...]) -> None:

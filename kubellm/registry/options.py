@@ -15,3 +15,5 @@ class RegistryOptions:
     default_hf_endpoint: str = DEFAULT_HF_ENDPOINT
     password_hasher: Callable[[str], str] | None = None
     """Turns a plaintext password into a stored hash; without one, users cannot be given passwords."""
+    password_policy: Callable[[str, str], list[str]] | None = None
+    """(password, username) → problems, each a field-error detail that never repeats the password."""

@@ -183,7 +183,7 @@ class Store:
         generated = not meta.name and bool(meta.generate_name)
         if generated:
             meta.name = self._generate_name(meta.generate_name)
-        warnings += self._prepare_create(obj, type_errs)
+        warnings += await self._prepare_create(obj, type_errs)
         if options.admit is not None:
             options.admit(obj.to_dict(), None)
         if options.dry_run:
@@ -206,7 +206,7 @@ class Store:
                                  f"exists: could not generate a unique name from "
                                  f'"{meta.generate_name}"; try again')
 
-    def _prepare_create(self, obj: APIModel, type_errs: ErrorList) -> builtins.list[str]:
+    async def _prepare_create(self, obj: APIModel, type_errs: ErrorList) -> builtins.list[str]:
         """System fields, strategy hooks and validation of a new object; returns warnings."""
         meta = obj.metadata  # type: ignore[attr-defined]
         meta.uid = str(uuid.uuid4())
@@ -222,7 +222,7 @@ class Store:
         errs += self._dedupe(type_errs, self.strategy.validate(obj))
         if errs:
             raise self._invalid(meta.name or meta.generate_name or "", errs)
-        self.strategy.canonicalize(obj)
+        await self.strategy.before_storage(obj)
         return self.strategy.warnings_on_create(obj)
 
     @staticmethod
@@ -396,7 +396,7 @@ class Store:
             if not existing:
                 if subresource:
                     raise errors.not_found(self.info.plural, self.info.group, name)
-                out_warnings.extend(self._prepare_create(new, errs))
+                out_warnings.extend(await self._prepare_create(new, errs))
                 state["created"] = True
                 data = new.to_dict()
                 if options.admit is not None:
@@ -430,7 +430,7 @@ class Store:
             errs += self._dedupe(errs, strategy.validate_update(new, old))
             if errs:
                 raise self._invalid(name, errs)
-            strategy.canonicalize(new)
+            await strategy.before_storage(new)
             out_warnings.extend(strategy.warnings_on_update(new, old))
             state["delete"] = bool(meta.deletion_timestamp) and not meta.finalizers
             data = new.to_dict()

@@ -103,6 +103,10 @@ class Strategy:
     def canonicalize(self, obj: APIModel) -> None:
         """Normalise an object after validation (e.g. sort a set-like list)."""
 
+    async def before_storage(self, obj: APIModel) -> None:
+        """The last step before an object is written; may do slow work off the event loop."""
+        self.canonicalize(obj)
+
     hidden_fields: tuple[tuple[str, ...], ...] = ()
     """Write-only paths (e.g. credentials) removed from every object the API returns."""
 

@@ -73,3 +73,29 @@ def test_cluster_credentials_are_encrypted_in_etcd(apiserver: APIServer) -> None
         value = base64.b64decode(json.loads(resp.read())["kvs"][0]["value"])
     assert value.startswith(b"k8s:enc:aesgcm:v1:")
     assert SECRET.encode() not in value and b"gpu-enc" not in value
+
+
+def test_admin_user_bootstrap_and_password_rules(apiserver: APIServer) -> None:
+    import stat
+
+    creds = apiserver.state_dir / "admin-credentials"
+    assert stat.S_IMODE(creds.stat().st_mode) == 0o600
+    lines = dict(line.split(": ", 1) for line in creds.read_text().splitlines())
+    assert lines["username"] == "admin" and len(lines["password"]) >= 24
+    me = admin(apiserver)
+    code, user = request(apiserver, "GET", "/apis/iam.kubellm.io/v1alpha1/users/admin", me)
+    assert code == 200 and user["spec"]["groups"] == ["system:masters"]
+    assert "password" not in user["spec"] and "passwordHash" not in user["spec"]
+    assert lines["password"] not in json.dumps(user)
+
+    weak = {"apiVersion": "iam.kubellm.io/v1alpha1", "kind": "User", "metadata": {"name": "weakling"},
+            "spec": {"email": "w@example.com", "password": "weakling1"}}
+    code, body = request(apiserver, "POST", "/apis/iam.kubellm.io/v1alpha1/users", me, body=weak)
+    assert code == 422, body
+    assert "spec.password: Invalid value: must be at least 12 characters long" in body["message"]
+    assert "weakling1" not in json.dumps(body)
+    strong = {**weak, "metadata": {"name": "strong"},
+              "spec": {"email": "s@example.com", "password": "correct horse battery staple"}}
+    code, body = request(apiserver, "POST", "/apis/iam.kubellm.io/v1alpha1/users", me, body=strong)
+    assert code == 201 and "passwordHash" not in body["spec"] and "password" not in body["spec"]
+    assert "correct horse" not in apiserver.log.read_text()

@@ -7,11 +7,12 @@ client can never set `spec.passwordHash` itself; an update without a password ke
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from kubellm.apis.scheme import ResourceInfo
 from kubellm.apis.validation import field
-from kubellm.apis.validation.field import ErrorList
+from kubellm.apis.validation.field import ErrorList, ErrorType, FieldError
 from kubellm.registry.options import RegistryOptions
 from kubellm.registry.strategy import Strategy
 
@@ -36,6 +37,10 @@ class UserStrategy(Strategy):
             errs.append(field.forbidden("spec.passwordHash", "is set by the server from spec.password"))
         if obj.spec.password and self.options.password_hasher is None:
             errs.append(field.forbidden("spec.password", "this server has no password hasher configured"))
+        if obj.spec.password and self.options.password_policy is not None:
+            name = obj.metadata.name or ""
+            errs.extend(FieldError(ErrorType.INVALID, "spec.password", detail=problem)
+                        for problem in self.options.password_policy(obj.spec.password, name))
         return errs
 
     def prepare_for_create(self, obj: Any) -> None:
@@ -54,10 +59,11 @@ class UserStrategy(Strategy):
     def validate_update(self, new: Any, old: Any) -> ErrorList:
         return super().validate_update(new, old) + self._password_errors(new, getattr(new, "_client_hash", False))
 
-    def canonicalize(self, obj: Any) -> None:
+    async def before_storage(self, obj: Any) -> None:
+        """Hash a new password in a worker thread (argon2id takes tens of milliseconds), never on the loop."""
         if obj.spec.password:
             assert self.options.password_hasher is not None
-            obj.spec.password_hash = self.options.password_hasher(obj.spec.password)
+            obj.spec.password_hash = await asyncio.to_thread(self.options.password_hasher, obj.spec.password)
         obj.spec.password = None
 
 
