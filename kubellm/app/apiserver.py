@@ -24,6 +24,7 @@ from kubellm.app import encryption
 from kubellm.app import logging as applog
 from kubellm.app.bootstrap import ensure_admin_user, ensure_default_policy
 from kubellm.app.kubeconfig import write_admin_kubeconfig
+from kubellm.app.login import AUDIENCE, ISSUER, LoginService, load_keyring
 from kubellm.app.options import Config, Options
 from kubellm.app.rbac_source import CacheRuleSource
 from kubellm.registry.options import RegistryOptions
@@ -38,14 +39,21 @@ from kubellm.server.authentication import Authentication
 from kubellm.server.authorization import Authorization
 from kubellm.server.certs import PKI, ensure_pki
 from kubellm.server.health import Health, HealthCheck
-from kubellm.service.authn import Chain, RequestHeaderAuthenticator, X509Authenticator, load_certificates
+from kubellm.service.authn import (
+    Chain,
+    RequestHeaderAuthenticator,
+    TokenAuthenticator,
+    X509Authenticator,
+    load_certificates,
+)
 from kubellm.service.passwords import PasswordHasher, PasswordPolicy
 from kubellm.service.rbac import Authorizer
+from kubellm.service.tokens import TokenIssuer
 
 log = structlog.get_logger(__name__)
 
 
-def tls_and_authentication(cfg: Config, pki: PKI) -> tuple[ssl.SSLContext, Chain]:
+def tls_and_authentication(cfg: Config, pki: PKI, tokens: TokenAuthenticator) -> tuple[ssl.SSLContext, Chain]:
     """The serving TLS context (client certificates optional, verified against the client CA and the
     front-proxy CA) and the authenticator chain that reads identities from what it verified."""
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -60,6 +68,7 @@ def tls_and_authentication(cfg: Config, pki: PKI) -> tuple[ssl.SSLContext, Chain
     chain = Chain((
         RequestHeaderAuthenticator(front_proxy_cas, cfg.requestheader_allowed_names),
         X509Authenticator(tuple(load_certificates(client_ca.read_bytes()))),
+        tokens,
     ))
     return ctx, chain
 
@@ -89,6 +98,7 @@ class Server:
     url: str = ""
     kubeconfig: Path | None = None
     audit: AuditLog | None = None
+    login: LoginService | None = None
 
     async def start(self) -> None:
         cfg = self.config
@@ -111,18 +121,22 @@ class Server:
             cfg.default_image, cfg.default_hf_endpoint, password_hasher=hasher.hash, password_policy=policy.check))
         await ensure_default_policy(self.stores)
         await ensure_admin_user(self.stores, cfg.state_dir)
+        by_kind = {st.info.kind: st for st in self.stores.values()}
+        self.login = LoginService(by_kind["User"], by_kind["LoginRecord"], hasher,
+                                  TokenIssuer(await load_keyring(self.storage), ISSUER, AUDIENCE, ttl=3600))
         await self._serve(endpoints)
 
     async def _serve(self, endpoints: tuple[str, ...]) -> None:
         cfg = self.config
         assert self.storage is not None
         pki = ensure_pki(cfg.state_dir / "pki", ["127.0.0.1", "localhost", "::1", cfg.bind_address])
-        ctx, chain = tls_and_authentication(cfg, pki)
+        assert self.login is not None
+        ctx, chain = tls_and_authentication(cfg, pki, TokenAuthenticator(self.login.verify_token))
         self.audit = audit_log(cfg)
         self.health = Health([HealthCheck("etcd", self.storage.check_health)])
         api = APIServerApp(list(self.stores.values()), self.health, version_info(),
                            f"{cfg.bind_address}:{cfg.secure_port}", Authentication(chain),
-                           Authorization(Authorizer(CacheRuleSource(self.storage))), self.audit)
+                           Authorization(Authorizer(CacheRuleSource(self.storage))), self.audit, self.login)
         # handler_cancellation: a watch whose client went away is cancelled at once, releasing its etcd watch.
         self.runner = web.AppRunner(api.build(), access_log=None, handle_signals=False, handler_cancellation=True)
         await self.runner.setup()

@@ -23,7 +23,7 @@ import yaml
 
 from kubellm.registry.storage.value import IDENTITY, AESGCMTransformer, PrefixTransformers, Transformer
 
-ENCRYPTED_BY_DEFAULT = ("clusters.cluster.kubellm.io",)
+ENCRYPTED_BY_DEFAULT = ("clusters.cluster.kubellm.io", "signingkeys.iam.kubellm.io")
 
 
 class EncryptionConfigError(ValueError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 import structlog
 from aiohttp import web
@@ -112,10 +113,16 @@ def namespace_object(name: str) -> dict[str, object]:
             "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
 
 
+class Login(Protocol):
+    async def login(self, username: str, password: str, source_ip: str, agent: str) -> dict[str, Any]: ...
+
+
 class APIServerApp:
     def __init__(self, stores: list[Store], health: Health, version: dict[str, str], server_address: str,
-                 authentication: Authentication, authorization: Authorization, audit: AuditLog | None = None) -> None:
+                 authentication: Authentication, authorization: Authorization, audit: AuditLog | None = None,
+                 login: Login | None = None) -> None:
         self.audit = audit
+        self.login_service = login
         self.authentication = authentication
         self.authorization = authorization
         self.resources = ResourceHandler(stores, Admission(authorization.authorizer))
@@ -178,6 +185,20 @@ class APIServerApp:
             return respond(request, discovery.aggregated_legacy(), output=output)
         return respond(request, discovery.api_versions(self.server_address), output=output)
 
+    async def login(self, request: web.Request) -> web.Response:
+        """POST /login {"username", "password"} → a bearer token (LoginResponse)."""
+        if self.login_service is None:
+            raise not_found_path()
+        body = negotiation.decode_body(await request.read(), request.headers.get("Content-Type"))
+        if not isinstance(body, dict) or not isinstance(body.get("username"), str) \
+                or not isinstance(body.get("password"), str):
+            raise errors.bad_request("a login needs a username and a password")
+        result = await self.login_service.login(body["username"], body["password"], request.remote or "",
+                                                request.headers.get("User-Agent", ""))
+        resp = respond(request, result)
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
+
     async def version_handler(self, request: web.Request) -> web.Response:
         return respond(request, self.version)
 
@@ -199,6 +220,7 @@ class APIServerApp:
         r.add_route("*", "/api", self.api)
         r.add_route("*", "/api/{tail:.*}", self.api)
         r.add_get("/version", self.version_handler)
+        r.add_post("/login", self.login)
         r.add_get("/metrics", self.metrics)
         self.health.install(app)
         self.openapi.install(app)

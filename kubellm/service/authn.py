@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -99,7 +100,7 @@ class RequestHeaderAuthenticator:
         return UserInfo(user, tuple(groups), extra)
 
 
-class Authenticator:
+class Authenticator(Protocol):
     def authenticate(self, creds: Credentials) -> UserInfo | None: ...
 
 
@@ -107,7 +108,7 @@ class Authenticator:
 class Chain:
     """The first authenticator that recognises the credentials decides; none means anonymous."""
 
-    authenticators: tuple[Authenticator | X509Authenticator | RequestHeaderAuthenticator, ...]
+    authenticators: tuple[Authenticator, ...]
 
     def authenticate(self, creds: Credentials) -> UserInfo | None:
         for a in self.authenticators:
@@ -121,3 +122,17 @@ def _with_authenticated_group(user: UserInfo) -> UserInfo:
     if "system:authenticated" in user.groups:
         return user
     return UserInfo(user.name, (*user.groups, "system:authenticated"), user.extra)
+
+
+@dataclass(frozen=True)
+class TokenAuthenticator:
+    """`Authorization: Bearer <token>` with a KubeLLM-issued token; a bad token is refused (401)."""
+
+    verify: Callable[[str], UserInfo]
+
+    def authenticate(self, creds: Credentials) -> UserInfo | None:
+        header = creds.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        return self.verify(token.strip())
