@@ -24,7 +24,7 @@ from kubellm.app import encryption
 from kubellm.app import logging as applog
 from kubellm.app.bootstrap import ensure_admin_user, ensure_default_policy
 from kubellm.app.kubeconfig import write_admin_kubeconfig
-from kubellm.app.login import AUDIENCE, ISSUER, LoginService, load_keyring
+from kubellm.app.login import AUDIENCE, ISSUER, LoginService, keep_keyring_fresh, load_keyring
 from kubellm.app.options import Config, Options
 from kubellm.app.rbac_source import CacheRuleSource
 from kubellm.registry.options import RegistryOptions
@@ -32,6 +32,7 @@ from kubellm.registry.registry import ALL_RESOURCES, build_stores
 from kubellm.registry.storage.cacher import CachedStorage
 from kubellm.registry.storage.etcd import EtcdConfig, EtcdStorage
 from kubellm.registry.storage.etcd.embedded import EmbeddedEtcd
+from kubellm.registry.storage.tasks import cancel_and_wait
 from kubellm.registry.store import Store, resource_root
 from kubellm.server.app import APIServerApp
 from kubellm.server.audit import DEFAULT_POLICY, AuditLog, Policy
@@ -99,6 +100,7 @@ class Server:
     kubeconfig: Path | None = None
     audit: AuditLog | None = None
     login: LoginService | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
         cfg = self.config
@@ -124,6 +126,8 @@ class Server:
         by_kind = {st.info.kind: st for st in self.stores.values()}
         self.login = LoginService(by_kind["User"], by_kind["LoginRecord"], hasher,
                                   TokenIssuer(await load_keyring(self.storage), ISSUER, AUDIENCE, ttl=3600))
+        self.tasks.append(asyncio.get_running_loop().create_task(
+            keep_keyring_fresh(self.storage, self.login.issuer), name="token-keys"))
         await self._serve(endpoints)
 
     async def _serve(self, endpoints: tuple[str, ...]) -> None:
@@ -154,6 +158,8 @@ class Server:
     async def stop(self) -> None:
         if self.health is not None:
             self.health.shutting_down = True
+        for task in self.tasks:
+            await cancel_and_wait(task)
         if self.runner is not None:
             await self.runner.cleanup()
         if self.audit is not None:

@@ -9,7 +9,8 @@ encrypted at rest, and a disabled user's tokens stop working at once.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +23,7 @@ from kubellm.registry.store import Store
 from kubellm.service.authn import AuthenticationError
 from kubellm.service.identity import UserInfo
 from kubellm.service.passwords import PasswordHasher
-from kubellm.service.tokens import InvalidToken, KeyRing, TokenIssuer
+from kubellm.service.tokens import InMemoryRevocations, InvalidToken, KeyRing, TokenIssuer
 
 log = structlog.get_logger(__name__)
 KEYRING_KEY = "/iam.kubellm.io/signingkeys/tokens"
@@ -47,6 +48,31 @@ async def load_keyring(storage: Storage) -> KeyRing:
             return KeyRing.from_dict((await storage.get(KEYRING_KEY))["keyring"])
 
 
+class SourceThrottle:
+    """At most `limit` failed logins per source address in a sliding `window` (seconds)."""
+
+    def __init__(self, limit: int = 20, window: float = 60.0) -> None:
+        self.limit = limit
+        self.window = window
+        self._failures: dict[str, deque[float]] = {}
+
+    def _recent(self, source: str, now: float) -> deque[float]:
+        q = self._failures.setdefault(source, deque())
+        while q and q[0] <= now - self.window:
+            q.popleft()
+        return q
+
+    def retry_after(self, source: str, now: float) -> int:
+        q = self._recent(source, now)
+        return int(q[0] + self.window - now) + 1 if len(q) >= self.limit else 0
+
+    def failed(self, source: str, now: float) -> None:
+        self._recent(source, now).append(now)
+        if len(self._failures) > 10_000:  # forget the quietest sources rather than grow without bound
+            for key in [k for k, v in self._failures.items() if not v][:5_000]:
+                del self._failures[key]
+
+
 @dataclass
 class LoginService:
     users: Store
@@ -55,6 +81,19 @@ class LoginService:
     issuer: TokenIssuer
     max_failures: int = 5
     lockout: int = 300
+    throttle: SourceThrottle = field(default_factory=SourceThrottle)
+    revocations: InMemoryRevocations = field(default_factory=InMemoryRevocations)
+
+    def __post_init__(self) -> None:
+        self.issuer.revocations = self.revocations
+
+    def logout(self, token: str) -> None:
+        """Revoke a token (its jti) until it would have expired anyway."""
+        try:
+            claims = self.issuer.verify(token)
+        except InvalidToken as exc:
+            raise errors.unauthorized(f"invalid token: {exc.reason}") from None
+        self.revocations.revoke(claims.jti, self.issuer.accepted_until(claims))
 
     def user_object(self, name: str) -> dict[str, Any] | None:
         cacher = getattr(self.users.storage, "cachers", {}).get("/iam.kubellm.io/users/")
@@ -99,6 +138,18 @@ class LoginService:
 
     async def login(self, username: str, password: str, source_ip: str, agent: str) -> dict[str, Any]:
         now = time.time()
+        retry = self.throttle.retry_after(source_ip, now)
+        if retry:
+            await self._record(username, False, "Throttled", source_ip, agent)
+            raise errors.too_many_requests("too many failed logins from this address; try again later", retry)
+        try:
+            return await self._login(username, password, source_ip, agent, now)
+        except errors.StatusError as exc:
+            if exc.code == 401:
+                self.throttle.failed(source_ip, now)
+            raise
+
+    async def _login(self, username: str, password: str, source_ip: str, agent: str, now: float) -> dict[str, Any]:
         user = None
         try:
             user = await self.users.get(None, username) if username else None
@@ -134,3 +185,37 @@ class LoginService:
         await self._record(username, True, "Succeeded", source_ip, agent)
         return {"kind": "LoginResponse", "apiVersion": "iam.kubellm.io/v1alpha1",
                 "status": {"token": token, "expirationTimestamp": _rfc3339(claims.exp)}}
+
+
+async def refresh_keyring(storage: Storage, issuer: TokenIssuer, now: float, rotate_after: float) -> bool:
+    """Pick up the stored key ring (another instance may have rotated it) and rotate it when its active
+    key is older than `rotate_after`; every instance converges on the stored ring. True if rotated here."""
+    rotated = False
+
+    async def maybe_rotate(obj: dict[str, Any]) -> dict[str, Any]:
+        nonlocal rotated
+        ring = KeyRing.from_dict(obj["keyring"])
+        rotated = now - ring.active.created_at >= rotate_after
+        if rotated:
+            ring.rotate(now)
+        ring.prune(now)
+        return {**obj, "keyring": ring.to_dict()}
+
+    stored = await storage.guaranteed_update(KEYRING_KEY, maybe_rotate)
+    issuer.keyring = KeyRing.from_dict(stored["keyring"])
+    if rotated:
+        log.info("rotated the token signing key", kid=issuer.keyring.active.kid)
+    return rotated
+
+
+async def keep_keyring_fresh(storage: Storage, issuer: TokenIssuer, *, rotate_after: float = 86400,
+                             check_every: float = 60) -> None:
+    """Background task: refresh (and when due, rotate) the signing keys every `check_every` seconds."""
+    import asyncio
+
+    while True:
+        await asyncio.sleep(check_every)
+        try:
+            await refresh_keyring(storage, issuer, time.time(), rotate_after)
+        except (serr.StorageError, errors.StatusError) as exc:
+            log.warning("could not refresh the token signing keys", error=type(exc).__name__)

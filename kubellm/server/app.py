@@ -116,6 +116,8 @@ def namespace_object(name: str) -> dict[str, object]:
 class Login(Protocol):
     async def login(self, username: str, password: str, source_ip: str, agent: str) -> dict[str, Any]: ...
 
+    def logout(self, token: str) -> None: ...
+
 
 class APIServerApp:
     def __init__(self, stores: list[Store], health: Health, version: dict[str, str], server_address: str,
@@ -199,6 +201,17 @@ class APIServerApp:
         resp.headers["Cache-Control"] = "no-store"
         return resp
 
+    async def logout(self, request: web.Request) -> web.Response:
+        """POST /logout with `Authorization: Bearer <token>`: that token is revoked."""
+        if self.login_service is None:
+            raise not_found_path()
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise errors.unauthorized()
+        self.login_service.logout(token.strip())
+        return respond(request, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                                 "code": 200})
+
     async def version_handler(self, request: web.Request) -> web.Response:
         return respond(request, self.version)
 
@@ -221,6 +234,7 @@ class APIServerApp:
         r.add_route("*", "/api/{tail:.*}", self.api)
         r.add_get("/version", self.version_handler)
         r.add_post("/login", self.login)
+        r.add_post("/logout", self.logout)
         r.add_get("/metrics", self.metrics)
         self.health.install(app)
         self.openapi.install(app)

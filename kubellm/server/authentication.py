@@ -12,7 +12,7 @@ from kubellm.apis import errors
 from kubellm.service.authn import AuthenticationError, Chain, Credentials
 from kubellm.service.identity import UserInfo
 
-PUBLIC_PATHS = ("/healthz", "/livez", "/readyz", "/version", "/login")
+PUBLIC_PATHS = ("/healthz", "/livez", "/readyz", "/version", "/login", "/logout")
 
 
 def is_public(path: str) -> bool:

@@ -113,3 +113,24 @@ def test_disabled_users_tokens_stop_at_once(apiserver: APIServer) -> None:
         time.sleep(0.05)
     assert bearer(apiserver, "/apis", token) == 401
     assert login(apiserver, "dora", "another long good password")[0] == 401
+
+
+def test_logout_revokes_the_token(apiserver: APIServer) -> None:
+    code, body, _ = login(apiserver, "admin", admin_password(apiserver))
+    token = str(body["status"]["token"])  # type: ignore[index]
+    assert bearer(apiserver, "/apis", token) == 200
+    code, _ = request(apiserver, "POST", "/logout", None, {"Authorization": f"Bearer {token}"})
+    assert code == 200
+    assert bearer(apiserver, "/apis", token) == 401
+    assert request(apiserver, "POST", "/logout", None, {"Authorization": f"Bearer {token}"})[0] == 401
+
+
+def test_failed_logins_are_throttled_per_source(apiserver: APIServer) -> None:
+    """Last in this file: afterwards this address is throttled for a minute."""
+    attempts = [login(apiserver, f"ghost-{i}", "not the password") for i in range(25)]
+    codes = [code for code, _, _ in attempts]
+    assert 429 in codes and codes.index(429) <= 20, codes
+    code, body, retry = attempts[-1]
+    assert code == 429 and body["reason"] == "TooManyRequests" and 0 < int(retry) <= 61
+    # even the right password waits
+    assert login(apiserver, "admin", admin_password(apiserver))[0] == 429
