@@ -20,7 +20,7 @@ from aiohttp import web
 from cryptography import x509
 
 from kubellm import __version__
-from kubellm.app import encryption
+from kubellm.app import encryption, oidc
 from kubellm.app import logging as applog
 from kubellm.app.bootstrap import ensure_admin_user, ensure_default_policy
 from kubellm.app.kubeconfig import write_admin_kubeconfig
@@ -41,6 +41,8 @@ from kubellm.server.authorization import Authorization
 from kubellm.server.certs import PKI, ensure_pki
 from kubellm.server.health import Health, HealthCheck
 from kubellm.service.authn import (
+    AnyBearerIsUnknown,
+    Authenticator,
     Chain,
     RequestHeaderAuthenticator,
     TokenAuthenticator,
@@ -49,12 +51,12 @@ from kubellm.service.authn import (
 )
 from kubellm.service.passwords import PasswordHasher, PasswordPolicy
 from kubellm.service.rbac import Authorizer
-from kubellm.service.tokens import TokenIssuer
+from kubellm.service.tokens import OIDCVerifier, TokenIssuer
 
 log = structlog.get_logger(__name__)
 
 
-def tls_and_authentication(cfg: Config, pki: PKI, tokens: TokenAuthenticator) -> tuple[ssl.SSLContext, Chain]:
+def tls_and_authentication(cfg: Config, pki: PKI, tokens: tuple[Authenticator, ...]) -> tuple[ssl.SSLContext, Chain]:
     """The serving TLS context (client certificates optional, verified against the client CA and the
     front-proxy CA) and the authenticator chain that reads identities from what it verified."""
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -69,7 +71,7 @@ def tls_and_authentication(cfg: Config, pki: PKI, tokens: TokenAuthenticator) ->
     chain = Chain((
         RequestHeaderAuthenticator(front_proxy_cas, cfg.requestheader_allowed_names),
         X509Authenticator(tuple(load_certificates(client_ca.read_bytes()))),
-        tokens,
+        *tokens,
     ))
     return ctx, chain
 
@@ -135,7 +137,15 @@ class Server:
         assert self.storage is not None
         pki = ensure_pki(cfg.state_dir / "pki", ["127.0.0.1", "localhost", "::1", cfg.bind_address])
         assert self.login is not None
-        ctx, chain = tls_and_authentication(cfg, pki, TokenAuthenticator(self.login.verify_token))
+        tokens: list[Authenticator] = [TokenAuthenticator(ISSUER, self.login.verify_token)]
+        if cfg.oidc is not None:
+            o = cfg.oidc
+            verifier = OIDCVerifier(o.issuer_url, o.client_id, o.username_claim, o.username_prefix, o.groups_claim,
+                                    o.groups_prefix)
+            self.tasks.append(asyncio.get_running_loop().create_task(oidc.keep_keys_fresh(verifier, o.ca_file),
+                                                                     name="oidc-keys"))
+            tokens.append(oidc.authenticator(verifier))
+        ctx, chain = tls_and_authentication(cfg, pki, (*tokens, AnyBearerIsUnknown()))
         self.audit = audit_log(cfg)
         self.health = Health([HealthCheck("etcd", self.storage.check_health)])
         api = APIServerApp(list(self.stores.values()), self.health, version_info(),

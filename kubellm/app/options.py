@@ -36,6 +36,13 @@ class Options:
     encryption_provider_config: str = ""
     audit_log_path: str = ""
     audit_policy_file: str = ""
+    oidc_issuer_url: str = ""
+    oidc_client_id: str = ""
+    oidc_username_claim: str = "sub"
+    oidc_username_prefix: str | None = None
+    oidc_groups_claim: str = ""
+    oidc_groups_prefix: str = ""
+    oidc_ca_file: str = ""
 
     @classmethod
     def parse(cls, argv: list[str] | None = None) -> Options:
@@ -70,6 +77,14 @@ class Options:
         p.add_argument("--audit-log-path", default="", help="write audit.k8s.io/v1 Events here (JSON lines)")
         p.add_argument("--audit-policy-file", default="",
                        help="audit.k8s.io/v1 Policy; default: Metadata for everything but health and version")
+        p.add_argument("--oidc-issuer-url", default="", help="accept ID tokens of this OpenID Connect issuer (https)")
+        p.add_argument("--oidc-client-id", default="", help="the audience the ID tokens must carry")
+        p.add_argument("--oidc-username-claim", default="sub")
+        p.add_argument("--oidc-username-prefix", default=None,
+                       help='prefix of OIDC user names (default "<issuer>#" unless the claim is email; "-" for none)')
+        p.add_argument("--oidc-groups-claim", default="")
+        p.add_argument("--oidc-groups-prefix", default="")
+        p.add_argument("--oidc-ca-file", default="", help="CA of the issuer's serving certificate")
         a = p.parse_args(argv)
         return cls(
             state_dir=a.state_dir,
@@ -93,6 +108,13 @@ class Options:
             encryption_provider_config=a.encryption_provider_config,
             audit_log_path=a.audit_log_path,
             audit_policy_file=a.audit_policy_file,
+            oidc_issuer_url=a.oidc_issuer_url,
+            oidc_client_id=a.oidc_client_id,
+            oidc_username_claim=a.oidc_username_claim,
+            oidc_username_prefix=a.oidc_username_prefix,
+            oidc_groups_claim=a.oidc_groups_claim,
+            oidc_groups_prefix=a.oidc_groups_prefix,
+            oidc_ca_file=a.oidc_ca_file,
         )
 
     def complete(self) -> Options:
@@ -112,6 +134,8 @@ class Options:
             problems.append("--etcd-certfile and --etcd-keyfile must be given together")
         if bool(self.tls_cert_file) != bool(self.tls_private_key_file):
             problems.append("--tls-cert-file and --tls-private-key-file must be given together")
+        if self.oidc_issuer_url and (not self.oidc_issuer_url.startswith("https://") or not self.oidc_client_id):
+            problems.append("--oidc-issuer-url must be an https:// URL and needs --oidc-client-id")
         if self.audit_policy_file and not self.audit_log_path:
             problems.append("--audit-policy-file needs --audit-log-path")
         if not 0 <= self.secure_port <= 65535:
@@ -142,7 +166,22 @@ class Options:
             else None,
             audit_log_path=Path(self.audit_log_path) if self.audit_log_path else None,
             audit_policy_file=Path(self.audit_policy_file) if self.audit_policy_file else None,
+            oidc=OIDCOptions(self.oidc_issuer_url, self.oidc_client_id, self.oidc_username_claim,
+                             "" if self.oidc_username_prefix == "-" else self.oidc_username_prefix,
+                             self.oidc_groups_claim, self.oidc_groups_prefix, self.oidc_ca_file or None)
+            if self.oidc_issuer_url else None,
         )
+
+
+@dataclass(frozen=True)
+class OIDCOptions:
+    issuer_url: str
+    client_id: str
+    username_claim: str
+    username_prefix: str | None
+    groups_claim: str
+    groups_prefix: str
+    ca_file: str | None
 
 
 @dataclass(frozen=True)
@@ -168,3 +207,4 @@ class Config:
     encryption_provider_config: Path | None
     audit_log_path: Path | None
     audit_policy_file: Path | None
+    oidc: OIDCOptions | None

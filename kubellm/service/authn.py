@@ -6,6 +6,9 @@ and the headers) to `Chain.authenticate`, which returns a `UserInfo` or None (an
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -124,15 +127,45 @@ def _with_authenticated_group(user: UserInfo) -> UserInfo:
     return UserInfo(user.name, (*user.groups, "system:authenticated"), user.extra)
 
 
+def bearer_token(creds: Credentials) -> str:
+    scheme, _, token = creds.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def unverified_issuer(token: str) -> str:
+    """The `iss` claim of a JWT, read without verifying anything: only to pick the authenticator."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return ""
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, binascii.Error):
+        return ""
+    iss = claims.get("iss") if isinstance(claims, dict) else None
+    return iss if isinstance(iss, str) else ""
+
+
 @dataclass(frozen=True)
 class TokenAuthenticator:
-    """`Authorization: Bearer <token>` with a KubeLLM-issued token; a bad token is refused (401)."""
+    """`Authorization: Bearer <token>` issued by `issuer` (KubeLLM's own, or an OIDC provider); a token
+    from this issuer that fails verification is refused (401); tokens of other issuers are left to the
+    next authenticator."""
 
+    issuer: str
     verify: Callable[[str], UserInfo]
 
     def authenticate(self, creds: Credentials) -> UserInfo | None:
-        header = creds.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = bearer_token(creds)
+        if not token or unverified_issuer(token) != self.issuer:
             return None
-        return self.verify(token.strip())
+        return self.verify(token)
+
+
+@dataclass(frozen=True)
+class AnyBearerIsUnknown:
+    """Last in the chain: a bearer token no authenticator recognised is refused, not anonymous."""
+
+    def authenticate(self, creds: Credentials) -> UserInfo | None:
+        if bearer_token(creds):
+            raise AuthenticationError("unrecognised bearer token")
+        return None

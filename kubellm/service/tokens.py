@@ -41,6 +41,7 @@ __all__ = [
     "InMemoryRevocations",
     "InvalidToken",
     "KeyRing",
+    "OIDCVerifier",
     "Revocations",
     "SigningKey",
     "TokenIssuer",
@@ -376,3 +377,84 @@ class TokenIssuer:
         if is_active is not None and not is_active(claims.sub):
             raise InvalidToken("user not active")
         return claims
+
+
+# --- OIDC ID tokens ---------------------------------------------------------------------------------------
+
+OIDC_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256")
+
+
+@dataclass
+class OIDCVerifier:
+    """ID tokens from an OpenID Connect issuer, verified with its published keys (JWKS), as
+    kube-apiserver's `--oidc-*` authenticator: issuer and audience (client ID) must match, the key is
+    chosen by `kid` among the issuer's keys, only asymmetric algorithms are accepted, and the user name
+    and groups come from the configured claims (with optional prefixes)."""
+
+    issuer: str
+    client_id: str
+    username_claim: str = "sub"
+    username_prefix: str | None = None
+    groups_claim: str = ""
+    groups_prefix: str = ""
+    leeway: int = 30
+    jwks: dict[str, Any] = field(default_factory=dict)
+    """The issuer's key set ({"keys": [...]}) as last fetched."""
+
+    def verify(self, token: str, now: float | None = None) -> tuple[str, tuple[str, ...]]:
+        """(user name, groups) of a valid ID token, or InvalidToken."""
+        at = time.time() if now is None else now
+        if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
+            raise InvalidToken("malformed token")
+        try:
+            header = json.loads(_b64decode(token.split(".", 1)[0]))
+        except (ValueError, RecursionError):
+            raise InvalidToken("malformed token") from None
+        if not isinstance(header, dict):
+            raise InvalidToken("malformed token")
+        alg, kid = header.get("alg"), header.get("kid")
+        if alg not in OIDC_ALGORITHMS:
+            raise InvalidToken("algorithm not allowed")
+        keys = [k for k in self.jwks.get("keys") or []
+                if isinstance(k, dict) and (kid is None or k.get("kid") == kid)]
+        if not keys:
+            raise InvalidToken("unknown signing key")
+        payload: bytes | None = None
+        for key in keys:
+            try:
+                payload = jws.verify(token, key, algorithms=[alg])
+                break
+            except JOSEError:
+                continue
+        if payload is None:
+            raise InvalidToken("bad signature")
+        try:
+            claims = json.loads(payload)
+        except ValueError:
+            raise InvalidToken("malformed claims") from None
+        if not isinstance(claims, dict):
+            raise InvalidToken("malformed claims")
+        if claims.get("iss") != self.issuer:
+            raise InvalidToken("wrong issuer")
+        aud = claims.get("aud")
+        if self.client_id not in (aud if isinstance(aud, list) else [aud]):
+            raise InvalidToken("wrong audience")
+        exp, nbf = claims.get("exp"), claims.get("nbf")
+        if not isinstance(exp, int | float) or at > exp + self.leeway:
+            raise InvalidToken("expired")
+        if isinstance(nbf, int | float) and at + self.leeway < nbf:
+            raise InvalidToken("not yet valid")
+        name = claims.get(self.username_claim)
+        if not isinstance(name, str) or not name:
+            raise InvalidToken("malformed claims")
+        if self.username_claim == "email" and claims.get("email_verified") is False:
+            raise InvalidToken("malformed claims")
+        prefix = self.username_prefix
+        if prefix is None:
+            prefix = "" if self.username_claim == "email" else f"{self.issuer}#"
+        groups: tuple[str, ...] = ()
+        if self.groups_claim:
+            raw = claims.get(self.groups_claim, [])
+            values = [raw] if isinstance(raw, str) else raw if isinstance(raw, list) else []
+            groups = tuple(f"{self.groups_prefix}{g}" for g in values if isinstance(g, str))
+        return f"{prefix}{name}", groups

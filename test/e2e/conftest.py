@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -70,21 +71,16 @@ def _wait_ready(state: Path, proc: subprocess.Popen[bytes], log: Path, timeout: 
     raise TimeoutError(f"kubellm-apiserver not ready in {timeout}s:\n{log.read_text()[-4000:]}")
 
 
-@pytest.fixture(scope="session")
-def apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[APIServer]:
+@contextlib.contextmanager
+def running_apiserver(state: Path, *extra: str) -> Iterator[APIServer]:
+    """A real kubellm-apiserver process (embedded etcd, port 0) with `extra` arguments, stopped after."""
     if shutil.which("kubectl") is None:
         pytest.fail("kubectl is required for the end-to-end tests")
-    state = tmp_path_factory.mktemp("kubellm-state")
     log = state / "apiserver.log"
-    (state / "audit-policy.yaml").write_text(AUDIT_POLICY)
-    front_proxy_ca = Pair(state / "front-proxy-ca.crt", state / "front-proxy-ca.key")
-    ensure_ca("kubellm-test-front-proxy-ca", front_proxy_ca)
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, str(ROOT / "cmd" / "kubellm-apiserver"), "--state-dir", str(state), "--secure-port", "0",
-             "--etcd-compaction-interval", "0", "--requestheader-client-ca-file", str(front_proxy_ca.cert),
-             "--requestheader-allowed-names", "front-proxy-client",
-             "--audit-log-path", str(state / "audit.log"), "--audit-policy-file", str(state / "audit-policy.yaml")],
+             "--etcd-compaction-interval", "0", *extra],
             stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
     try:
         url = _wait_ready(state, proc, log)
@@ -96,3 +92,16 @@ def apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[APIServer]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="session")
+def apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[APIServer]:
+    state = tmp_path_factory.mktemp("kubellm-state")
+    (state / "audit-policy.yaml").write_text(AUDIT_POLICY)
+    front_proxy_ca = Pair(state / "front-proxy-ca.crt", state / "front-proxy-ca.key")
+    ensure_ca("kubellm-test-front-proxy-ca", front_proxy_ca)
+    with running_apiserver(state, "--requestheader-client-ca-file", str(front_proxy_ca.cert),
+                           "--requestheader-allowed-names", "front-proxy-client",
+                           "--audit-log-path", str(state / "audit.log"),
+                           "--audit-policy-file", str(state / "audit-policy.yaml")) as server:
+        yield server
