@@ -23,6 +23,7 @@ from kubellm import __version__
 from kubellm.app import encryption, oidc
 from kubellm.app import logging as applog
 from kubellm.app.bootstrap import ensure_admin_user, ensure_default_policy
+from kubellm.app.delegation import DelegatedAuthentication, DelegatedAuthorization
 from kubellm.app.kubeconfig import write_admin_kubeconfig
 from kubellm.app.login import AUDIENCE, ISSUER, LoginService, keep_keyring_fresh, load_keyring
 from kubellm.app.options import Config, Options
@@ -41,7 +42,6 @@ from kubellm.server.authorization import Authorization
 from kubellm.server.certs import PKI, ensure_pki
 from kubellm.server.health import Health, HealthCheck
 from kubellm.service.authn import (
-    AnyBearerIsUnknown,
     Authenticator,
     Chain,
     RequestHeaderAuthenticator,
@@ -145,12 +145,17 @@ class Server:
             self.tasks.append(asyncio.get_running_loop().create_task(oidc.keep_keys_fresh(verifier, o.ca_file),
                                                                      name="oidc-keys"))
             tokens.append(oidc.authenticator(verifier))
-        ctx, chain = tls_and_authentication(cfg, pki, (*tokens, AnyBearerIsUnknown()))
+        ctx, chain = tls_and_authentication(cfg, pki, tuple(tokens))
         self.audit = audit_log(cfg)
         self.health = Health([HealthCheck("etcd", self.storage.check_health)])
         api = APIServerApp(list(self.stores.values()), self.health, version_info(),
-                           f"{cfg.bind_address}:{cfg.secure_port}", Authentication(chain),
-                           Authorization(Authorizer(CacheRuleSource(self.storage))), self.audit, self.login)
+                           f"{cfg.bind_address}:{cfg.secure_port}",
+                           Authentication(chain, DelegatedAuthentication(cfg.authentication_kubeconfig)
+                                          if cfg.authentication_kubeconfig else None),
+                           Authorization(Authorizer(CacheRuleSource(self.storage)),
+                                         DelegatedAuthorization(cfg.authorization_kubeconfig)
+                                         if cfg.authorization_kubeconfig else None),
+                           self.audit, self.login)
         # handler_cancellation: a watch whose client went away is cancelled at once, releasing its etcd watch.
         self.runner = web.AppRunner(api.build(), access_log=None, handle_signals=False, handler_cancellation=True)
         await self.runner.setup()

@@ -109,10 +109,12 @@ class LoginService:
         status = obj.get("status") or {}
         return (obj.get("spec") or {}).get("state", "Active") == "Active" and status.get("state") != "LockedOut"
 
-    def verify_token(self, token: str) -> UserInfo:
+    def verify_token(self, token: str) -> UserInfo | None:
         try:
             claims = self.issuer.verify(token, is_active=self.is_active)
         except InvalidToken as exc:
+            if exc.reason == "unknown signing key":
+                return None  # another KubeLLM's token (e.g. the host cluster's): left to delegation
             raise AuthenticationError(exc.reason) from None
         return UserInfo(claims.sub, claims.groups, {})
 

@@ -43,6 +43,8 @@ class Options:
     oidc_groups_claim: str = ""
     oidc_groups_prefix: str = ""
     oidc_ca_file: str = ""
+    authentication_kubeconfig: str = ""
+    authorization_kubeconfig: str = ""
 
     @classmethod
     def parse(cls, argv: list[str] | None = None) -> Options:
@@ -85,6 +87,10 @@ class Options:
         p.add_argument("--oidc-groups-claim", default="")
         p.add_argument("--oidc-groups-prefix", default="")
         p.add_argument("--oidc-ca-file", default="", help="CA of the issuer's serving certificate")
+        p.add_argument("--authentication-kubeconfig", default="",
+                       help="host cluster for delegated TokenReview of bearer tokens this server does not know")
+        p.add_argument("--authorization-kubeconfig", default="",
+                       help="host cluster for delegated SubjectAccessReview when local RBAC does not allow")
         a = p.parse_args(argv)
         return cls(
             state_dir=a.state_dir,
@@ -115,6 +121,8 @@ class Options:
             oidc_groups_claim=a.oidc_groups_claim,
             oidc_groups_prefix=a.oidc_groups_prefix,
             oidc_ca_file=a.oidc_ca_file,
+            authentication_kubeconfig=a.authentication_kubeconfig,
+            authorization_kubeconfig=a.authorization_kubeconfig,
         )
 
     def complete(self) -> Options:
@@ -170,6 +178,9 @@ class Options:
                              "" if self.oidc_username_prefix == "-" else self.oidc_username_prefix,
                              self.oidc_groups_claim, self.oidc_groups_prefix, self.oidc_ca_file or None)
             if self.oidc_issuer_url else None,
+            authentication_kubeconfig=Path(self.authentication_kubeconfig) if self.authentication_kubeconfig
+            else None,
+            authorization_kubeconfig=Path(self.authorization_kubeconfig) if self.authorization_kubeconfig else None,
         )
 
 
@@ -208,3 +219,5 @@ class Config:
     audit_log_path: Path | None
     audit_policy_file: Path | None
     oidc: OIDCOptions | None
+    authentication_kubeconfig: Path | None
+    authorization_kubeconfig: Path | None

@@ -148,11 +148,25 @@ class APIServerApp:
                              self.authorization.authorizer, body)
         return respond(request, out, 201)
 
+    async def delegation_review(self, request: web.Request, info: ri.RequestInfo) -> web.StreamResponse:
+        """TokenReview and SubjectAccessReview, as kube-apiserver serves them to delegating servers."""
+        if request.method != "POST":
+            raise method_not_allowed(request.method)
+        body = negotiation.decode_body(await request.read(), request.headers.get("Content-Type"))
+        if info.resource == "tokenreviews":
+            out = reviews.token_review(info.api_version, self.authentication.authenticate_token, body)
+        else:
+            out = reviews.subject_access_review(info.api_version, self.authorization.authorizer, body)
+        return respond(request, out, 201)
+
     async def apis(self, request: web.Request) -> web.StreamResponse:
         info: ri.RequestInfo = request["info"]
         if ((info.api_group, info.resource) in reviews.REVIEWS and not info.name and not info.namespace
                 and info.api_version in reviews.VERSIONS):
             return await self.self_review(request, info)
+        if ((info.api_group, info.resource) in reviews.DELEGATION and not info.name and not info.namespace
+                and info.api_version == "v1"):
+            return await self.delegation_review(request, info)
         if info.is_resource_request:
             return await self.resources.handle(request, info)
         if request.method not in ("GET", "HEAD"):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from kubellm.apis import errors
-from kubellm.service.authn import AuthenticationError, Chain, Credentials
+from kubellm.service.authn import AuthenticationError, Chain, Credentials, bearer_token
 from kubellm.service.identity import UserInfo
 
 PUBLIC_PATHS = ("/healthz", "/livez", "/readyz", "/version", "/login", "/logout")
@@ -28,9 +29,14 @@ def peer_certificate(request: web.Request) -> bytes | None:
     return der
 
 
+class TokenDelegate(Protocol):
+    async def authenticate(self, token: str) -> UserInfo | None: ...
+
+
 class Authentication:
-    def __init__(self, chain: Chain) -> None:
+    def __init__(self, chain: Chain, delegate: TokenDelegate | None = None) -> None:
         self.chain = chain
+        self.delegate = delegate
         # A connection presents the same certificate on every request: identities from certificates
         # alone are cached (headers and tokens are read on every request).
         self._by_certificate = functools.lru_cache(maxsize=1024)(self._certificate_only)
@@ -38,14 +44,28 @@ class Authentication:
     def _certificate_only(self, der: bytes) -> UserInfo | None:
         return self.chain.authenticate(Credentials(peer_certificate=der))
 
-    def authenticate(self, request: web.Request) -> UserInfo | None:
+    async def authenticate(self, request: web.Request) -> UserInfo | None:
         der = peer_certificate(request)
         headers = request.headers
         if der is not None and not any(h.lower().startswith("x-remote-") for h in headers) \
                 and "Authorization" not in headers:
             return self._by_certificate(der)
-        return self.chain.authenticate(Credentials(peer_certificate=der, headers=headers,
-                                                   header_values=headers.getall))
+        creds = Credentials(peer_certificate=der, headers=headers, header_values=headers.getall)
+        user = self.chain.authenticate(creds)
+        token = bearer_token(creds)
+        if user is None and token:
+            if self.delegate is not None:
+                user = await self.delegate.authenticate(token)
+            if user is None:
+                raise AuthenticationError("unrecognised bearer token")  # never anonymous
+        return user
+
+    def authenticate_token(self, token: str) -> UserInfo | None:
+        """For TokenReview: the identity behind a bearer token, or None."""
+        try:
+            return self.chain.authenticate(Credentials(headers={"Authorization": f"Bearer {token}"}))
+        except AuthenticationError:
+            return None
 
     def middleware(self) -> Middleware:
         @web.middleware
@@ -54,7 +74,7 @@ class Authentication:
             if is_public(request.path):
                 return await handler(request)
             try:
-                user = self.authenticate(request)
+                user = await self.authenticate(request)
             except AuthenticationError:
                 user = None
             if user is None:

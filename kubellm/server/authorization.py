@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -33,13 +34,23 @@ def forbidden(attrs: Attributes) -> errors.StatusError:
     return errors.forbidden(user, attrs.verb, resource, attrs.api_group, attrs.name, attrs.namespace)
 
 
-class Authorization:
-    def __init__(self, authorizer: Authorizer) -> None:
-        self.authorizer = authorizer
+class DelegatedAuthorizer(Protocol):
+    async def allowed(self, attrs: Attributes) -> bool: ...
 
-    def check(self, attrs: Attributes) -> None:
-        if not self.authorizer.authorize(attrs).allowed:
-            raise forbidden(attrs)
+
+class Authorization:
+    """Local RBAC first; when it does not allow and a host cluster is configured, its SubjectAccessReview."""
+
+    def __init__(self, authorizer: Authorizer, delegate: DelegatedAuthorizer | None = None) -> None:
+        self.authorizer = authorizer
+        self.delegate = delegate
+
+    async def check(self, attrs: Attributes) -> None:
+        if self.authorizer.authorize(attrs).allowed:
+            return
+        if self.delegate is not None and await self.delegate.allowed(attrs):
+            return
+        raise forbidden(attrs)
 
     def middleware(self) -> Middleware:
         @web.middleware
@@ -49,7 +60,7 @@ class Authorization:
                 return await handler(request)
             info: RequestInfo = request["info"]
             user: UserInfo = request["user"]
-            self.check(attributes(user, info, request.method))
+            await self.check(attributes(user, info, request.method))
             return await handler(request)
 
         return authorize

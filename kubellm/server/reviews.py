@@ -85,3 +85,36 @@ def _resource_rule(rule: dict[str, list[str]]) -> dict[str, list[str]]:
     return {k: v for k, v in rule.items() if k != "nonResourceURLs"}
 
 
+
+
+# --- reviews about someone else (the host-cluster delegation API that kube-apiserver serves too) ---------
+
+DELEGATION = {(AUTHENTICATION, "tokenreviews"), (AUTHORIZATION, "subjectaccessreviews")}
+
+
+def subject_access_review(version: str, authorizer: Authorizer, body: Any) -> dict[str, Any]:
+    spec = _spec(body)
+    extra = spec.get("extra") or {}
+    subject = UserInfo(str(spec.get("user", "")), tuple(spec.get("groups") or ()),
+                       {k: tuple(v) for k, v in extra.items()} if isinstance(extra, dict) else {},
+                       str(spec.get("uid", "")))
+    if not subject.name and not subject.groups:
+        raise errors.invalid("SubjectAccessReview", AUTHORIZATION, "", [field.required(
+            "spec.user", "at least one of user or group must be specified")])
+    out = review(AUTHORIZATION, "selfsubjectaccessreviews", version, subject, authorizer, body)
+    out["kind"] = "SubjectAccessReview"
+    return out
+
+
+def token_review(version: str, authenticate: Any, body: Any) -> dict[str, Any]:
+    spec = _spec(body)
+    token = spec.get("token")
+    if not isinstance(token, str) or not token:
+        raise errors.invalid("TokenReview", AUTHENTICATION, "", [field.required("spec.token")])
+    # The spec comes back as sent, as kube-apiserver returns it (clients' models require it); only a
+    # caller allowed to create tokenreviews who already holds the token sees it.
+    out: dict[str, Any] = {"kind": "TokenReview", "apiVersion": f"{AUTHENTICATION}/{version}",
+                           "metadata": {"creationTimestamp": None}, "spec": {"token": token}}
+    user = authenticate(token)
+    out["status"] = {"authenticated": True, "user": _user_info(user)} if user else {"authenticated": False}
+    return out

@@ -152,7 +152,8 @@ class TokenAuthenticator:
     next authenticator."""
 
     issuer: str
-    verify: Callable[[str], UserInfo]
+    verify: Callable[[str], UserInfo | None]
+    """The identity, None for a token this authenticator does not own after all, AuthenticationError if bad."""
 
     def authenticate(self, creds: Credentials) -> UserInfo | None:
         token = bearer_token(creds)
@@ -160,12 +161,3 @@ class TokenAuthenticator:
             return None
         return self.verify(token)
 
-
-@dataclass(frozen=True)
-class AnyBearerIsUnknown:
-    """Last in the chain: a bearer token no authenticator recognised is refused, not anonymous."""
-
-    def authenticate(self, creds: Credentials) -> UserInfo | None:
-        if bearer_token(creds):
-            raise AuthenticationError("unrecognised bearer token")
-        return None
