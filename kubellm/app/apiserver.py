@@ -23,7 +23,12 @@ from kubellm import __version__
 from kubellm.app import encryption, oidc
 from kubellm.app import logging as applog
 from kubellm.app.bootstrap import ensure_admin_user, ensure_default_policy
-from kubellm.app.delegation import DelegatedAuthentication, DelegatedAuthorization
+from kubellm.app.delegation import (
+    DelegatedAuthentication,
+    DelegatedAuthorization,
+    FrontProxySettings,
+    read_front_proxy_settings,
+)
 from kubellm.app.kubeconfig import write_admin_kubeconfig
 from kubellm.app.login import AUDIENCE, ISSUER, LoginService, keep_keyring_fresh, load_keyring
 from kubellm.app.options import Config, Options
@@ -56,7 +61,8 @@ from kubellm.service.tokens import OIDCVerifier, TokenIssuer
 log = structlog.get_logger(__name__)
 
 
-def tls_and_authentication(cfg: Config, pki: PKI, tokens: tuple[Authenticator, ...]) -> tuple[ssl.SSLContext, Chain]:
+def tls_and_authentication(cfg: Config, pki: PKI, tokens: tuple[Authenticator, ...],
+                           front_proxy: FrontProxySettings | None = None) -> tuple[ssl.SSLContext, Chain]:
     """The serving TLS context (client certificates optional, verified against the client CA and the
     front-proxy CA) and the authenticator chain that reads identities from what it verified."""
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -64,12 +70,20 @@ def tls_and_authentication(cfg: Config, pki: PKI, tokens: tuple[Authenticator, .
     client_ca = Path(cfg.client_ca_file or pki.client_ca.cert)
     ctx.load_verify_locations(str(client_ca))
     front_proxy_cas: tuple[x509.Certificate, ...] = ()
+    request_header = RequestHeaderAuthenticator((), cfg.requestheader_allowed_names)
     if cfg.requestheader_client_ca_file:
         ctx.load_verify_locations(cfg.requestheader_client_ca_file)
         front_proxy_cas = tuple(load_certificates(Path(cfg.requestheader_client_ca_file).read_bytes()))
+        request_header = RequestHeaderAuthenticator(front_proxy_cas, cfg.requestheader_allowed_names)
+    elif front_proxy is not None:
+        ctx.load_verify_locations(cadata=front_proxy.client_ca_pem)
+        front_proxy_cas = tuple(load_certificates(front_proxy.client_ca_pem.encode()))
+        request_header = RequestHeaderAuthenticator(front_proxy_cas, front_proxy.allowed_names,
+                                                    front_proxy.username_headers, front_proxy.group_headers,
+                                                    front_proxy.extra_header_prefixes)
     ctx.verify_mode = ssl.CERT_OPTIONAL
     chain = Chain((
-        RequestHeaderAuthenticator(front_proxy_cas, cfg.requestheader_allowed_names),
+        request_header,
         X509Authenticator(tuple(load_certificates(client_ca.read_bytes()))),
         *tokens,
     ))
@@ -145,7 +159,12 @@ class Server:
             self.tasks.append(asyncio.get_running_loop().create_task(oidc.keep_keys_fresh(verifier, o.ca_file),
                                                                      name="oidc-keys"))
             tokens.append(oidc.authenticator(verifier))
-        ctx, chain = tls_and_authentication(cfg, pki, tuple(tokens))
+        front_proxy = None
+        if cfg.authentication_kubeconfig and not cfg.requestheader_client_ca_file:
+            # As kube's delegated authentication: the aggregator's CA and names from the host cluster.
+            front_proxy = await asyncio.to_thread(read_front_proxy_settings, cfg.authentication_kubeconfig)
+            log.info("front-proxy settings from the host cluster", found=front_proxy is not None)
+        ctx, chain = tls_and_authentication(cfg, pki, tuple(tokens), front_proxy)
         self.audit = audit_log(cfg)
         self.health = Health([HealthCheck("etcd", self.storage.check_health)])
         api = APIServerApp(list(self.stores.values()), self.health, version_info(),

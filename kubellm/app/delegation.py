@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +97,43 @@ class DelegatedAuthorization:
         allowed = bool(result.status and result.status.allowed)
         self.cache.put(key, allowed)
         return allowed
+
+
+@dataclass(frozen=True)
+class FrontProxySettings:
+    """What the host cluster's aggregator uses to call extension servers, as published in
+    `kube-system/extension-apiserver-authentication`."""
+
+    client_ca_pem: str
+    allowed_names: tuple[str, ...]
+    username_headers: tuple[str, ...]
+    group_headers: tuple[str, ...]
+    extra_header_prefixes: tuple[str, ...]
+
+
+def _json_list(data: dict[str, str], key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = data.get(key)
+    if not raw:
+        return default
+    value = json.loads(raw)
+    return tuple(str(v) for v in value) if isinstance(value, list) else default
+
+
+def read_front_proxy_settings(kubeconfig: Path) -> FrontProxySettings | None:
+    """The request-header settings from the host cluster, or None when it publishes none."""
+    api = client.CoreV1Api(_api_client(kubeconfig))
+    try:
+        cm = api.read_namespaced_config_map("extension-apiserver-authentication", "kube-system")
+    except Exception as exc:
+        log.warning("cannot read kube-system/extension-apiserver-authentication; front-proxy requests will "
+                    "not be authenticated", error=type(exc).__name__)
+        return None
+    data: dict[str, str] = cm.data or {}
+    ca = data.get("requestheader-client-ca-file", "")
+    if not ca:
+        return None
+    return FrontProxySettings(
+        ca, _json_list(data, "requestheader-allowed-names", ()),
+        _json_list(data, "requestheader-username-headers", ("X-Remote-User",)),
+        _json_list(data, "requestheader-group-headers", ("X-Remote-Group",)),
+        _json_list(data, "requestheader-extra-headers-prefix", ("X-Remote-Extra-",)))

@@ -47,9 +47,12 @@ class Authentication:
     async def authenticate(self, request: web.Request) -> UserInfo | None:
         der = peer_certificate(request)
         headers = request.headers
-        if der is not None and not any(h.lower().startswith("x-remote-") for h in headers) \
-                and "Authorization" not in headers:
-            return self._by_certificate(der)
+        if der is not None and "Authorization" not in headers:
+            # A client certificate alone names the user (headers never override it); only a front-proxy
+            # certificate, which names nobody by itself, goes on to read the request headers.
+            by_cert = self._by_certificate(der)
+            if by_cert is not None:
+                return by_cert
         creds = Credentials(peer_certificate=der, headers=headers, header_values=headers.getall)
         user = self.chain.authenticate(creds)
         token = bearer_token(creds)
