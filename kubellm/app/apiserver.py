@@ -141,7 +141,9 @@ class Server:
         await ensure_admin_user(self.stores, cfg.state_dir)
         by_kind = {st.info.kind: st for st in self.stores.values()}
         self.login = LoginService(by_kind["User"], by_kind["LoginRecord"], hasher,
-                                  TokenIssuer(await load_keyring(self.storage), ISSUER, AUDIENCE, ttl=3600))
+                                  TokenIssuer(await load_keyring(self.storage), ISSUER, AUDIENCE,
+                                              ttl=cfg.token_ttl_seconds),
+                                  max_failures=cfg.login_max_failures, lockout=cfg.login_lockout_seconds)
         self.tasks.append(asyncio.get_running_loop().create_task(
             keep_keyring_fresh(self.storage, self.login.issuer), name="token-keys"))
         await self._serve(endpoints)

@@ -45,6 +45,9 @@ class Options:
     oidc_ca_file: str = ""
     authentication_kubeconfig: str = ""
     authorization_kubeconfig: str = ""
+    login_max_failures: int = 5
+    login_lockout_seconds: int = 300
+    token_ttl_seconds: int = 3600
 
     @classmethod
     def parse(cls, argv: list[str] | None = None) -> Options:
@@ -91,6 +94,10 @@ class Options:
                        help="host cluster for delegated TokenReview of bearer tokens this server does not know")
         p.add_argument("--authorization-kubeconfig", default="",
                        help="host cluster for delegated SubjectAccessReview when local RBAC does not allow")
+        p.add_argument("--login-max-failures", type=int, default=5,
+                       help="failed logins in a row after which a user is locked out")
+        p.add_argument("--login-lockout-seconds", type=int, default=300, help="how long a lockout lasts")
+        p.add_argument("--token-ttl-seconds", type=int, default=3600, help="lifetime of login tokens")
         a = p.parse_args(argv)
         return cls(
             state_dir=a.state_dir,
@@ -123,6 +130,9 @@ class Options:
             oidc_ca_file=a.oidc_ca_file,
             authentication_kubeconfig=a.authentication_kubeconfig,
             authorization_kubeconfig=a.authorization_kubeconfig,
+            login_max_failures=a.login_max_failures,
+            login_lockout_seconds=a.login_lockout_seconds,
+            token_ttl_seconds=a.token_ttl_seconds,
         )
 
     def complete(self) -> Options:
@@ -144,6 +154,10 @@ class Options:
             problems.append("--tls-cert-file and --tls-private-key-file must be given together")
         if self.oidc_issuer_url and (not self.oidc_issuer_url.startswith("https://") or not self.oidc_client_id):
             problems.append("--oidc-issuer-url must be an https:// URL and needs --oidc-client-id")
+        if self.login_max_failures < 1 or self.login_lockout_seconds < 0:
+            problems.append("--login-max-failures must be at least 1 and --login-lockout-seconds not negative")
+        if not 60 <= self.token_ttl_seconds <= 86_000:
+            problems.append("--token-ttl-seconds must be between 60 and 86000")
         if self.audit_policy_file and not self.audit_log_path:
             problems.append("--audit-policy-file needs --audit-log-path")
         if not 0 <= self.secure_port <= 65535:
@@ -181,6 +195,9 @@ class Options:
             authentication_kubeconfig=Path(self.authentication_kubeconfig) if self.authentication_kubeconfig
             else None,
             authorization_kubeconfig=Path(self.authorization_kubeconfig) if self.authorization_kubeconfig else None,
+            login_max_failures=self.login_max_failures,
+            login_lockout_seconds=self.login_lockout_seconds,
+            token_ttl_seconds=self.token_ttl_seconds,
         )
 
 
@@ -221,3 +238,6 @@ class Config:
     oidc: OIDCOptions | None
     authentication_kubeconfig: Path | None
     authorization_kubeconfig: Path | None
+    login_max_failures: int
+    login_lockout_seconds: int
+    token_ttl_seconds: int
