@@ -143,7 +143,8 @@ class Server:
         self.login = LoginService(by_kind["User"], by_kind["LoginRecord"], hasher,
                                   TokenIssuer(await load_keyring(self.storage), ISSUER, AUDIENCE,
                                               ttl=cfg.token_ttl_seconds),
-                                  max_failures=cfg.login_max_failures, lockout=cfg.login_lockout_seconds)
+                                  max_failures=cfg.login_max_failures, lockout=cfg.login_lockout_seconds,
+                                  cached_user=self.storage.cachers[resource_root(by_kind["User"].info)].get)
         self.tasks.append(asyncio.get_running_loop().create_task(
             keep_keyring_fresh(self.storage, self.login.issuer), name="token-keys"))
         await self._serve(endpoints)

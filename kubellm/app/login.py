@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -81,6 +82,8 @@ class LoginService:
     issuer: TokenIssuer
     max_failures: int = 5
     lockout: int = 300
+    cached_user: Callable[[str], dict[str, Any] | None] = lambda _name: None
+    """The user as the watch cache holds it (no etcd round trip on every token check)."""
     throttle: SourceThrottle = field(default_factory=SourceThrottle)
     revocations: InMemoryRevocations = field(default_factory=InMemoryRevocations)
 
@@ -95,15 +98,8 @@ class LoginService:
             raise errors.unauthorized(f"invalid token: {exc.reason}") from None
         self.revocations.revoke(claims.jti, self.issuer.accepted_until(claims))
 
-    def user_object(self, name: str) -> dict[str, Any] | None:
-        cacher = getattr(self.users.storage, "cachers", {}).get("/iam.kubellm.io/users/")
-        if cacher is not None and cacher.ready.is_set():
-            obj: dict[str, Any] | None = cacher.objects.get(name)
-            return obj
-        return None
-
     def is_active(self, name: str) -> bool:
-        obj = self.user_object(name)
+        obj = self.cached_user(name)
         if obj is None:
             return False
         status = obj.get("status") or {}

@@ -476,12 +476,28 @@ class Store:
             bad.append(ferr.invalid("gracePeriodSeconds", grace, "must be greater than or equal to 0"))
         if bad:
             raise errors.invalid("DeleteOptions", "meta.k8s.io", "", bad)
-        with self._storage_errors(name):
-            current = await self.storage.get(key)
         pre = params.preconditions
-        self._check_preconditions(name, pre, current)
-        meta = current.get("metadata", {})
-        if meta.get("finalizers"):
+
+        async def only_without_finalizers(existing: Obj) -> None:
+            if (existing.get("metadata") or {}).get("finalizers"):
+                raise _HasFinalizers(existing)
+
+        while True:
+            if params.dry_run:
+                with self._storage_errors(name):
+                    current = await self.storage.get(key)
+                self._check_preconditions(name, pre, current)
+                if not (current.get("metadata") or {}).get("finalizers"):
+                    return Result(current, deleted=True)
+            else:
+                try:  # one round trip when nothing holds the object back
+                    with self._storage_errors(name):
+                        deleted = await self.storage.delete(key, preconditions=pre,
+                                                            validate_deletion=only_without_finalizers)
+                    return Result(deleted, deleted=True)
+                except _HasFinalizers as held:
+                    current = held.obj
+            meta = current.get("metadata", {})
             if meta.get("deletionTimestamp"):
                 return Result(current)
             if params.dry_run:
@@ -501,12 +517,7 @@ class Store:
                     marked = await self.storage.guaranteed_update(key, mark, preconditions=pre)
                 return Result(marked)
             except _DeleteNow:
-                pass
-        if params.dry_run:
-            return Result(current, deleted=True)
-        with self._storage_errors(name):
-            deleted = await self.storage.delete(key, preconditions=pre)
-        return Result(deleted, deleted=True)
+                continue  # the finalizers went meanwhile: delete after all
 
     def _check_preconditions(self, name: str, pre: Preconditions | None, obj: Obj) -> None:
         if pre is None:
@@ -587,6 +598,12 @@ class Store:
 class _DryRun(Exception):  # control flow, never escapes the Store
     def __init__(self, obj: Obj) -> None:
         super().__init__("dry run")
+        self.obj = obj
+
+
+class _HasFinalizers(Exception):  # control flow, never escapes the Store
+    def __init__(self, obj: Obj) -> None:
+        super().__init__("has finalizers")
         self.obj = obj
 
 

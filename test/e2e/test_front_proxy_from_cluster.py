@@ -7,10 +7,8 @@ way kube-apiserver does (read with the official Python client by the server unde
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,64 +16,37 @@ import pytest
 import yaml
 from aiohttp import web
 from conftest import APIServer, running_apiserver
+from loopback_https import LoopbackHTTPS
 from test_authentication import request
 
-from kubellm.registry.storage.etcd.embedded import free_port
 from kubellm.server.certs import Pair, ensure_ca, ensure_pki, issue_client_certificate
 
 
-class Host:
+class Host(LoopbackHTTPS):
+    """A host cluster's API as far as this needs it: the published authentication ConfigMap."""
+
     def __init__(self, tmp: Path, proxy_ca: Pair) -> None:
-        self.pki = ensure_pki(tmp / "host-pki", ["127.0.0.1"])
-        self.port = free_port()
-        self.configmap = {
-            "apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": "extension-apiserver-authentication", "namespace": "kube-system"},
-            "data": {"requestheader-client-ca-file": proxy_ca.cert.read_text(),
+        super().__init__(ensure_pki(tmp / "host-pki", ["127.0.0.1"]),
+                         {"/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication":
+                          self.configmap})
+        self.data = {"requestheader-client-ca-file": proxy_ca.cert.read_text(),
                      "requestheader-allowed-names": json.dumps(["aggregator"]),
                      "requestheader-username-headers": json.dumps(["X-Proxy-User"]),
                      "requestheader-group-headers": json.dumps(["X-Proxy-Group"]),
-                     "requestheader-extra-headers-prefix": json.dumps(["X-Proxy-Extra-"])}}
-        self.loop = asyncio.new_event_loop()
-        self.ready = threading.Event()
+                     "requestheader-extra-headers-prefix": json.dumps(["X-Proxy-Extra-"])}
+
+    async def configmap(self, _: web.Request) -> web.Response:
+        return web.json_response({"apiVersion": "v1", "kind": "ConfigMap", "data": self.data, "metadata": {
+            "name": "extension-apiserver-authentication", "namespace": "kube-system"}})
 
     def kubeconfig(self, path: Path) -> Path:
         ca = base64.b64encode(self.pki.serving_ca.read_bytes()).decode()
         path.write_text(yaml.safe_dump({
             "apiVersion": "v1", "kind": "Config", "current-context": "host",
-            "clusters": [{"name": "host", "cluster": {"server": f"https://127.0.0.1:{self.port}",
-                                                      "certificate-authority-data": ca}}],
+            "clusters": [{"name": "host", "cluster": {"server": self.url, "certificate-authority-data": ca}}],
             "users": [{"name": "host", "user": {"token": "host-token"}}],
             "contexts": [{"name": "host", "context": {"cluster": "host", "user": "host"}}]}))
         return path
-
-    def start(self) -> None:
-        import ssl
-
-        async def configmap(_: web.Request) -> web.Response:
-            return web.json_response(self.configmap)
-
-        app = web.Application()
-        app.router.add_get("/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication", configmap)
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.load_cert_chain(str(self.pki.serving.cert), str(self.pki.serving.key))
-
-        async def serve() -> None:
-            runner = web.AppRunner(app)
-            await runner.setup()
-            await web.TCPSite(runner, "127.0.0.1", self.port, ssl_context=ctx).start()
-            self.ready.set()
-
-        def run() -> None:
-            asyncio.set_event_loop(self.loop)
-            self.loop.run_until_complete(serve())
-            self.loop.run_forever()
-
-        threading.Thread(target=run, daemon=True).start()
-        assert self.ready.wait(10)
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
 
 
 @pytest.fixture(scope="module")

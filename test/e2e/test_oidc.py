@@ -3,8 +3,6 @@ kubellm-apiserver configured with --oidc-* flags that accepts its tokens and ref
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,9 +14,9 @@ from conftest import APIServer, running_apiserver
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jose import jwk, jwt
+from loopback_https import LoopbackHTTPS
 from test_authentication import request
 
-from kubellm.registry.storage.etcd.embedded import free_port
 from kubellm.server.certs import ensure_pki
 
 
@@ -27,54 +25,28 @@ def pem(key: rsa.RSAPrivateKey) -> bytes:
                              serialization.NoEncryption())
 
 
-class Provider:
+class Provider(LoopbackHTTPS):
+    """An OpenID provider: discovery document and JWKS over HTTPS, and the tokens it signs."""
+
     def __init__(self, tmp: Path) -> None:
-        self.pki = ensure_pki(tmp / "idp-pki", ["127.0.0.1"])
-        self.port = free_port()
-        self.issuer = f"https://127.0.0.1:{self.port}"
+        super().__init__(ensure_pki(tmp / "idp-pki", ["127.0.0.1"]),
+                         {"/.well-known/openid-configuration": self.discovery, "/keys": self.keys})
+        self.issuer = self.url
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         public = jwk.construct(pem(self.key), "RS256").public_key().to_dict()
         self.jwks = {"keys": [{**public, "kid": "idp-1", "use": "sig", "alg": "RS256"}]}
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
+
+    async def discovery(self, _: web.Request) -> web.Response:
+        return web.json_response({"issuer": self.issuer, "jwks_uri": f"{self.issuer}/keys"})
+
+    async def keys(self, _: web.Request) -> web.Response:
+        return web.json_response(self.jwks)
 
     def token(self, **claims: Any) -> str:
         now = int(time.time())
         body = {"iss": self.issuer, "aud": "kubellm", "sub": "u-123", "email": "carol@example.com",
                 "groups": ["ml-team"], "iat": now, "exp": now + 600, **claims}
         return str(jwt.encode(body, pem(self.key).decode(), algorithm="RS256", headers={"kid": "idp-1"}))
-
-    def start(self) -> None:
-        import ssl
-
-        async def discovery(_: web.Request) -> web.Response:
-            return web.json_response({"issuer": self.issuer, "jwks_uri": f"{self.issuer}/keys"})
-
-        async def keys(_: web.Request) -> web.Response:
-            return web.json_response(self.jwks)
-
-        app = web.Application()
-        app.router.add_get("/.well-known/openid-configuration", discovery)
-        app.router.add_get("/keys", keys)
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.load_cert_chain(str(self.pki.serving.cert), str(self.pki.serving.key))
-
-        async def serve() -> None:
-            runner = web.AppRunner(app)
-            await runner.setup()
-            await web.TCPSite(runner, "127.0.0.1", self.port, ssl_context=ctx).start()
-            self._ready.set()
-
-        def run() -> None:
-            asyncio.set_event_loop(self._loop)
-            self._loop.run_until_complete(serve())
-            self._loop.run_forever()
-
-        threading.Thread(target=run, daemon=True).start()
-        assert self._ready.wait(10)
-
-    def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
 
 
 @pytest.fixture(scope="module")

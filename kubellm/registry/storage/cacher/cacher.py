@@ -112,7 +112,8 @@ class Cacher:
     # --- reads ---------------------------------------------------------------------------------------------
 
     def get(self, key: str) -> Obj | None:
-        return self.objects.get(key)
+        """The cached object, or None (also while the cache is (re)syncing)."""
+        return self.objects.get(key) if self.ready.is_set() else None
 
     def list(self, prefix: str, opts: ListOptions) -> ListResult:
         pred = opts.predicate

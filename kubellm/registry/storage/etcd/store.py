@@ -87,6 +87,8 @@ class EtcdStorage:
         """Encryption at rest, by key prefix (relative to the storage prefix, as the Store's keys are)."""
         self.client = GatewayClient(config)
         self.prefix = config.prefix.rstrip("/")
+        self.full_values = PrefixTransformers(tuple((self.prefix + p, t) for p, t in self.values.rules))
+        """The transformers keyed by full etcd keys (the configured rules are relative to the prefix)."""
         self.compactor = Compactor(self.client, self.prefix, config.compaction_interval)
 
     def start_compactor(self) -> None:
@@ -96,24 +98,15 @@ class EtcdStorage:
     def full_key(self, key: str) -> str:
         return self.prefix + key
 
-    @property
-    def _full_values(self) -> PrefixTransformers:
-        """The transformers keyed by full etcd keys (rules are given relative to the storage prefix)."""
-        cached: PrefixTransformers | None = getattr(self, "_full_values_cache", None)
-        if cached is None:
-            cached = PrefixTransformers(tuple((self.prefix + p, t) for p, t in self.values.rules))
-            self._full_values_cache = cached
-        return cached
-
     def _seal(self, full: str, data: bytes) -> bytes:
-        return self._full_values.to_storage(full, data) if self.values.rules else data
+        return self.full_values.to_storage(full, data) if self.values.rules else data
 
     async def _range(self, full: str, **extra: Any) -> dict[str, Any]:
         return await self.client.call("/kv/range", {"key": b64(full), **extra}, op="get")
 
     async def _current(self, full: str) -> _Current:
         resp = await self._range(full)
-        return _Current.from_kvs(resp.get("kvs"), self._full_values)
+        return _Current.from_kvs(resp.get("kvs"), self.full_values)
 
     def _encode(self, key: str, obj: Obj) -> bytes:
         data = encode_for_storage(obj)
@@ -166,7 +159,7 @@ class EtcdStorage:
             resp = await self.client.call("/kv/txn", txn, op="update")
             if resp.get("succeeded"):
                 return with_rv(new, resp["header"]["revision"])
-            cur = _Current.from_kvs(resp["responses"][0]["response_range"].get("kvs"), self._full_values)
+            cur = _Current.from_kvs(resp["responses"][0]["response_range"].get("kvs"), self.full_values)
 
     async def delete(self, key: str, *, preconditions: Preconditions | None = None,
                      validate_deletion: ValidateDeletion | None = None) -> Obj:
@@ -186,7 +179,7 @@ class EtcdStorage:
             resp = await self.client.call("/kv/txn", txn, op="delete")
             if resp.get("succeeded"):
                 return with_rv(existing, resp["header"]["revision"])
-            cur = _Current.from_kvs(resp["responses"][0]["response_range"].get("kvs"), self._full_values)
+            cur = _Current.from_kvs(resp["responses"][0]["response_range"].get("kvs"), self.full_values)
 
     async def get_list(self, prefix: str, opts: ListOptions) -> ListResult:
         base = self.full_key(prefix if prefix.endswith("/") else prefix + "/")
@@ -232,7 +225,7 @@ class EtcdStorage:
             first = False
             stopped_early = False
             for i, kv in enumerate(kvs):
-                obj = with_rv(orjson.loads(read_value(kv, self._full_values)), kv["mod_revision"])
+                obj = with_rv(orjson.loads(read_value(kv, self.full_values)), kv["mod_revision"])
                 last_key = unb64(kv["key"]).decode()
                 if pred.matches(obj):
                     items.append(obj)

@@ -37,7 +37,7 @@ def _decode(kv: dict[str, Any], rev: int | str, values: PrefixTransformers) -> O
 class EtcdWatcher:
     def __init__(self, storage: EtcdStorage, base: str, opts: WatchOptions) -> None:
         self._storage = storage
-        self._values = storage._full_values
+        self._values = storage.full_values
         self._base = base
         self._opts = opts
         self._pending: deque[Event] = deque()
