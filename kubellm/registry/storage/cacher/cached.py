@@ -71,6 +71,12 @@ class CachedStorage:
     async def watch(self, prefix: str, opts: WatchOptions) -> Watcher:
         found = self._cacher(_root(prefix))
         if found is not None and opts.resource_version and self._after_compaction(opts.resource_version):
+            if opts.resource_version == "0":
+                # Start from a state at least as new as the watch request (read-your-writes), as a
+                # consistent read of the current revision would; rare next to events, so worth a round trip.
+                caught_up = await found[0].wait_until(await self.storage.current_revision())
+                if not caught_up:
+                    return await self.storage.watch(prefix, opts)
             watcher = found[0].watch(found[1], opts)
             if watcher is not None:
                 return watcher

@@ -46,6 +46,22 @@ class Cacher:
         self._capacity = watcher_capacity
         self._retry_delay = retry_delay
         self._task: asyncio.Task[None] | None = None
+        self._progress = asyncio.Event()
+        """Set (and replaced) whenever the revision advances, for `wait_until`."""
+
+    async def wait_until(self, revision: int, timeout: float = 3.0) -> bool:
+        """Wait until the cache has seen `revision`; False if it has not within `timeout`."""
+        try:
+            async with asyncio.timeout(timeout):
+                while self.revision < revision or not self.ready.is_set():
+                    await self._progress.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    def _advanced(self) -> None:
+        self._progress.set()
+        self._progress = asyncio.Event()
 
     def start(self) -> None:
         if self._task is None:
@@ -83,6 +99,7 @@ class Cacher:
         watcher = await self.storage.watch(self.root, WatchOptions(resource_version=listed.resource_version,
                                                                    allow_bookmarks=True, bookmark_interval=1.0))
         self.ready.set()
+        self._advanced()
         log.info("watch cache ready", root=self.root, objects=len(self.objects), revision=self.revision)
         try:
             async for ev in watcher:
@@ -94,6 +111,7 @@ class Cacher:
     def _apply(self, ev: Event) -> None:
         if ev.type == "BOOKMARK":
             self.revision = max(self.revision, ev.revision)
+            self._advanced()
             return
         key = key_of(ev.object)
         prev = self.objects.get(key)
@@ -108,6 +126,7 @@ class Cacher:
         memo: dict[str, bytes] = {}
         for w in list(self.watchers):
             w.offer(ev.revision, ev.type, ev.object, prev, memo)
+        self._advanced()
 
     # --- reads ---------------------------------------------------------------------------------------------
 
