@@ -53,7 +53,8 @@ class Authentication:
             by_cert = self._by_certificate(der)
             if by_cert is not None:
                 return by_cert
-        creds = Credentials(peer_certificate=der, headers=headers, header_values=headers.getall)
+        creds = Credentials(peer_certificate=der, headers=headers,
+                            header_values=lambda name: headers.getall(name, []))
         user = self.chain.authenticate(creds)
         token = bearer_token(creds)
         if user is None and token:

@@ -103,6 +103,10 @@ def test_front_proxy_headers(apiserver: APIServer, tmp_path: Path) -> None:
     # a certificate from the front-proxy CA with a name that is not allowed: refused
     other = front_proxy_cert(apiserver, tmp_path, "someone-else")
     assert whoami(apiserver, other, headers)[0] == 401
+    # the aggregator sends no X-Remote-Group when it fetches OpenAPI as system:aggregator
+    code, review = whoami(apiserver, proxy, {"X-Remote-User": "system:aggregator"})
+    assert code == 201
+    assert review["status"]["userInfo"]["groups"] == ["system:authenticated"]
     # the proxy certificate without headers is nobody
     assert whoami(apiserver, proxy)[0] == 401
     # headers from an ordinary client certificate are not trusted: the certificate's own identity counts
