@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
 
 import structlog
 from aiohttp import web
@@ -21,6 +20,7 @@ from kubellm.server.authentication import Authentication
 from kubellm.server.authorization import Authorization
 from kubellm.server.handlers import ResourceHandler, method_not_allowed, not_found_path, respond
 from kubellm.server.health import Health
+from kubellm.server.login import Login, LoginEndpoints
 from kubellm.server.metrics import DURATION, REQUESTS
 from kubellm.server.openapi_handler import OpenAPIHandler
 
@@ -113,12 +113,6 @@ def namespace_object(name: str) -> dict[str, object]:
             "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
 
 
-class Login(Protocol):
-    async def login(self, username: str, password: str, source_ip: str, agent: str) -> dict[str, Any]: ...
-
-    def logout(self, token: str) -> None: ...
-
-
 class APIServerApp:
     def __init__(self, stores: list[Store], health: Health, version: dict[str, str], server_address: str,
                  authentication: Authentication, authorization: Authorization, audit: AuditLog | None = None,
@@ -201,31 +195,6 @@ class APIServerApp:
             return respond(request, discovery.aggregated_legacy(), output=output)
         return respond(request, discovery.api_versions(self.server_address), output=output)
 
-    async def login(self, request: web.Request) -> web.Response:
-        """POST /login {"username", "password"} → a bearer token (LoginResponse)."""
-        if self.login_service is None:
-            raise not_found_path()
-        body = negotiation.decode_body(await request.read(), request.headers.get("Content-Type"))
-        if not isinstance(body, dict) or not isinstance(body.get("username"), str) \
-                or not isinstance(body.get("password"), str):
-            raise errors.bad_request("a login needs a username and a password")
-        result = await self.login_service.login(body["username"], body["password"], request.remote or "",
-                                                request.headers.get("User-Agent", ""))
-        resp = respond(request, result)
-        resp.headers["Cache-Control"] = "no-store"
-        return resp
-
-    async def logout(self, request: web.Request) -> web.Response:
-        """POST /logout with `Authorization: Bearer <token>`: that token is revoked."""
-        if self.login_service is None:
-            raise not_found_path()
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise errors.unauthorized()
-        self.login_service.logout(token.strip())
-        return respond(request, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                                 "code": 200})
-
     async def version_handler(self, request: web.Request) -> web.Response:
         return respond(request, self.version)
 
@@ -247,8 +216,7 @@ class APIServerApp:
         r.add_route("*", "/api", self.api)
         r.add_route("*", "/api/{tail:.*}", self.api)
         r.add_get("/version", self.version_handler)
-        r.add_post("/login", self.login)
-        r.add_post("/logout", self.logout)
+        LoginEndpoints(self.login_service).install(app)
         r.add_get("/metrics", self.metrics)
         self.health.install(app)
         self.openapi.install(app)
