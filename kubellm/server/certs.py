@@ -81,7 +81,7 @@ def _ca(cn: str, pair: Pair) -> tuple[x509.Certificate, ec.EllipticCurvePrivateK
 
 
 def _leaf(pair: Pair, ca: tuple[x509.Certificate, ec.EllipticCurvePrivateKey], subject: x509.Name, *,
-          server: bool, hosts: list[str] | None = None) -> None:
+          server: bool, hosts: list[str] | None = None, client_too: bool = False) -> None:
     if pair.cert.exists() and pair.key.exists():
         return
     key = _key()
@@ -90,8 +90,7 @@ def _leaf(pair: Pair, ca: tuple[x509.Certificate, ec.EllipticCurvePrivateKey], s
                .public_key(key.public_key()).serial_number(x509.random_serial_number())
                .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + VALIDITY)
                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-               .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH if server
-                                                     else ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False))
+               .add_extension(x509.ExtendedKeyUsage(_usages(server, client_too)), critical=False))
     if hosts:
         sans: list[x509.GeneralName] = []
         for h in hosts:
@@ -101,6 +100,12 @@ def _leaf(pair: Pair, ca: tuple[x509.Certificate, ec.EllipticCurvePrivateKey], s
                 sans.append(x509.DNSName(h))
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
     _save(pair, builder.sign(ca[1], hashes.SHA256()), key)
+
+
+def _usages(server: bool, client_too: bool) -> list[x509.ObjectIdentifier]:
+    if not server:
+        return [ExtendedKeyUsageOID.CLIENT_AUTH]
+    return [ExtendedKeyUsageOID.SERVER_AUTH, *([ExtendedKeyUsageOID.CLIENT_AUTH] if client_too else [])]
 
 
 def ensure_ca(cn: str, pair: Pair) -> None:
@@ -113,6 +118,12 @@ def issue_client_certificate(ca: Pair, out: Pair, user: str, groups: tuple[str, 
     subject = x509.Name([*(x509.NameAttribute(NameOID.ORGANIZATION_NAME, g) for g in groups),
                          x509.NameAttribute(NameOID.COMMON_NAME, user)])
     _leaf(out, _load(ca), subject, server=False)
+
+
+def issue_serving_certificate(ca: Pair, out: Pair, cn: str, hosts: list[str], *, client_too: bool = False) -> None:
+    """A serving certificate signed by `ca` for `hosts` (DNS names or IP addresses). `client_too` adds the
+    client-auth usage, for servers that also dial themselves with it (etcd's gRPC gateway does)."""
+    _leaf(out, _load(ca), _name(cn), server=True, hosts=hosts, client_too=client_too)
 
 
 def ensure_pki(directory: Path, hosts: list[str]) -> PKI:
