@@ -25,3 +25,43 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q -e '.[dev]'
   touch "$stamp"
 fi
+
+# Kubernetes server binaries for the host-cluster tests (envtest layout: $KUBEBUILDER_ASSETS holds
+# kube-apiserver, kube-controller-manager, kube-scheduler, etcd and kubectl). They are decompressed from the
+# shared folder ($KUBELLM_K8S_BINARIES, else ../shared/k8s next to the checkout; a relative path is taken
+# from the checkout) into a cache of our own, each checked against its SHA256SUMS. Without the folder
+# nothing happens: the tests that need the binaries skip (and fail under CI=true).
+K8S_SRC="${KUBELLM_K8S_BINARIES:-../shared/k8s}"
+ASSETS=.cache/kubebuilder-assets
+if [ -f "$K8S_SRC/SHA256SUMS" ]; then
+  current=1
+  cmp -s "$K8S_SRC/SHA256SUMS" "$ASSETS/.SHA256SUMS" || current=0
+  for bin in kube-apiserver kube-controller-manager kube-scheduler; do
+    [ -x "$ASSETS/$bin" ] || current=0
+  done
+  if [ "$current" = 0 ]; then
+    echo ">> decompressing the Kubernetes server binaries from $K8S_SRC into $ASSETS"
+    mkdir -p "$ASSETS"
+    rm -f "$ASSETS/.SHA256SUMS"
+    tmp="$(mktemp -d "$ASSETS/.partial.XXXXXX")"
+    trap 'rm -rf "$tmp"' EXIT
+    while read -r sum name; do
+      [ -n "$name" ] || continue
+      xz -dc "$K8S_SRC/$name.xz" > "$tmp/$name"
+      if ! echo "$sum  $tmp/$name" | sha256sum --check --quiet --strict - >/dev/null; then
+        echo "error: $name decompressed from $K8S_SRC/$name.xz does not match SHA256SUMS" >&2
+        exit 1
+      fi
+      chmod 0755 "$tmp/$name"
+      mv -f "$tmp/$name" "$ASSETS/$name"
+    done < "$K8S_SRC/SHA256SUMS"
+    cp "$K8S_SRC/SHA256SUMS" "$ASSETS/.SHA256SUMS"
+  fi
+  for tool in etcd kubectl; do
+    path="$(command -v "$tool" || true)"
+    if [ -z "$path" ] && [ -x "/usr/bin/$tool" ]; then path="/usr/bin/$tool"; fi
+    if [ -n "$path" ] && [ "$(readlink "$ASSETS/$tool" || true)" != "$path" ]; then ln -sfn "$path" "$ASSETS/$tool"; fi
+  done
+else
+  echo ">> no Kubernetes binaries at $K8S_SRC (set KUBELLM_K8S_BINARIES): the host-cluster tests will skip"
+fi
