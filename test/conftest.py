@@ -8,22 +8,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from etcd_access import EtcdAccess
 
+from kubellm.app.etcd_pki import ensure_etcd_pki
 from kubellm.registry.registry import ALL_RESOURCES
 from kubellm.registry.storage.cacher import CachedStorage
-from kubellm.registry.storage.etcd import EtcdConfig, EtcdStorage
+from kubellm.registry.storage.etcd import EtcdStorage
 from kubellm.registry.storage.etcd.embedded import EmbeddedEtcd
 from kubellm.registry.store import resource_root
 
 
 @pytest.fixture(scope="session")
-async def etcd_endpoint(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
-    etcd = EmbeddedEtcd(Path(tmp_path_factory.mktemp("etcd")) / "data", progress_notify_interval="1s")
-    endpoint = await etcd.start()
+async def etcd(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[EtcdAccess]:
+    base = Path(tmp_path_factory.mktemp("etcd"))
+    tls = ensure_etcd_pki(base / "pki")
+    server = EmbeddedEtcd(base / "data", progress_notify_interval="1s", tls=tls)
+    endpoint = await server.start()
     try:
-        yield endpoint
+        yield EtcdAccess(endpoint, tls)
     finally:
-        await etcd.stop()
+        await server.stop()
 
 
 class CachedForTests(CachedStorage):
@@ -38,11 +42,10 @@ CACHED_ROOTS = ["/g/things/", "/g/thingsX/", "/g/other/", "/g/nothing/",
 
 
 @pytest.fixture(params=["etcd", "cached"])
-async def storage(request: pytest.FixtureRequest, etcd_endpoint: str) -> AsyncIterator[EtcdStorage]:
+async def storage(request: pytest.FixtureRequest, etcd: EtcdAccess) -> AsyncIterator[EtcdStorage]:
     """A storage on its own key prefix, so tests never see each other's objects: etcd itself, and the
     watch cache in front of it (the same contract must hold for both)."""
-    s = EtcdStorage(EtcdConfig(endpoints=(etcd_endpoint,), prefix=f"/test-{uuid.uuid4().hex[:12]}",
-                               compaction_interval=0))
+    s = EtcdStorage(etcd.config(f"/test-{uuid.uuid4().hex[:12]}", compaction_interval=0))
     if request.param == "etcd":
         try:
             yield s

@@ -29,6 +29,7 @@ from kubellm.app.delegation import (
     FrontProxySettings,
     read_front_proxy_settings,
 )
+from kubellm.app.etcd_pki import ensure_etcd_pki
 from kubellm.app.kubeconfig import write_admin_kubeconfig
 from kubellm.app.login import AUDIENCE, ISSUER, LoginService, keep_keyring_fresh, load_keyring
 from kubellm.app.options import Config, Options
@@ -121,12 +122,16 @@ class Server:
     async def start(self) -> None:
         cfg = self.config
         endpoints = cfg.etcd_servers
+        ca_file, cert_file, key_file = cfg.etcd_cafile, cfg.etcd_certfile, cfg.etcd_keyfile
         if not endpoints:
-            self.etcd = EmbeddedEtcd(cfg.state_dir / "etcd")
+            # The embedded etcd accepts only KubeLLM's client certificate, on loopback, over TLS.
+            tls = ensure_etcd_pki(cfg.state_dir / "etcd-pki")
+            self.etcd = EmbeddedEtcd(cfg.state_dir / "etcd", tls=tls)
             endpoints = (await self.etcd.start(),)
+            ca_file, cert_file, key_file = str(tls.ca_file), str(tls.client_cert), str(tls.client_key)
         etcd = EtcdStorage(EtcdConfig(
-            endpoints=endpoints, prefix=cfg.etcd_prefix, ca_file=cfg.etcd_cafile, cert_file=cfg.etcd_certfile,
-            key_file=cfg.etcd_keyfile, compaction_interval=cfg.etcd_compaction_interval),
+            endpoints=endpoints, prefix=cfg.etcd_prefix, ca_file=ca_file, cert_file=cert_file,
+            key_file=key_file, compaction_interval=cfg.etcd_compaction_interval),
             encryption.load(cfg.encryption_provider_config, cfg.state_dir))
         await etcd.check_health()
         etcd.start_compactor()

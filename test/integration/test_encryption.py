@@ -9,10 +9,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from etcd_access import EtcdAccess
 
 from kubellm.app.encryption import EncryptionConfigError, load, parse
 from kubellm.registry.storage import errors
-from kubellm.registry.storage.etcd import EtcdConfig, EtcdStorage
+from kubellm.registry.storage.etcd import EtcdStorage
 from kubellm.registry.storage.etcd.client import b64, unb64
 from kubellm.registry.storage.interface import ListOptions, WatchOptions
 from kubellm.registry.storage.value import AESGCMTransformer, PrefixTransformers
@@ -29,12 +30,12 @@ def config(*keys: tuple[str, str], identity_first: bool = False) -> dict[str, ob
 
 
 @pytest.fixture
-async def prefix(etcd_endpoint: str) -> AsyncIterator[str]:
+async def prefix() -> AsyncIterator[str]:
     yield f"/enc-{uuid.uuid4().hex[:8]}"
 
 
-def storage(endpoint: str, prefix: str, values: PrefixTransformers) -> EtcdStorage:
-    return EtcdStorage(EtcdConfig(endpoints=(endpoint,), prefix=prefix, compaction_interval=0), values)
+def storage(etcd: EtcdAccess, prefix: str, values: PrefixTransformers) -> EtcdStorage:
+    return EtcdStorage(etcd.config(prefix, compaction_interval=0), values)
 
 
 async def raw_value(s: EtcdStorage, key: str) -> bytes:
@@ -46,8 +47,8 @@ def thing(name: str) -> dict[str, object]:
     return {"metadata": {"name": name}, "spec": {"token": SECRET}}
 
 
-async def test_encrypted_at_rest_and_readable(etcd_endpoint: str, prefix: str) -> None:
-    s = storage(etcd_endpoint, prefix, parse(config(("key1", K1))))
+async def test_encrypted_at_rest_and_readable(etcd: EtcdAccess, prefix: str) -> None:
+    s = storage(etcd, prefix, parse(config(("key1", K1))))
     try:
         rv = await s.current_revision()
         watcher = await s.watch("/g/secrets/", WatchOptions(resource_version=str(rv)))
@@ -72,10 +73,10 @@ async def test_encrypted_at_rest_and_readable(etcd_endpoint: str, prefix: str) -
         await s.close()
 
 
-async def test_key_rotation_and_tampering(etcd_endpoint: str, prefix: str) -> None:
-    old = storage(etcd_endpoint, prefix, parse(config(("key1", K1))))
+async def test_key_rotation_and_tampering(etcd: EtcdAccess, prefix: str) -> None:
+    old = storage(etcd, prefix, parse(config(("key1", K1))))
     await old.create("/g/secrets/a", thing("a"))
-    rotated = storage(etcd_endpoint, prefix, parse(config(("key2", K2), ("key1", K1))))
+    rotated = storage(etcd, prefix, parse(config(("key2", K2), ("key1", K1))))
     try:
         assert (await rotated.get("/g/secrets/a"))["spec"] == {"token": SECRET}  # old key still decrypts
         await rotated.create("/g/secrets/b", thing("b"))

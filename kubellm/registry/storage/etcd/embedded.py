@@ -2,6 +2,10 @@
 
 The binary is the system's `etcd` (Debian's etcd-server, a production release, installed by
 hack/install-deps.sh). Data lives under the given directory; `stop()` ends the process cleanly.
+
+With `tls` (what the server always uses), etcd serves HTTPS on loopback and requires a client
+certificate signed by the given CA on its client and peer ports, so another local user can neither
+read nor write KubeLLM's data; the certificates are made by the caller (kubellm.app.etcd_pki).
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -46,24 +52,59 @@ def find_etcd(binary: str | None = None) -> str:
     raise EtcdNotFound("no etcd binary found: install it with hack/install-deps.sh (Debian package etcd-server)")
 
 
+@dataclass(frozen=True)
+class EtcdTLS:
+    """Certificates of an embedded etcd: its CA, its serving certificate (also valid as a client
+    certificate: etcd's gRPC gateway dials etcd with it), and the client certificate KubeLLM presents."""
+
+    ca_file: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+
+
 class EmbeddedEtcd:
     def __init__(self, data_dir: Path, *, binary: str | None = None, client_port: int = 0,
-                 progress_notify_interval: str = "5s", quota_bytes: int = 2 * 1024**3) -> None:
+                 progress_notify_interval: str = "5s", quota_bytes: int = 2 * 1024**3,
+                 tls: EtcdTLS | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.binary = find_etcd(binary)
         self.client_port = client_port or free_port()
         self.peer_port = free_port()
         self.progress_notify_interval = progress_notify_interval
         self.quota_bytes = quota_bytes
+        self.tls = tls
         self.process: asyncio.subprocess.Process | None = None
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
 
     @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
+
+    @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.client_port}"
+        return f"{self.scheme}://127.0.0.1:{self.client_port}"
+
+    def tls_args(self) -> list[str]:
+        t = self.tls
+        if t is None:
+            return []
+        return ["--cert-file", str(t.server_cert), "--key-file", str(t.server_key), "--trusted-ca-file", str(t.ca_file),
+                "--client-cert-auth",
+                "--peer-cert-file", str(t.server_cert), "--peer-key-file", str(t.server_key),
+                "--peer-trusted-ca-file", str(t.ca_file), "--peer-client-cert-auth"]
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """A client TLS context with KubeLLM's client certificate (None without TLS)."""
+        if self.tls is None:
+            return None
+        ctx = ssl.create_default_context(cafile=str(self.tls.ca_file))
+        ctx.load_cert_chain(str(self.tls.client_cert), str(self.tls.client_key))
+        return ctx
 
     def args(self) -> list[str]:
-        peer = f"http://127.0.0.1:{self.peer_port}"
+        peer = f"{self.scheme}://127.0.0.1:{self.peer_port}"
         return [
             self.binary,
             "--name", "kubellm",
@@ -78,6 +119,7 @@ class EmbeddedEtcd:
             "--experimental-watch-progress-notify-interval", self.progress_notify_interval,
             "--logger", "zap",
             "--log-level", "warn",
+            *self.tls_args(),
         ]
 
     async def start(self, timeout: float = 30.0) -> str:
@@ -89,7 +131,8 @@ class EmbeddedEtcd:
                 start_new_session=True, preexec_fn=_die_with_parent if sys.platform == "linux" else None)
         log.info("etcd starting", pid=self.process.pid, endpoint=self.endpoint, data_dir=str(self.data_dir))
         deadline = asyncio.get_running_loop().time() + timeout
-        async with aiohttp.ClientSession() as session:
+        connector = aiohttp.TCPConnector(ssl=self.ssl_context() or False)
+        async with aiohttp.ClientSession(connector=connector) as session:
             while True:
                 if self.process.returncode is not None:
                     raise RuntimeError(f"etcd exited with {self.process.returncode}; see {self.log_path}")
