@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from kubellm.apis import secrets
 from kubellm.apis.base import APIModel
 from kubellm.apis.validation.field import ErrorList
 from kubellm.apis.validation.names import dns1123_subdomain
@@ -35,6 +36,18 @@ class ResourceInfo:
     validate: Validate = _no_errors
     validate_update: ValidateUpdate = _no_errors
     validate_name: ValidateName = dns1123_subdomain
+    sensitive: bool = False
+    """Encrypted at rest by default even without secret fields (e.g. LoginRecords: who logged in from where)."""
+
+    @property
+    def secret_fields(self) -> tuple[secrets.Path, ...]:
+        """JSON paths of the write-only secret fields, as the type declares them (`apis.secrets`)."""
+        return secrets.secret_paths(self.model)
+
+    @property
+    def encrypted_by_default(self) -> bool:
+        """Whether a generated encryption configuration covers this resource."""
+        return self.sensitive or bool(self.secret_fields)
 
     @property
     def api_version(self) -> str:

@@ -21,9 +21,13 @@ from typing import Any
 
 import yaml
 
+from kubellm.registry.registry import ALL_RESOURCES
 from kubellm.registry.storage.value import IDENTITY, AESGCMTransformer, PrefixTransformers, Transformer
 
-ENCRYPTED_BY_DEFAULT = ("clusters.cluster.kubellm.io", "signingkeys.iam.kubellm.io")
+ENCRYPTED_BY_DEFAULT = (*(info.group_resource for info in ALL_RESOURCES if info.encrypted_by_default),
+                        "signingkeys.iam.kubellm.io")
+"""Resources with secret fields (Cluster credentials, User password hashes), sensitive ones (LoginRecords)
+and the token signing keys."""
 
 
 class EncryptionConfigError(ValueError):
@@ -88,14 +92,41 @@ def default_config() -> dict[str, Any]:
                                          {"identity": {}}]}]}
 
 
+def _write(path: Path, config: dict[str, Any], *, new: bool) -> None:
+    if new:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    else:
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        yaml.safe_dump(config, f, sort_keys=False)
+    if not new:
+        os.replace(tmp, path)
+
+
+def _cover_defaults(path: Path) -> None:
+    """A generated configuration from an older release gains the resources encrypted by default now
+    (its keys are kept; values written before stay readable and are encrypted when next written)."""
+    try:
+        data = yaml.safe_load(path.read_text())
+        entry = data["resources"][0]
+        listed = list(entry["resources"])
+    except (OSError, yaml.YAMLError, KeyError, IndexError, TypeError):
+        return  # load() reports what is wrong with the file
+    missing = [r for r in ENCRYPTED_BY_DEFAULT if r not in listed]
+    if missing:
+        entry["resources"] = listed + missing
+        _write(path, data, new=False)
+
+
 def load(path: Path | None, state_dir: Path) -> PrefixTransformers:
     """The configured transformers; without a file, one generated (mode 0600) in the state directory."""
     if path is None:
         path = state_dir / "encryption-config.yaml"
-        if not path.exists():
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as f:
-                yaml.safe_dump(default_config(), f, sort_keys=False)
+        if path.exists():
+            _cover_defaults(path)
+        else:
+            _write(path, default_config(), new=True)
     try:
         data = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kubellm.apis import errors
+from kubellm.apis import secrets as secret_fields
 from kubellm.apis.base import APIModel
 from kubellm.apis.codec import FieldValidation, decode
 from kubellm.apis.scheme import ResourceInfo
@@ -223,7 +224,16 @@ class Store:
         if errs:
             raise self._invalid(meta.name or meta.generate_name or "", errs)
         await self.strategy.before_storage(obj)
+        self._scrub_last_applied(obj)
         return self.strategy.warnings_on_create(obj)
+
+    def _scrub_last_applied(self, obj: APIModel) -> None:
+        """Secret fields never reach storage inside kubectl's last-applied annotation."""
+        paths = self.info.secret_fields
+        annotations = obj.metadata.annotations  # type: ignore[attr-defined]
+        if paths and annotations and secret_fields.LAST_APPLIED in annotations:
+            scrubbed = secret_fields.scrub_last_applied({"metadata": {"annotations": annotations}}, paths)
+            obj.metadata.annotations = scrubbed["metadata"]["annotations"]  # type: ignore[attr-defined]
 
     @staticmethod
     def _generate_name(prefix: str) -> str:
@@ -430,7 +440,8 @@ class Store:
             errs += self._dedupe(errs, strategy.validate_update(new, old))
             if errs:
                 raise self._invalid(name, errs)
-            await strategy.before_storage(new)
+            await strategy.before_storage(new, old)
+            self._scrub_last_applied(new)
             out_warnings.extend(strategy.warnings_on_update(new, old))
             state["delete"] = bool(meta.deletion_timestamp) and not meta.finalizers
             data = new.to_dict()

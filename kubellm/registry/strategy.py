@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from kubellm.apis import secrets
 from kubellm.apis.base import APIModel
 from kubellm.apis.scheme import ResourceInfo
 from kubellm.apis.validation.field import ErrorList
@@ -28,20 +29,6 @@ def _dig(obj: Mapping[str, Any], path: str) -> str:
     if isinstance(node, bool):
         return "true" if node else "false"
     return str(node)
-
-
-def _without(obj: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
-    """A shallow copy of `obj` along `path` with the last key removed; `obj` itself is not changed."""
-    head, rest = path[0], path[1:]
-    if head not in obj:
-        return obj
-    if not rest:
-        return {k: v for k, v in obj.items() if k != head}
-    child = obj[head]
-    if not isinstance(child, dict):
-        return obj
-    new_child = _without(child, rest)
-    return obj if new_child is child else {**obj, head: new_child}
 
 
 def spec_of(model: APIModel) -> dict[str, Any]:
@@ -103,21 +90,21 @@ class Strategy:
     def canonicalize(self, obj: APIModel) -> None:
         """Normalise an object after validation (e.g. sort a set-like list)."""
 
-    async def before_storage(self, obj: APIModel) -> None:
-        """The last step before an object is written; may do slow work off the event loop."""
+    async def before_storage(self, obj: APIModel, old: APIModel | None = None) -> None:
+        """The last step before an object is written (`old`: the stored object of an update); may do slow
+        work off the event loop."""
         self.canonicalize(obj)
 
-    hidden_fields: tuple[tuple[str, ...], ...] = ()
-    """Write-only paths (e.g. credentials) removed from every object the API returns."""
+    @property
+    def hidden_fields(self) -> tuple[secrets.Path, ...]:
+        """Write-only paths (the type's secret fields) removed from every object the API returns."""
+        return self.info.secret_fields
 
     def for_output(self, obj: dict[str, Any]) -> dict[str, Any]:
         """The object as clients may see it: without `hidden_fields`. Shares unchanged parts with `obj`."""
         if not self.hidden_fields:
             return obj
-        out = obj
-        for path in self.hidden_fields:
-            out = _without(out, path)
-        return out
+        return secrets.without_secrets(obj, self.hidden_fields)
 
     def warnings_on_create(self, obj: APIModel) -> list[str]:
         return []

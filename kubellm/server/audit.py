@@ -2,8 +2,10 @@
 
 The policy is kube's `audit.k8s.io/v1` Policy: rules are tried in order and the first that matches
 the request sets the level (None, Metadata, Request, RequestResponse); without a match nothing is
-logged. Request and response bodies are recorded at the Request and RequestResponse levels, with
-every secret-bearing field redacted (cluster credentials, passwords, hashes, tokens, keys).
+logged. Request and response bodies (JSON or YAML) are recorded at the Request and RequestResponse
+levels, with every secret field redacted: the fields each resource's type declares secret
+(`kubellm.apis.secrets`), also inside kubectl's last-applied annotation, list items, table rows and
+JSON patch operations, and the password and token of `/login` and TokenReview bodies.
 """
 
 from __future__ import annotations
@@ -22,21 +24,75 @@ import yaml
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from kubellm.apis import errors, secrets
+from kubellm.registry.registry import ALL_RESOURCES
+from kubellm.server import login, negotiation, reviews
 from kubellm.server.requestinfo import RequestInfo
 from kubellm.service.identity import UserInfo
 
 LEVELS = ("None", "Metadata", "Request", "RequestResponse")
-REDACTED = "<redacted>"
-SECRET_KEYS = frozenset({"credentials", "password", "passwordHash", "token", "clientKey", "secret", "secrets",
-                         "privateKey", "authorization"})
+
+SecretPaths = tuple[secrets.Path, ...]
+RESOURCE_SECRETS: dict[tuple[str, str], SecretPaths] = {
+    **{(info.group, info.plural): info.secret_fields for info in ALL_RESOURCES if info.secret_fields},
+    (reviews.AUTHENTICATION, "tokenreviews"): reviews.TOKEN_REVIEW_SECRETS,
+}
+PATH_SECRETS: dict[str, SecretPaths] = {"/login": login.SECRET_FIELDS}
 
 
-def redact(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: (REDACTED if k in SECRET_KEYS and v not in (None, "", {}) else redact(v)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    return value
+def _pointer_path(pointer: object) -> secrets.Path | None:
+    if not isinstance(pointer, str) or not pointer.startswith("/"):
+        return None
+    return tuple(p.replace("~1", "/").replace("~0", "~") for p in pointer[1:].split("/"))
+
+
+def _matches(path: secrets.Path, secret: secrets.Path) -> bool:
+    return len(path) == len(secret) and all(s in ("*", p) for p, s in zip(path, secret))
+
+
+def _redact_patch(ops: list[Any], paths: SecretPaths) -> list[Any]:
+    """JSON patch operations: a value written at or inside a secret path is redacted; a value written
+    above one (e.g. the whole spec) has the secret redacted inside it."""
+    out: list[Any] = []
+    for op in ops:
+        target = _pointer_path(op.get("path")) if isinstance(op, dict) else None
+        if target is None or "value" not in op:
+            out.append(op)
+            continue
+        value = op["value"]
+        if target == ("metadata", "annotations", secrets.LAST_APPLIED):
+            wrapped = {"metadata": {"annotations": {secrets.LAST_APPLIED: value}}}
+            value = secrets.redact_secrets(wrapped, paths)["metadata"]["annotations"].get(secrets.LAST_APPLIED)
+        for secret in paths:
+            if len(target) >= len(secret) and _matches(target[:len(secret)], secret):
+                value = secrets.REDACTED
+                break
+            if len(target) < len(secret) and _matches(target, secret[:len(target)]):
+                value = secrets.redact_secrets({"v": value}, [("v", *secret[len(target):])])["v"]
+        out.append({**op, "value": value})
+    return out
+
+
+def redact(body: Any, paths: SecretPaths) -> Any:
+    """`body` (an object, a list, a Table or a JSON patch) with the secret fields redacted."""
+    if not paths:
+        return body
+    if isinstance(body, list):
+        return _redact_patch(body, paths)
+    if not isinstance(body, dict):
+        return body
+    if isinstance(body.get("items"), list):
+        return {**body, "items": [redact(i, paths) for i in body["items"]]}
+    if body.get("kind") == "Table" and isinstance(body.get("rows"), list):
+        return {**body, "rows": [{**r, "object": redact(r.get("object"), paths)} if isinstance(r, dict) else r
+                                 for r in body["rows"]]}
+    return secrets.redact_secrets(body, paths)
+
+
+def secret_paths(info: RequestInfo) -> SecretPaths:
+    if info.is_resource_request:
+        return RESOURCE_SECRETS.get((info.api_group, info.resource), ())
+    return PATH_SECRETS.get(info.path, ())
 
 
 @dataclass(frozen=True)
@@ -118,12 +174,14 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _json_body(raw: bytes | None) -> Any:
+def _body(raw: bytes | None, content_type: str | None, paths: SecretPaths) -> Any:
+    """A request or response body as the audit log records it: decoded (JSON or YAML), secrets redacted;
+    None when it cannot be decoded."""
     if not raw:
         return None
     try:
-        return redact(orjson.loads(raw))
-    except orjson.JSONDecodeError:
+        return redact(negotiation.decode_body(raw, content_type), paths)
+    except errors.StatusError:
         return None
 
 
@@ -191,9 +249,9 @@ class AuditLog:
             except Exception:
                 body = b""
             if body:
-                event["requestObject"] = _json_body(body)
+                event["requestObject"] = _body(body, request.headers.get("Content-Type"), secret_paths(info))
         if level == "RequestResponse" and isinstance(resp, web.Response) and resp.body is not None:
             raw = resp.body if isinstance(resp.body, bytes) else None
             if (resp.content_type or "").endswith("json"):
-                event["responseObject"] = _json_body(raw)
+                event["responseObject"] = _body(raw, "application/json", secret_paths(info))
         self.write(event)

@@ -18,6 +18,8 @@ from kubellm.server.handlers import respond
 MAX_LOGIN_BODY = 8 * 1024
 MAX_USERNAME = 253
 MAX_PASSWORD = 1024
+SECRET_FIELDS = (("password",), ("status", "token"))
+"""What the audit log redacts in /login bodies: the request's password and the response's token."""
 
 
 class Login(Protocol):

@@ -89,6 +89,8 @@ def _resource_rule(rule: dict[str, list[str]]) -> dict[str, list[str]]:
 
 # --- reviews about someone else (the host-cluster delegation API that kube-apiserver serves too) ---------
 
+TOKEN_REVIEW_SECRETS = (("spec", "token"),)
+"""The bearer token a TokenReview carries: redacted in the audit log."""
 DELEGATION = {(AUTHENTICATION, "tokenreviews"), (AUTHORIZATION, "subjectaccessreviews")}
 
 

@@ -60,19 +60,43 @@ def test_cluster_credentials_are_write_only(apiserver: APIServer, tmp_path: Path
     assert SECRET not in log
 
 
-def test_cluster_credentials_are_encrypted_in_etcd(apiserver: APIServer) -> None:
+def etcd_value(apiserver: APIServer, key: str) -> bytes:
+    """The raw stored bytes of `key`, read from the server's embedded etcd with its client certificate."""
     import base64
+    import ssl
     import urllib.request
 
-    request(apiserver, "POST", CLUSTERS, admin(apiserver), body=cluster("gpu-enc"))
     endpoint = next(json.loads(line)["endpoint"] for line in apiserver.log.read_text().splitlines()
                     if line.startswith("{") and json.loads(line).get("event") == "etcd ready")
-    key = base64.b64encode(b"/registry/cluster.kubellm.io/clusters/gpu-enc").decode()
-    req = urllib.request.Request(f"{endpoint}/v3/kv/range", data=json.dumps({"key": key}).encode(), method="POST")
-    with urllib.request.urlopen(req, timeout=5) as resp:
-        value = base64.b64decode(json.loads(resp.read())["kvs"][0]["value"])
+    pki = apiserver.state_dir / "etcd-pki"
+    ctx = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+    ctx.load_cert_chain(str(pki / "client.crt"), str(pki / "client.key"))
+    body = json.dumps({"key": base64.b64encode(key.encode()).decode()}).encode()
+    req = urllib.request.Request(f"{endpoint}/v3/kv/range", data=body, method="POST")
+    with urllib.request.urlopen(req, timeout=5, context=ctx) as resp:
+        return base64.b64decode(json.loads(resp.read())["kvs"][0]["value"])
+
+
+def test_cluster_credentials_are_encrypted_in_etcd(apiserver: APIServer) -> None:
+    request(apiserver, "POST", CLUSTERS, admin(apiserver), body=cluster("gpu-enc"))
+    value = etcd_value(apiserver, "/registry/cluster.kubellm.io/clusters/gpu-enc")
     assert value.startswith(b"k8s:enc:aesgcm:v1:")
     assert SECRET.encode() not in value and b"gpu-enc" not in value
+
+
+def test_users_and_login_records_are_encrypted_in_etcd(apiserver: APIServer) -> None:
+    """Password hashes and login records (who logged in from where) are ciphertext in etcd."""
+    value = etcd_value(apiserver, "/registry/iam.kubellm.io/users/admin")
+    assert value.startswith(b"k8s:enc:aesgcm:v1:") and b"argon2" not in value
+    from test_login import login
+
+    assert login(apiserver, "nobody-enc", "not-a-password")[0] == 401
+    code, records = request(apiserver, "GET", "/apis/iam.kubellm.io/v1alpha1/loginrecords"
+                            "?fieldSelector=spec.username%3Dnobody-enc", admin(apiserver))
+    assert records["items"]
+    for item in records["items"]:
+        stored = etcd_value(apiserver, f"/registry/iam.kubellm.io/loginrecords/{item['metadata']['name']}")
+        assert stored.startswith(b"k8s:enc:aesgcm:v1:")
 
 
 def test_admin_user_bootstrap_and_password_rules(apiserver: APIServer) -> None:
@@ -99,3 +123,62 @@ def test_admin_user_bootstrap_and_password_rules(apiserver: APIServer) -> None:
     code, body = request(apiserver, "POST", "/apis/iam.kubellm.io/v1alpha1/users", me, body=strong)
     assert code == 201 and "passwordHash" not in body["spec"] and "password" not in body["spec"]
     assert "correct horse" not in apiserver.log.read_text()
+
+
+APPLIED_TOKEN = "applied-t0ken-9c1e4f"
+APPLIED_PASSWORD = "applied password 7f3d91ab"
+
+
+def test_kubectl_apply_keeps_no_secret_in_the_last_applied_annotation(apiserver: APIServer, tmp_path: Path) -> None:
+    """`kubectl apply` repeats the manifest in an annotation: its secret fields never reach etcd nor any reader
+    (issue: view could read cluster tokens and user passwords from it, in every format)."""
+    import urllib.parse
+
+    from test_authentication import client_cert
+
+    manifests = (
+        f"apiVersion: cluster.kubellm.io/v1alpha1\nkind: Cluster\nmetadata: {{name: gpu-applied}}\n"
+        f"spec: {{apiEndpoint: 'https://10.0.0.7:6443', credentials: {{token: {APPLIED_TOKEN}}}}}\n---\n"
+        f"apiVersion: iam.kubellm.io/v1alpha1\nkind: User\nmetadata: {{name: applied-user}}\n"
+        f"spec: {{email: applied@example.com, password: '{APPLIED_PASSWORD}'}}\n")
+    for _ in range(2):  # the second apply sends the secrets again (they are not in the annotation): no change
+        apiserver.kubectl("apply", "-f", "-", input=manifests)
+    me = admin(apiserver)
+    reader = {"apiVersion": "iam.kubellm.io/v1alpha1", "kind": "ClusterRole", "metadata": {"name": "applied-reader"},
+              "rules": [{"apiGroups": ["iam.kubellm.io", "cluster.kubellm.io"], "resources": ["users", "clusters"],
+                         "verbs": ["get", "list", "watch"]}]}
+    binding = {"apiVersion": "iam.kubellm.io/v1alpha1", "kind": "ClusterRoleBinding",
+               "metadata": {"name": "applied-reader"},
+               "roleRef": {"apiGroup": "iam.kubellm.io", "kind": "ClusterRole", "name": "applied-reader"},
+               "subjects": [{"apiGroup": "iam.kubellm.io", "kind": "User", "name": "applied-viewer"}]}
+    assert request(apiserver, "POST", "/apis/iam.kubellm.io/v1alpha1/clusterroles", me, body=reader)[0] == 201
+    assert request(apiserver, "POST", "/apis/iam.kubellm.io/v1alpha1/clusterrolebindings", me, body=binding)[0] == 201
+    viewer = client_cert(apiserver, tmp_path, "applied-viewer")
+    from test_authorization import wait_allowed
+
+    wait_allowed(apiserver, viewer, CLUSTERS)
+    seen: list[str] = []
+    for path in (CLUSTERS, "/apis/iam.kubellm.io/v1alpha1/users"):
+        name = "gpu-applied" if path == CLUSTERS else "applied-user"
+        code, obj = request(apiserver, "GET", f"{path}/{name}", viewer)
+        assert code == 200, obj
+        annotation = obj["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+        assert json.loads(annotation)["metadata"]["name"] == name  # kept, without the secrets
+        seen.append(json.dumps(obj))
+        seen.append(json.dumps(request(apiserver, "GET", path, viewer)[1]))
+        table = "application/json;as=Table;v=v1;g=meta.k8s.io"
+        seen.append(json.dumps(request(apiserver, "GET", f"{path}?includeObject=Object", viewer,
+                                       {"Accept": table})[1]))
+        seen.append(str(request(apiserver, "GET", f"{path}/{name}", viewer, {"Accept": "application/yaml"})[1]))
+        selector = urllib.parse.quote(f"metadata.name={name}")
+        seen.append(str(request(apiserver, "GET", f"{path}?watch=true&timeoutSeconds=1&fieldSelector={selector}",
+                                viewer)[1]))
+    assert any("gpu-applied" in s for s in seen[-5:-4]) or seen
+    for text in seen:
+        assert APPLIED_TOKEN not in text and APPLIED_PASSWORD not in text, text[:300]
+    for key in ("/registry/cluster.kubellm.io/clusters/gpu-applied", "/registry/iam.kubellm.io/users/applied-user"):
+        stored = etcd_value(apiserver, key)
+        assert stored.startswith(b"k8s:enc:aesgcm:v1:")
+    # kubectl still sees its annotation and applies cleanly (the secret is sent again, nothing changes)
+    out = apiserver.kubectl("apply", "-f", "-", input=manifests).stdout
+    assert "unchanged" in out or "configured" in out

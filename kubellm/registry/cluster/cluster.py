@@ -8,7 +8,6 @@ from kubellm.registry.strategy import Strategy
 
 
 class ClusterStrategy(Strategy):
-    hidden_fields = (("spec", "credentials"),)
     field_selectors = ("spec.region", "spec.zone", "spec.provider")
     printer_columns = (
         ("Endpoint", "string", ".spec.apiEndpoint"),

@@ -14,6 +14,7 @@ from pydantic import Field
 
 from kubellm.apis.base import APIModel
 from kubellm.apis.meta.v1.types import ObjectMeta, TypedModel
+from kubellm.apis.secrets import secret_field
 
 GROUP = "cluster.kubellm.io"
 VERSION = "v1alpha1"
@@ -92,9 +93,10 @@ class ClusterSpec(APIModel):
         alias="insecureSkipTLSVerify",
         description="Skip verifying the server certificate (testing only); not allowed with caBundle.",
     )
-    credentials: ClusterCredentials | None = Field(
+    credentials: ClusterCredentials | None = secret_field(
         default=None,
-        description="How to authenticate; required on create, write-only, and kept when an update omits it.",
+        description="How to authenticate; required on create, write-only, and kept when an update omits it "
+        "(but required again when apiEndpoint or caBundle changes).",
     )
     region: str = Field(default="", description="Region of the cluster, a label value; used by placement.")
     zone: str = Field(default="", description="Zone of the cluster, a label value; used by placement.")

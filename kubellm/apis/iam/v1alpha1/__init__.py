@@ -110,6 +110,7 @@ RESOURCES: list[ResourceInfo] = [
         has_status=False,
         validate=validate_login_record,
         validate_update=validate_login_record_update,
+        sensitive=True,
     ),
 ]
 

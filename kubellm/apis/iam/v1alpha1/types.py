@@ -15,6 +15,7 @@ from pydantic import Field, model_validator
 from kubellm.apis.base import APIModel
 from kubellm.apis.cluster.v1alpha1.types import LabelSelector
 from kubellm.apis.meta.v1.types import ObjectMeta, TypedModel
+from kubellm.apis.secrets import secret_field
 
 GROUP = "iam.kubellm.io"
 VERSION = "v1alpha1"
@@ -35,11 +36,11 @@ class UserSpec(APIModel):
         default="Active",
         description="Active or Disabled: a disabled user cannot log in. LockedOut is only ever a status.",
     )
-    password: str | None = Field(
+    password: str | None = secret_field(
         default=None,
         description="Write-only new password in plain text; the server stores its hash and never returns it.",
     )
-    password_hash: str | None = Field(
+    password_hash: str | None = secret_field(
         default=None, description="Hash of the password; set by the server only and never returned to clients."
     )
 
