@@ -31,7 +31,15 @@ from kubellm.app.delegation import (
 )
 from kubellm.app.etcd_pki import ensure_etcd_pki
 from kubellm.app.kubeconfig import write_admin_kubeconfig
-from kubellm.app.login import AUDIENCE, ISSUER, LoginService, keep_keyring_fresh, load_keyring
+from kubellm.app.lockout import SourceThrottle
+from kubellm.app.login import (
+    AUDIENCE,
+    ISSUER,
+    LoginService,
+    keep_keyring_fresh,
+    keep_lockouts_current,
+    load_keyring,
+)
 from kubellm.app.options import Config, Options
 from kubellm.app.rbac_source import CacheRuleSource
 from kubellm.registry.options import RegistryOptions
@@ -141,7 +149,8 @@ class Server:
         await asyncio.wait_for(self.storage.wait_ready(), 30)
         hasher, policy = PasswordHasher(), PasswordPolicy()
         self.stores = build_stores(self.storage, RegistryOptions(
-            cfg.default_image, cfg.default_hf_endpoint, password_hasher=hasher.hash, password_policy=policy.check))
+            cfg.default_image, cfg.default_hf_endpoint, password_hasher=hasher.hash, password_verifier=hasher.verify,
+            password_policy=policy.check))
         await ensure_default_policy(self.stores)
         await ensure_admin_user(self.stores, cfg.state_dir)
         by_kind = {st.info.kind: st for st in self.stores.values()}
@@ -149,9 +158,11 @@ class Server:
                                   TokenIssuer(await load_keyring(self.storage), ISSUER, AUDIENCE,
                                               ttl=cfg.token_ttl_seconds),
                                   max_failures=cfg.login_max_failures, lockout=cfg.login_lockout_seconds,
-                                  cached_user=self.storage.cachers[resource_root(by_kind["User"].info)].get)
-        self.tasks.append(asyncio.get_running_loop().create_task(
-            keep_keyring_fresh(self.storage, self.login.issuer), name="token-keys"))
+                                  cached_user=self.storage.cachers[resource_root(by_kind["User"].info)].get,
+                                  throttle=SourceThrottle(cfg.login_source_max_failures))
+        loop = asyncio.get_running_loop()
+        self.tasks.append(loop.create_task(keep_keyring_fresh(self.storage, self.login.issuer), name="token-keys"))
+        self.tasks.append(loop.create_task(keep_lockouts_current(self.login), name="lockouts"))
         await self._serve(endpoints)
 
     async def _serve(self, endpoints: tuple[str, ...]) -> None:
@@ -202,6 +213,8 @@ class Server:
             self.health.shutting_down = True
         for task in self.tasks:
             await cancel_and_wait(task)
+        if self.login is not None:
+            await self.login.close()
         if self.runner is not None:
             await self.runner.cleanup()
         if self.audit is not None:

@@ -47,6 +47,7 @@ class Options:
     authorization_kubeconfig: str = ""
     login_max_failures: int = 5
     login_lockout_seconds: int = 300
+    login_source_max_failures: int = 20
     token_ttl_seconds: int = 3600
 
     @classmethod
@@ -97,6 +98,8 @@ class Options:
         p.add_argument("--login-max-failures", type=int, default=5,
                        help="failed logins in a row after which a user is locked out")
         p.add_argument("--login-lockout-seconds", type=int, default=300, help="how long a lockout lasts")
+        p.add_argument("--login-source-max-failures", type=int, default=20,
+                       help="failed logins per source address per minute before that address is throttled")
         p.add_argument("--token-ttl-seconds", type=int, default=3600, help="lifetime of login tokens")
         a = p.parse_args(argv)
         return cls(
@@ -132,6 +135,7 @@ class Options:
             authorization_kubeconfig=a.authorization_kubeconfig,
             login_max_failures=a.login_max_failures,
             login_lockout_seconds=a.login_lockout_seconds,
+            login_source_max_failures=a.login_source_max_failures,
             token_ttl_seconds=a.token_ttl_seconds,
         )
 
@@ -156,6 +160,8 @@ class Options:
             problems.append("--oidc-issuer-url must be an https:// URL and needs --oidc-client-id")
         if self.login_max_failures < 1 or self.login_lockout_seconds < 0:
             problems.append("--login-max-failures must be at least 1 and --login-lockout-seconds not negative")
+        if self.login_source_max_failures < 1:
+            problems.append("--login-source-max-failures must be at least 1")
         if not 60 <= self.token_ttl_seconds <= 86_000:
             problems.append("--token-ttl-seconds must be between 60 and 86000")
         if self.audit_policy_file and not self.audit_log_path:
@@ -197,6 +203,7 @@ class Options:
             authorization_kubeconfig=Path(self.authorization_kubeconfig) if self.authorization_kubeconfig else None,
             login_max_failures=self.login_max_failures,
             login_lockout_seconds=self.login_lockout_seconds,
+            login_source_max_failures=self.login_source_max_failures,
             token_ttl_seconds=self.token_ttl_seconds,
         )
 
@@ -240,4 +247,5 @@ class Config:
     authorization_kubeconfig: Path | None
     login_max_failures: int
     login_lockout_seconds: int
+    login_source_max_failures: int
     token_ttl_seconds: int

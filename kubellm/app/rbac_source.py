@@ -37,3 +37,6 @@ class CacheRuleSource:
 
     def cluster_roles(self) -> Sequence[Obj]:
         return list(self._cr.objects.values())
+
+    def role_binding_namespaces(self) -> Sequence[str]:
+        return sorted({k.split("/", 1)[0] for k in self._rb.objects})

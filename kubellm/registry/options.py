@@ -15,5 +15,7 @@ class RegistryOptions:
     default_hf_endpoint: str = DEFAULT_HF_ENDPOINT
     password_hasher: Callable[[str], str] | None = None
     """Turns a plaintext password into a stored hash; without one, users cannot be given passwords."""
+    password_verifier: Callable[[str, str], bool] | None = None
+    """(password, hash) → whether they match; lets an unchanged password keep its hash."""
     password_policy: Callable[[str, str], list[str]] | None = None
     """(password, username) → problems, each a field-error detail that never repeats the password."""

@@ -1,8 +1,9 @@
-"""Admission that depends on who asks: RBAC escalation prevention for Roles and bindings.
+"""Admission that depends on who asks: RBAC escalation prevention for Roles, bindings and Users.
 
 As Kubernetes' policy-based role storage: nobody creates or updates a Role/ClusterRole with rules they
 do not hold unless they may `escalate` it, nor binds a role whose rules they do not hold unless they
-may `bind` it (system:masters may do both).
+may `bind` it (system:masters may do both). A User's groups and password hand out permissions too, so
+User writes are checked the same way (`service.rbac.identities`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from kubellm.service.rbac import Authorizer
 
 ROLE_KINDS = ("Role", "ClusterRole")
 BINDING_KINDS = ("RoleBinding", "ClusterRoleBinding")
+CHECKED_KINDS = (*ROLE_KINDS, *BINDING_KINDS, "User")
 
 
 class Admission:
@@ -22,13 +24,15 @@ class Admission:
 
     def for_request(self, store: Store, user: UserInfo | None) -> Admit | None:
         info = store.info
-        if user is None or info.group != "iam.kubellm.io" or info.kind not in (*ROLE_KINDS, *BINDING_KINDS):
+        if user is None or info.group != "iam.kubellm.io" or info.kind not in CHECKED_KINDS:
             return None
         authorizer = self.authorizer
 
         def admit(new: dict[str, object], old: dict[str, object] | None) -> None:
             if info.kind in ROLE_KINDS:
                 check = authorizer.check_role_write(user, new, old)
+            elif info.kind == "User":
+                check = authorizer.check_user_write(user, new, old)
             else:
                 check = authorizer.check_binding_write(user, new, old)
             if check.allowed:

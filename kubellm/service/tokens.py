@@ -11,8 +11,11 @@ Decisions:
 - The key is chosen by the header's `kid` only, and the signature is checked with
   `algorithms=[that key's algorithm]`: `alg: none`, another HMAC size or an asymmetric algorithm
   (key confusion) never verify. The header's `alg` must also equal the key's algorithm.
-- Claims: `iss, aud, sub, groups, iat, nbf, exp, jti`. exp/nbf/iat are checked against the `now`
-  passed in, with a small leeway (30 s by default) for clock skew between replicas.
+- Claims: `iss, aud, sub, uid, iat, nbf, exp, jti`. A token names its user and that user's UID, never
+  groups: the verifier's caller reads the groups from the current User object on every request, and
+  refuses a token whose UID is not the current user's (a user deleted and created again).
+  exp/nbf/iat are checked against the `now` passed in, with a small leeway (30 s by default) for clock
+  skew between replicas.
 - Rotation: `KeyRing.rotate(now)` makes a new active key; the previous one stops signing and keeps
   verifying for `verify_grace` seconds, which must cover the token lifetime (checked by TokenIssuer).
 - Revocation goes through the `Revocations` protocol (by `jti`); `InMemoryRevocations` forgets an
@@ -203,7 +206,7 @@ class Claims:
     iss: str
     aud: tuple[str, ...]
     sub: str
-    groups: tuple[str, ...]
+    uid: str
     iat: int
     nbf: int
     exp: int
@@ -214,7 +217,7 @@ class Claims:
             "iss": self.iss,
             "aud": self.aud[0] if len(self.aud) == 1 else list(self.aud),
             "sub": self.sub,
-            "groups": list(self.groups),
+            "uid": self.uid,
             "iat": self.iat,
             "nbf": self.nbf,
             "exp": self.exp,
@@ -228,13 +231,10 @@ class Claims:
             raise InvalidToken("malformed claims")
         aud = data.get("aud")
         auds = (aud,) if isinstance(aud, str) else tuple(aud) if isinstance(aud, list) else ()
-        groups = data.get("groups", [])
         ok = (
-            all(isinstance(data.get(k), str) and data[k] for k in ("iss", "sub", "jti"))
+            all(isinstance(data.get(k), str) and data[k] for k in ("iss", "sub", "uid", "jti"))
             and bool(auds)
             and all(isinstance(a, str) for a in auds)
-            and isinstance(groups, list)
-            and all(isinstance(g, str) for g in groups)
             and all(_number(data.get(k)) for k in ("iat", "nbf", "exp"))
         )
         if not ok:
@@ -243,7 +243,7 @@ class Claims:
             iss=data["iss"],
             aud=auds,
             sub=data["sub"],
-            groups=tuple(groups),
+            uid=data["uid"],
             iat=int(data["iat"]),
             nbf=int(data["nbf"]),
             exp=int(data["exp"]),
@@ -307,15 +307,15 @@ class TokenIssuer:
         self.leeway = leeway
         self.revocations = revocations
 
-    def issue(self, username: str, groups: Iterable[str], now: float | None = None) -> tuple[str, Claims]:
-        if not username:
-            raise ValueError("a token needs a username")
+    def issue(self, username: str, uid: str, now: float | None = None) -> tuple[str, Claims]:
+        if not username or not uid:
+            raise ValueError("a token needs a username and the user's UID")
         issued = int(time.time() if now is None else now)
         claims = Claims(
             iss=self.issuer,
             aud=(self.audience,),
             sub=username,
-            groups=tuple(groups),
+            uid=uid,
             iat=issued,
             nbf=issued,
             exp=issued + self.ttl,
@@ -335,9 +335,10 @@ class TokenIssuer:
         self,
         token: str,
         now: float | None = None,
-        is_active: Callable[[str], bool] | None = None,
+        is_active: Callable[[Claims], bool] | None = None,
     ) -> Claims:
-        """The token's claims, or InvalidToken. `is_active(username)` False refuses a disabled user's tokens."""
+        """The token's claims, or InvalidToken. `is_active(claims)` False refuses the token (the user is
+        disabled, gone, or another user of the same name)."""
         at = time.time() if now is None else now
         if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
             raise InvalidToken("malformed token")
@@ -374,7 +375,7 @@ class TokenIssuer:
             raise InvalidToken("issued in the future")
         if self.revocations is not None and self.revocations.is_revoked(claims.jti):
             raise InvalidToken("revoked")
-        if is_active is not None and not is_active(claims.sub):
+        if is_active is not None and not is_active(claims):
             raise InvalidToken("user not active")
         return claims
 

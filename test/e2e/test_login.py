@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from conftest import ROOT, APIServer
 from test_authentication import request
@@ -37,6 +38,18 @@ def login(apiserver: APIServer, username: str, password: str) -> tuple[int, dict
     retry = resp.getheader("Retry-After") or ""
     conn.close()
     return resp.status, body, retry
+
+
+def eventually(read: Any, ok: Any, timeout: float = 5) -> Any:
+    """Poll `read()` until `ok(value)`; the last value, or AssertionError with it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if ok(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met: {value!r}")
+        time.sleep(0.05)
 
 
 def bearer(apiserver: APIServer, path: str, token: str) -> int:
@@ -89,11 +102,16 @@ def test_wrong_passwords_lock_the_user_out(apiserver: APIServer) -> None:
         assert code == 401 and body["reason"] == "Unauthorized"
     code, body, retry = login(apiserver, "locky", "a long and good password")
     assert code == 429 and body["reason"] == "TooManyRequests" and int(retry) > 0
-    code, user = request(apiserver, "GET", f"{USERS}/locky", admin(apiserver))
-    assert user["status"]["state"] == "LockedOut" and user["status"]["failedLoginCount"] == 5
-    code, records = request(apiserver, "GET", RECORDS + "?fieldSelector=spec.username%3Dlocky", admin(apiserver))
-    reasons = [r["spec"]["reason"] for r in records["items"]]
-    assert reasons.count("BadCredentials") == 5 and "LockedOut" in reasons
+    # the count and the records are written just after the answers
+    status = eventually(lambda: request(apiserver, "GET", f"{USERS}/locky", admin(apiserver))[1].get("status"),
+                        lambda st: st and st["state"] == "LockedOut" and st["failedLoginCount"] == 5)
+    assert status["lockedUntil"]
+
+    def reasons() -> list[str]:
+        listed = request(apiserver, "GET", RECORDS + "?fieldSelector=spec.username%3Dlocky", admin(apiserver))[1]
+        return [r["spec"]["reason"] for r in listed["items"]]
+
+    eventually(reasons, lambda rs: rs.count("BadCredentials") == 5 and "LockedOut" in rs)
     # unknown users fail the same way, and are recorded
     code, body, _ = login(apiserver, "nobody-at-all", "whatever password")
     assert code == 401 and body["message"] == "invalid username or password"

@@ -83,7 +83,7 @@ def good_payload(**overrides: Any) -> dict[str, Any]:
         "iss": ISS,
         "aud": AUD,
         "sub": "alice",
-        "groups": ["dev"],
+        "uid": "uid-alice",
         "iat": NOW,
         "nbf": NOW,
         "exp": NOW + TTL,
@@ -101,14 +101,14 @@ def fails(issuer: TokenIssuer, token: str, reason: str, now: float = NOW + 1, **
 
 
 def test_valid_token(issuer: TokenIssuer, ring: KeyRing) -> None:
-    token, claims = issuer.issue("alice", ["dev", "ops"], NOW)
+    token, claims = issuer.issue("alice", "uid-alice", NOW)
     header, payload = parts(token)
     assert header == {"alg": "HS256", "kid": ring.active.kid, "typ": "JWT"}
     assert payload == {
         "iss": ISS,
         "aud": AUD,
         "sub": "alice",
-        "groups": ["dev", "ops"],
+        "uid": "uid-alice",
         "iat": NOW,
         "nbf": NOW,
         "exp": NOW + TTL,
@@ -116,31 +116,31 @@ def test_valid_token(issuer: TokenIssuer, ring: KeyRing) -> None:
     }
     assert len(claims.jti) >= 16
     assert issuer.verify(token, NOW) == claims
-    assert claims == Claims(ISS, (AUD,), "alice", ("dev", "ops"), NOW, NOW, NOW + TTL, claims.jti)
-    assert issuer.issue("alice", [], NOW)[1].jti != claims.jti
+    assert claims == Claims(ISS, (AUD,), "alice", "uid-alice", NOW, NOW, NOW + TTL, claims.jti)
+    assert issuer.issue("alice", "uid-alice", NOW)[1].jti != claims.jti
 
 
 def test_hand_signed_token_verifies(issuer: TokenIssuer, ring: KeyRing) -> None:
     # the control for the forgeries below: the same construction with the right key and claims passes
     token = forge({"alg": "HS256", "kid": ring.active.kid}, good_payload(aud=["other", AUD]), ring.active.secret)
     claims = issuer.verify(token, NOW + 1)
-    assert claims.sub == "alice" and claims.aud == ("other", AUD) and claims.groups == ("dev",)
+    assert claims.sub == "alice" and claims.aud == ("other", AUD) and claims.uid == "uid-alice"
 
 
 def test_default_now(issuer: TokenIssuer) -> None:
-    token, claims = issuer.issue("alice", ["dev"])
+    token, claims = issuer.issue("alice", "uid-alice")
     assert issuer.verify(token) == claims
 
 
 def test_expiry_with_leeway(issuer: TokenIssuer) -> None:
-    token, claims = issuer.issue("alice", [], NOW)
+    token, claims = issuer.issue("alice", "uid-alice", NOW)
     assert issuer.verify(token, claims.exp + LEEWAY - 1) == claims
     fails(issuer, token, "expired", now=claims.exp + LEEWAY)
     fails(issuer, token, "expired", now=claims.exp + 10_000)
 
 
 def test_not_yet_valid(issuer: TokenIssuer, ring: KeyRing) -> None:
-    token, claims = issuer.issue("alice", [], NOW)
+    token, claims = issuer.issue("alice", "uid-alice", NOW)
     assert issuer.verify(token, NOW - LEEWAY) == claims
     fails(issuer, token, "not yet valid", now=NOW - LEEWAY - 1)
     later = forge({"alg": "HS256", "kid": ring.active.kid}, good_payload(nbf=NOW + 300), ring.active.secret)
@@ -151,18 +151,18 @@ def test_not_yet_valid(issuer: TokenIssuer, ring: KeyRing) -> None:
 
 
 def test_tampered_payload(issuer: TokenIssuer) -> None:
-    token, _ = issuer.issue("alice", ["dev"], NOW)
+    token, _ = issuer.issue("alice", "uid-alice", NOW)
     h, p, s = token.split(".")
     payload = json.loads(unb64(p))
     payload["sub"] = "admin"
     fails(issuer, f"{h}.{b64(json.dumps(payload).encode())}.{s}", "bad signature")
     payload = json.loads(unb64(p))
-    payload["groups"] = ["system:masters"]
+    payload["uid"] = "uid-of-someone-else"
     fails(issuer, f"{h}.{b64(json.dumps(payload).encode())}.{s}", "bad signature")
 
 
 def test_tampered_signature(issuer: TokenIssuer) -> None:
-    token, _ = issuer.issue("alice", [], NOW)
+    token, _ = issuer.issue("alice", "uid-alice", NOW)
     h, p, s = token.split(".")
     sig = bytearray(unb64(s))
     sig[0] ^= 1
@@ -190,7 +190,7 @@ def test_algorithm_confusion(issuer: TokenIssuer, ring: KeyRing) -> None:
 
 def test_signed_by_another_key(issuer: TokenIssuer, ring: KeyRing) -> None:
     other = KeyRing.generate(NOW, verify_grace=GRACE)
-    token, _ = TokenIssuer(other, ISS, AUD, TTL).issue("alice", [], NOW)
+    token, _ = TokenIssuer(other, ISS, AUD, TTL).issue("alice", "uid-alice", NOW)
     fails(issuer, token, "unknown signing key")
     # another secret under our kid
     forged = forge({"alg": "HS256", "kid": ring.active.kid}, good_payload(), other.active.secret)
@@ -210,7 +210,7 @@ def test_wrong_issuer_and_audience(issuer: TokenIssuer, ring: KeyRing) -> None:
     fails(issuer, forge(header, good_payload(iss="https://evil.example"), secret), "wrong issuer")
     fails(issuer, forge(header, good_payload(aud="someone-else"), secret), "wrong audience")
     fails(issuer, forge(header, good_payload(aud=["a", "b"]), secret), "wrong audience")
-    token, _ = issuer.issue("alice", [], NOW)
+    token, _ = issuer.issue("alice", "uid-alice", NOW)
     fails(TokenIssuer(ring, "https://other.example", AUD, TTL, leeway=LEEWAY), token, "wrong issuer")
     fails(TokenIssuer(ring, ISS, "other-audience", TTL, leeway=LEEWAY), token, "wrong audience")
 
@@ -225,8 +225,9 @@ def test_malformed_claims(issuer: TokenIssuer, ring: KeyRing) -> None:
         good_payload(jti=None),
         good_payload(exp="soon"),
         good_payload(exp=True),
-        good_payload(groups="dev"),
-        good_payload(groups=[1]),
+        good_payload(uid=None),
+        good_payload(uid=""),
+        good_payload(uid=7),
         good_payload(aud=None),
         good_payload(aud=[]),
         good_payload(iss=None),
@@ -235,14 +236,14 @@ def test_malformed_claims(issuer: TokenIssuer, ring: KeyRing) -> None:
 
 
 def test_malformed_tokens(issuer: TokenIssuer) -> None:
-    token, _ = issuer.issue("alice", [], NOW)
+    token, _ = issuer.issue("alice", "uid-alice", NOW)
     for bad in ["", "abc", "a.b", "a.b.c", "a.b.c.d", "..", token + ".x", "x" * 9000, f"{b64(b'[1]')}.e30.x"]:
         fails(issuer, bad, "malformed token")
 
 
 def test_revoked(issuer: TokenIssuer, revocations: InMemoryRevocations, clock: Clock) -> None:
-    token, claims = issuer.issue("alice", [], NOW)
-    other, _ = issuer.issue("alice", [], NOW)
+    token, claims = issuer.issue("alice", "uid-alice", NOW)
+    other, _ = issuer.issue("alice", "uid-alice", NOW)
     revocations.revoke(claims.jti, issuer.accepted_until(claims))
     fails(issuer, token, "revoked")
     assert issuer.verify(other, NOW + 1).sub == "alice"
@@ -267,28 +268,28 @@ def test_revocation_prune(clock: Clock) -> None:
 
 
 def test_disabled_user(issuer: TokenIssuer) -> None:
-    token, _ = issuer.issue("alice", [], NOW)
-    asked: list[str] = []
+    token, _ = issuer.issue("alice", "uid-alice", NOW)
+    asked: list[tuple[str, str]] = []
 
-    def is_active(username: str) -> bool:
-        asked.append(username)
-        return username != "alice"
+    def is_active(claims: Claims) -> bool:
+        asked.append((claims.sub, claims.uid))
+        return claims.sub != "alice"
 
     fails(issuer, token, "user not active", is_active=is_active)
-    assert asked == ["alice"]
+    assert asked == [("alice", "uid-alice")]
     assert issuer.verify(token, NOW + 1, is_active=lambda _: True).sub == "alice"
 
 
 def test_rotation_grace(issuer: TokenIssuer, ring: KeyRing) -> None:
     old_key = ring.active
-    token, claims = issuer.issue("alice", [], NOW)
+    token, claims = issuer.issue("alice", "uid-alice", NOW)
     new_key = ring.rotate(NOW + 100)
     assert ring.active is new_key and new_key.kid != old_key.kid and new_key.secret != old_key.secret
     retired = ring.get(old_key.kid, NOW + 100)
     assert retired is not None and retired.retired_at == NOW + 100 and retired.expires_at == NOW + 100 + GRACE
     # during the grace period the old token verifies, new tokens are signed with the new key
     assert issuer.verify(token, NOW + 200) == claims
-    new_token, _ = issuer.issue("alice", [], NOW + 200)
+    new_token, _ = issuer.issue("alice", "uid-alice", NOW + 200)
     assert parts(new_token)[0]["kid"] == new_key.kid
     assert issuer.verify(new_token, NOW + 201).sub == "alice"
     # once the old key expires, its tokens fail on the key (not just on their own expiry)
@@ -313,9 +314,9 @@ def test_rotation_drops_expired_keys(ring: KeyRing) -> None:
 
 
 def test_keyring_dict_round_trip(issuer: TokenIssuer, ring: KeyRing) -> None:
-    old_token, old_claims = issuer.issue("alice", ["dev"], NOW)
+    old_token, old_claims = issuer.issue("alice", "uid-alice", NOW)
     ring.rotate(NOW + 100)
-    token, claims = issuer.issue("bob", [], NOW + 100)
+    token, claims = issuer.issue("bob", "uid-bob", NOW + 100)
     data = json.loads(json.dumps(ring.to_dict()))
     restored = KeyRing.from_dict(data)
     assert restored.to_dict() == ring.to_dict()
@@ -326,7 +327,7 @@ def test_keyring_dict_round_trip(issuer: TokenIssuer, ring: KeyRing) -> None:
     other = TokenIssuer(restored, ISS, AUD, TTL, leeway=LEEWAY)
     assert other.verify(token, NOW + 101) == claims
     assert other.verify(old_token, NOW + 101) == old_claims
-    assert other.issue("carol", [], NOW + 101)[0].split(".")[0] == token.split(".")[0]  # same kid and alg
+    assert other.issue("carol", "uid-carol", NOW + 101)[0].split(".")[0] == token.split(".")[0]  # same kid and alg
 
 
 def test_keyring_from_bad_dict(ring: KeyRing) -> None:
@@ -356,4 +357,4 @@ def test_issuer_needs_grace_covering_ttl() -> None:
     with pytest.raises(ValueError):
         TokenIssuer(KeyRing.generate(NOW), ISS, AUD, ttl=0)
     with pytest.raises(ValueError):
-        TokenIssuer(KeyRing.generate(NOW), ISS, AUD, ttl=60).issue("", [], NOW)
+        TokenIssuer(KeyRing.generate(NOW), ISS, AUD, ttl=60).issue("", "uid-x", NOW)

@@ -18,7 +18,6 @@ from kubellm.registry.strategy import Strategy
 
 
 class UserStrategy(Strategy):
-    hidden_fields = (("spec", "password"), ("spec", "passwordHash"))
     field_selectors = ("spec.email", "spec.state", "status.state")
     printer_columns = (
         ("Email", "string", ".spec.email"),
@@ -59,12 +58,22 @@ class UserStrategy(Strategy):
     def validate_update(self, new: Any, old: Any) -> ErrorList:
         return super().validate_update(new, old) + self._password_errors(new, getattr(new, "_client_hash", False))
 
-    async def before_storage(self, obj: Any) -> None:
-        """Hash a new password in a worker thread (argon2id takes tens of milliseconds), never on the loop."""
-        if obj.spec.password:
-            assert self.options.password_hasher is not None
-            obj.spec.password_hash = await asyncio.to_thread(self.options.password_hasher, obj.spec.password)
+    async def before_storage(self, obj: Any, old: Any = None) -> None:
+        """Hash a new password in a worker thread (argon2id takes tens of milliseconds), never on the loop.
+
+        The same password sent again keeps the stored hash: `kubectl apply` sends it on every apply (it is
+        not kept in the last-applied annotation), and that must not count as a password change."""
+        password = obj.spec.password
         obj.spec.password = None
+        if not password:
+            return
+        old_hash = old.spec.password_hash if old is not None else None
+        verify = self.options.password_verifier
+        if old_hash and verify is not None and await asyncio.to_thread(verify, password, old_hash):
+            obj.spec.password_hash = old_hash
+            return
+        assert self.options.password_hasher is not None
+        obj.spec.password_hash = await asyncio.to_thread(self.options.password_hasher, password)
 
 
 class LoginRecordStrategy(Strategy):

@@ -18,6 +18,7 @@ from kubellm.service.identity import SYSTEM_MASTERS, UserInfo
 from kubellm.service.rbac.aggregation import cluster_role_rules
 from kubellm.service.rbac.attributes import Attributes, Decision
 from kubellm.service.rbac.escalation import ALLOWED, EscalationCheck, covers, escalation_message
+from kubellm.service.rbac.identities import IdentityChecks
 from kubellm.service.rbac.resolver import not_found, role_ref_rules, visit_rules
 from kubellm.service.rbac.rules import ALL, Rule, RuleLike, aggregate_errors, as_rules, rule_allows
 from kubellm.service.rbac.source import Obj, RuleSource
@@ -79,6 +80,7 @@ class Authorizer:
 
     def __init__(self, source: RuleSource) -> None:
         self.source = source
+        self.identities = IdentityChecks(source, self.resolve, self.authorize)
 
     # --- authorization -------------------------------------------------------------------------
 
@@ -163,6 +165,10 @@ class Authorizer:
         if aggregating and self.confirm_no_escalation(user, namespace, FULL_AUTHORITY) is not None:
             return EscalationCheck(False, "must have cluster-admin privileges to use the aggregationRule")
         return ALLOWED
+
+    def check_user_write(self, user: UserInfo, obj: Obj, old: Obj | None = None) -> EscalationCheck:
+        """May `user` create (or, with `old`, update) this User: see `identities`."""
+        return self.identities.check_user_write(user, obj, old)
 
     def check_binding_write(self, user: UserInfo, obj: Obj, old: Obj | None = None) -> EscalationCheck:
         """May `user` create (or, with `old`, update) this RoleBinding or ClusterRoleBinding: allowed to

@@ -21,6 +21,10 @@ class RuleSource(Protocol):
 
     def cluster_roles(self) -> Sequence[Obj]: ...
 
+    def role_binding_namespaces(self) -> Sequence[str]:
+        """Namespaces that hold at least one RoleBinding."""
+        ...
+
 
 def _meta(obj: Obj) -> tuple[str, str]:
     meta = obj.get("metadata") or {}
@@ -76,3 +80,6 @@ class StaticRuleSource:
 
     def cluster_roles(self) -> Sequence[Obj]:
         return self._cluster_role_list
+
+    def role_binding_namespaces(self) -> Sequence[str]:
+        return sorted(self._role_bindings)
