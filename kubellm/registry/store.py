@@ -352,7 +352,9 @@ class Store:
         collected: dict[str, Any] = {}
 
         async def produce(old: Obj) -> APIModel:
-            out = mutate(copy.deepcopy(old))
+            # A patch applies to the object as the client can read it: write-only fields are not there to
+            # be kept, tested (JSON patch `test`) or moved; the strategy carries them over as for a PUT.
+            out = mutate(copy.deepcopy(self.strategy.for_output(old) if old else old))
             new_json = await out if isinstance(out, Awaitable) else out
             new, type_errs, warnings = self._decode(new_json, options.field_validation)
             collected["errs"], collected["warnings"] = type_errs, warnings

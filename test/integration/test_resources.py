@@ -128,3 +128,45 @@ async def test_cluster_credentials_survive_updates_that_omit_them(stores: dict[s
     updated = (await clusters.update(None, "gpu-a", without)).object
     assert updated["spec"]["credentials"]["token"] == "abc.def"
     assert updated["spec"]["region"] == "cn-north"
+
+
+async def test_moving_a_cluster_needs_its_credentials_again(stores: dict[str, Store]) -> None:
+    """The stored credentials are never sent to an endpoint or CA the editor chose without supplying them."""
+    clusters = stores["Cluster"]
+    created = (await clusters.create(make(KINDS["Cluster"], "gpu-m"), namespace=None)).object
+    for change in ({"apiEndpoint": "https://attacker.example:6443"}, {"caBundle": "Zm9v"},
+                   {"insecureSkipTLSVerify": True}):
+        moved = copy.deepcopy(created)
+        del moved["spec"]["credentials"]
+        moved["spec"].update(change)
+        err = await raises(clusters.update(None, "gpu-m", moved), 422, "Invalid")
+        causes = [(c["field"], c["message"]) for c in err.status["details"]["causes"]]
+        assert ("spec.credentials", "Required value: must be given again when apiEndpoint, caBundle or "
+                                    "insecureSkipTLSVerify changes") in causes, causes
+        err = await raises(clusters.patch(None, "gpu-m", lambda o, c=change: {**o, "spec": {**o["spec"], **c}}),
+                           422, "Invalid")
+    assert (await clusters.get(None, "gpu-m"))["spec"]["apiEndpoint"] == created["spec"]["apiEndpoint"]
+    moved = copy.deepcopy(created)
+    moved["spec"].update(apiEndpoint="https://10.9.9.9:6443", credentials={"token": "new.token"})
+    updated = (await clusters.update(None, "gpu-m", moved)).object
+    assert updated["spec"]["credentials"]["token"] == "new.token"
+
+
+async def test_last_applied_annotation_is_stored_without_secrets(stores: dict[str, Store]) -> None:
+    import json
+
+    from kubellm.apis.secrets import LAST_APPLIED
+
+    body = make(KINDS["Cluster"], "gpu-la")
+    body["metadata"]["annotations"] = {LAST_APPLIED: json.dumps(body)}
+    created = (await stores["Cluster"].create(body, namespace=None)).object
+    assert "abc.def" not in created["metadata"]["annotations"][LAST_APPLIED]
+    assert json.loads(created["metadata"]["annotations"][LAST_APPLIED])["metadata"]["name"] == "gpu-la"
+    user = make(KINDS["User"], "la-user")
+    user["spec"]["password"] = "a password long enough"
+    user["metadata"]["annotations"] = {LAST_APPLIED: json.dumps(user)}
+    stored = (await stores["User"].create(user, namespace=None)).object
+    assert "long enough" not in json.dumps(stored)
+    patched = await stores["User"].patch(None, "la-user", lambda o: {**o, "metadata": {
+        **o["metadata"], "annotations": {LAST_APPLIED: json.dumps(user)}}})
+    assert "long enough" not in json.dumps(patched.object)

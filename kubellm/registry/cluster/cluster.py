@@ -1,9 +1,11 @@
-"""Cluster: a member GPU cluster. Credentials are write-only: an update that omits them keeps them."""
+"""Cluster: a member GPU cluster. Credentials are write-only: an update that omits them keeps them, unless
+it changes where they would be sent (then validation asks for them again)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from kubellm.apis.cluster.v1alpha1.validation import connection_changed
 from kubellm.registry.strategy import Strategy
 
 
@@ -18,6 +20,6 @@ class ClusterStrategy(Strategy):
     )
 
     def prepare_for_update(self, new: Any, old: Any) -> None:
-        if new.spec.credentials is None:
+        if new.spec.credentials is None and not connection_changed(new.spec, old.spec):
             new.spec.credentials = old.spec.credentials
         super().prepare_for_update(new, old)

@@ -320,10 +320,26 @@ def validate_cluster(obj: Cluster) -> ErrorList:
     return errs
 
 
+CONNECTION_FIELDS = ("api_endpoint", "ca_bundle", "insecure_skip_tls_verify")
+"""Where the stored credentials are sent: changing any of them needs the credentials again."""
+
+
+def connection_changed(new: ClusterSpec, old: ClusterSpec) -> bool:
+    return any(getattr(new, f) != getattr(old, f) for f in CONNECTION_FIELDS)
+
+
 def validate_cluster_update(new: Cluster, old: Cluster) -> ErrorList:
     """Nothing of a Cluster is immutable: a member may move endpoint or rotate credentials.
 
-    The Strategy must carry the stored credentials over before this runs when the client sent none
-    (they are write-only, so a read-modify-write client never has them).
+    The Strategy carries the stored credentials over when the client sent none (they are write-only, so
+    a read-modify-write client never has them), except when the endpoint, CA or TLS verification
+    changes: the credentials would then go to wherever the editor pointed the cluster, so they must be
+    supplied again in the same write.
     """
-    return validate_cluster(new)
+    errs = validate_cluster(new)
+    creds = SPEC.child("credentials")
+    if new.spec.credentials is None and connection_changed(new.spec, old.spec):
+        errs = [e for e in errs if e.field != str(creds)]
+        errs.append(field.required(creds, "must be given again when apiEndpoint, caBundle or "
+                                          "insecureSkipTLSVerify changes"))
+    return errs
