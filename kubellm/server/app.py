@@ -20,6 +20,7 @@ from kubellm.server.authentication import Authentication
 from kubellm.server.authorization import Authorization
 from kubellm.server.handlers import ResourceHandler, method_not_allowed, not_found_path, respond
 from kubellm.server.health import Health
+from kubellm.server.impersonation import Impersonation
 from kubellm.server.login import Login, LoginEndpoints
 from kubellm.server.metrics import DURATION, REQUESTS
 from kubellm.server.openapi_handler import OpenAPIHandler
@@ -209,7 +210,9 @@ class APIServerApp:
     def build(self) -> web.Application:
         app = web.Application(client_max_size=negotiation.MAX_BODY,
                               middlewares=[filters, *([self.audit.middleware()] if self.audit else []),
-                                           self.authentication.middleware(), self.authorization.middleware()])
+                                           self.authentication.middleware(),
+                                           Impersonation(self.authorization).middleware(),
+                                           self.authorization.middleware()])
         r = app.router
         r.add_route("*", "/apis", self.apis)
         r.add_route("*", "/apis/{tail:.*}", self.apis)

@@ -170,6 +170,17 @@ DEFAULT_POLICY = Policy((Rule("None", non_resource_urls=("/healthz*", "/livez*",
                          Rule("Metadata")))
 
 
+def _user(user: UserInfo | None) -> dict[str, Any]:
+    if user is None:
+        return {"username": "system:anonymous", "groups": ["system:unauthenticated"]}
+    out: dict[str, Any] = {"username": user.name, "groups": list(user.groups)}
+    if user.uid:
+        out["uid"] = user.uid
+    if user.extra:
+        out["extra"] = {k: list(v) for k, v in user.extra.items()}
+    return out
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -227,18 +238,19 @@ class AuditLog:
         if info is None:
             return
         user: UserInfo | None = request.get("user")
-        level = self.policy.level(user, info)
+        level = self.policy.level(request.get("authenticated_user") or user, info)  # who asked, as kube
         if level == "None":
             return
         event: dict[str, Any] = {
             "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": level, "auditID": str(uuid.uuid4()),
             "stage": "ResponseComplete", "requestURI": request.path_qs, "verb": info.verb,
-            "user": {"username": user.name, "groups": list(user.groups)} if user else
-            {"username": "system:anonymous", "groups": ["system:unauthenticated"]},
+            "user": _user(request.get("authenticated_user") or user),
             "sourceIPs": [request.remote or ""], "userAgent": request.headers.get("User-Agent", ""),
             "responseStatus": {"metadata": {}, "code": code},
             "requestReceivedTimestamp": received, "stageTimestamp": _now(),
         }
+        if request.get("authenticated_user") is not None and user is not None:
+            event["impersonatedUser"] = _user(user)
         if info.is_resource_request:
             ref = {"resource": info.resource, "namespace": info.namespace, "name": info.name,
                    "apiGroup": info.api_group, "apiVersion": info.api_version, "subresource": info.subresource}

@@ -88,12 +88,12 @@ def test_users_and_login_records_are_encrypted_in_etcd(apiserver: APIServer) -> 
     """Password hashes and login records (who logged in from where) are ciphertext in etcd."""
     value = etcd_value(apiserver, "/registry/iam.kubellm.io/users/admin")
     assert value.startswith(b"k8s:enc:aesgcm:v1:") and b"argon2" not in value
-    from test_login import login
+    from test_login import eventually, login
 
     assert login(apiserver, "nobody-enc", "not-a-password")[0] == 401
-    code, records = request(apiserver, "GET", "/apis/iam.kubellm.io/v1alpha1/loginrecords"
-                            "?fieldSelector=spec.username%3Dnobody-enc", admin(apiserver))
-    assert records["items"]
+    records = eventually(lambda: request(apiserver, "GET", "/apis/iam.kubellm.io/v1alpha1/loginrecords"
+                                         "?fieldSelector=spec.username%3Dnobody-enc", admin(apiserver))[1],
+                         lambda listed: listed["items"])
     for item in records["items"]:
         stored = etcd_value(apiserver, f"/registry/iam.kubellm.io/loginrecords/{item['metadata']['name']}")
         assert stored.startswith(b"k8s:enc:aesgcm:v1:")
@@ -173,7 +173,6 @@ def test_kubectl_apply_keeps_no_secret_in_the_last_applied_annotation(apiserver:
         selector = urllib.parse.quote(f"metadata.name={name}")
         seen.append(str(request(apiserver, "GET", f"{path}?watch=true&timeoutSeconds=1&fieldSelector={selector}",
                                 viewer)[1]))
-    assert any("gpu-applied" in s for s in seen[-5:-4]) or seen
     for text in seen:
         assert APPLIED_TOKEN not in text and APPLIED_PASSWORD not in text, text[:300]
     for key in ("/registry/cluster.kubellm.io/clusters/gpu-applied", "/registry/iam.kubellm.io/users/applied-user"):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kubellm.apis.validation.names import dns1123_subdomain
 from kubellm.app.lockout import FailureTracker, SourceThrottle
 from kubellm.app.login import count_failure, record_name_prefix, stored_lock
-from kubellm.apis.validation.names import dns1123_subdomain
 
 
 def test_a_name_locks_after_max_failures_and_unlocks_by_time() -> None:
