@@ -244,19 +244,14 @@ class ControlPlane:
         deadline = began + timeout
         self.dir.mkdir(parents=True, exist_ok=True)
         self._pki()
-        # etcd as KubeLLM runs its own: TLS on loopback, client certificates required
-        etcd = EmbeddedEtcd(self.dir / "etcd", binary=self.binaries["etcd"], progress_notify_interval="5s",
-                            quota_bytes=1024**3, tls=ensure_etcd_pki(self.dir / "pki" / "etcd"))
-        (self.dir / "etcd").mkdir(mode=0o700, exist_ok=True)
-        etcd_proc = self._spawn("etcd", etcd.args())
-        wait_until(lambda: self._etcd_healthy(etcd), deadline - time.monotonic(), f"{self.name} etcd",
-                   processes=(etcd_proc,))
-        self.port = free_port()
-        self.url = f"https://127.0.0.1:{self.port}"
-        apiserver = self._spawn("kube-apiserver", [self.binaries["kube-apiserver"], *self._apiserver_args(etcd)])
-        write_kubeconfig(self.kubeconfig, self.url, self.ca.cert, self.admin, self.name)
-        wait_until(lambda: self._ready("/readyz"), deadline - time.monotonic(), f"{self.name} kube-apiserver /readyz",
-                   processes=(etcd_proc, apiserver))
+        for attempt in range(3):  # free ports are picked, then bound: another process may take one first
+            try:
+                apiserver = self._start_etcd_and_apiserver(deadline, attempt)
+                break
+            except StartupError as exc:
+                if attempt == 2 or "address already in use" not in str(exc):
+                    raise
+                self.stop()
         # published by a post-start hook; extension servers read the front-proxy settings from it
         wait_until(lambda: self._exists("/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication"),
                    deadline - time.monotonic(), f"{self.name} extension-apiserver-authentication ConfigMap",
@@ -266,6 +261,23 @@ class ControlPlane:
         if self.with_scheduler:
             self._start_scheduler(deadline)
         self.start_seconds = time.monotonic() - began
+
+    def _start_etcd_and_apiserver(self, deadline: float, attempt: int) -> Process:
+        # etcd as KubeLLM runs its own: TLS on loopback, client certificates required
+        data = self.dir / ("etcd" if attempt == 0 else f"etcd-{attempt}")
+        etcd = EmbeddedEtcd(data, binary=self.binaries["etcd"], progress_notify_interval="5s", quota_bytes=1024**3,
+                            tls=ensure_etcd_pki(self.dir / "pki" / "etcd"))
+        data.mkdir(mode=0o700, exist_ok=True)
+        etcd_proc = self._spawn("etcd", etcd.args())
+        wait_until(lambda: self._etcd_healthy(etcd), deadline - time.monotonic(), f"{self.name} etcd",
+                   processes=(etcd_proc,))
+        self.port = free_port()
+        self.url = f"https://127.0.0.1:{self.port}"
+        apiserver = self._spawn("kube-apiserver", [self.binaries["kube-apiserver"], *self._apiserver_args(etcd)])
+        write_kubeconfig(self.kubeconfig, self.url, self.ca.cert, self.admin, self.name)
+        wait_until(lambda: self._ready("/readyz"), deadline - time.monotonic(), f"{self.name} kube-apiserver /readyz",
+                   processes=(etcd_proc, apiserver))
+        return apiserver
 
     def stop(self) -> None:
         for p in reversed(self.processes):
