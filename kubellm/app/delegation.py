@@ -75,12 +75,12 @@ class DelegatedAuthorization:
 
     async def allowed(self, attrs: Attributes) -> bool:
         u = attrs.user
-        key = repr((u.name, u.groups, attrs.verb, attrs.api_group, attrs.resource, attrs.subresource, attrs.name,
-                    attrs.namespace, attrs.is_resource_request, attrs.path))
+        key = repr((u.name, u.uid, u.groups, sorted(u.extra.items()), attrs.verb, attrs.api_group, attrs.resource,
+                    attrs.subresource, attrs.name, attrs.namespace, attrs.is_resource_request, attrs.path))
         hit, value = self.cache.get(key)
         if hit:
             return bool(value)
-        spec = client.V1SubjectAccessReviewSpec(user=u.name, groups=list(u.groups) or None,
+        spec = client.V1SubjectAccessReviewSpec(user=u.name, uid=u.uid or None, groups=list(u.groups) or None,
                                                 extra={k: list(v) for k, v in u.extra.items()} or None)
         if attrs.is_resource_request:
             spec.resource_attributes = client.V1ResourceAttributes(

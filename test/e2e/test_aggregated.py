@@ -313,6 +313,18 @@ def test_delegated_authentication_of_a_host_service_account_token(agg: Aggregate
     assert code == 403 and denied["reason"] == "Forbidden", denied
     assert kubellm_request(agg, "GET", LLMS, token[:-4] + "AAAA")[0] == 401  # a forged signature
 
+    def sar() -> dict[str, Any] | None:
+        for e in audit_events(agg, h.dir / "audit.log"):
+            spec = (e.get("requestObject") or {}).get("spec", {})
+            if e["user"]["username"] == agg.registration.delegate_user and spec.get("user") == info["username"]:
+                return dict(spec)
+        return None
+
+    # the SubjectAccessReview KubeLLM sent names the whole user, as kube's delegating authorizer does
+    spec = wait_until(sar, 10, "the host's audit event of KubeLLM's SubjectAccessReview for the ServiceAccount")
+    assert spec.get("uid") == info["uid"] and set(info["groups"]) <= set(spec["groups"]), spec
+    assert spec.get("extra") == info["extra"], spec
+
 
 @pytest.mark.xfail(strict=True, reason=(
     "KubeLLM does not percent-decode front-proxy extra keys (kubellm/service/authn.py, "
