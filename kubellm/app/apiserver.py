@@ -162,7 +162,8 @@ class Server:
                                   throttle=SourceThrottle(cfg.login_source_max_failures))
         loop = asyncio.get_running_loop()
         self.tasks.append(loop.create_task(keep_keyring_fresh(self.storage, self.login.issuer), name="token-keys"))
-        self.tasks.append(loop.create_task(keep_lockouts_current(self.login), name="lockouts"))
+        sweep_every = max(1.0, min(30.0, cfg.login_lockout_seconds / 2))
+        self.tasks.append(loop.create_task(keep_lockouts_current(self.login, every=sweep_every), name="lockouts"))
         await self._serve(endpoints)
 
     async def _serve(self, endpoints: tuple[str, ...]) -> None:

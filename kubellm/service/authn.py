@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from urllib.parse import unquote
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -98,7 +99,7 @@ class RequestHeaderAuthenticator:
         for name in creds.headers:
             for prefix in self.extra_prefixes:
                 if name.lower().startswith(prefix.lower()):
-                    key = name[len(prefix):].lower()
+                    key = unquote(name[len(prefix):]).lower()  # the proxy percent-encodes keys
                     extra[key] = tuple(creds.header_values(name))
         return UserInfo(user, tuple(groups), extra)
 

@@ -71,6 +71,13 @@ def _wait_ready(state: Path, proc: subprocess.Popen[bytes], log: Path, timeout: 
     raise TimeoutError(f"kubellm-apiserver not ready in {timeout}s:\n{log.read_text()[-4000:]}")
 
 
+def _die_with_parent() -> None:
+    import ctypes
+
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 @contextlib.contextmanager
 def running_apiserver(state: Path, *extra: str) -> Iterator[APIServer]:
     """A real kubellm-apiserver process (embedded etcd, port 0) with `extra` arguments, stopped after."""
@@ -81,7 +88,8 @@ def running_apiserver(state: Path, *extra: str) -> Iterator[APIServer]:
         proc = subprocess.Popen(
             [sys.executable, str(ROOT / "cmd" / "kubellm-apiserver"), "--state-dir", str(state), "--secure-port", "0",
              "--etcd-compaction-interval", "0", *extra],
-            stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+            stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True,
+            preexec_fn=_die_with_parent)  # never outlives a killed pytest
     try:
         url = _wait_ready(state, proc, log)
         yield APIServer(url, state / "admin.kubeconfig", state, proc, log)

@@ -326,12 +326,6 @@ def test_delegated_authentication_of_a_host_service_account_token(agg: Aggregate
     assert spec.get("extra") == info["extra"], spec
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "KubeLLM does not percent-decode front-proxy extra keys (kubellm/service/authn.py, "
-    "RequestHeaderAuthenticator.authenticate: key = name[len(prefix):].lower()); the aggregator escapes them "
-    "(X-Remote-Extra-Authentication.kubernetes.io%2fcredential-Id) and kube's requestheader authenticator "
-    "unescapes them with url.PathUnescape, so KubeLLM's SubjectAccessReviews carry "
-    "'authentication.kubernetes.io%2fcredential-id'"))
 def test_front_proxy_extra_keys_reach_the_host_unescaped(agg: Aggregated, reader: Path) -> None:
     if not agg.delegated:
         pytest.skip("only the delegated deployment sends SubjectAccessReviews to the host")
