@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 hack/install-deps.sh
 
 echo ">> ruff"
-.venv/bin/ruff check kubellm test bench cmd
+.venv/bin/ruff check kubellm test bench cmd hack
 echo ">> mypy"
 .venv/bin/mypy
 echo ">> import-linter"

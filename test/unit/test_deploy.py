@@ -37,7 +37,17 @@ def test_manifests_render_and_match_the_served_groups(path: str) -> None:
     deployment = by_kind[("Deployment", "kubellm-apiserver")]
     assert deployment["metadata"]["namespace"] == "kubellm-system"
     args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert "--etcd-servers=http://etcd-0.etcd:2379" in args
+    # etcd over TLS with KubeLLM's client certificate, and a NetworkPolicy that lets only KubeLLM reach it
+    assert "--etcd-servers=https://etcd-0.etcd:2379" in args
+    assert {"--etcd-cafile=/etc/kubellm/etcd/ca.crt", "--etcd-certfile=/etc/kubellm/etcd/tls.crt",
+            "--etcd-keyfile=/etc/kubellm/etcd/tls.key"} <= set(args)
+    etcd = by_kind[("StatefulSet", "etcd")]["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert "--client-cert-auth" in etcd and "--peer-client-cert-auth" in etcd
+    assert not any(a.startswith("--listen-client-urls=http:") for a in etcd)
+    policy = by_kind[("NetworkPolicy", "etcd")]["spec"]
+    sources = [(rule["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/name"], rule["ports"][0]["port"])
+               for rule in policy["ingress"]]
+    assert sources == [("kubellm-apiserver", 2379), ("etcd", 2380)] and policy["policyTypes"] == ["Ingress"]
     if path.endswith("dev"):
         assert all(s["spec"].get("insecureSkipTLSVerify") for s in services.values())
     else:
