@@ -14,10 +14,11 @@ from aiohttp import web
 from kubellm.apis import errors
 from kubellm.server import negotiation
 from kubellm.server.handlers import respond
+from kubellm.service.passwords import POLICY_MAX_LENGTH
 
 MAX_LOGIN_BODY = 8 * 1024
 MAX_USERNAME = 253
-MAX_PASSWORD = 1024
+MAX_PASSWORD = POLICY_MAX_LENGTH
 SECRET_FIELDS = (("password",), ("status", "token"))
 """What the audit log redacts in /login bodies: the request's password and the response's token."""
 

@@ -30,10 +30,12 @@ from dataclasses import dataclass
 
 from passlib.hash import argon2
 
-__all__ = ["MAX_PASSWORD_LENGTH", "PasswordHasher", "PasswordPolicy"]
+__all__ = ["MAX_PASSWORD_LENGTH", "POLICY_MAX_LENGTH", "PasswordHasher", "PasswordPolicy"]
 
 MAX_PASSWORD_LENGTH = 4096
 """Characters (after normalization); passlib refuses longer secrets."""
+POLICY_MAX_LENGTH = 1024
+"""The default policy's longest password; the login endpoint refuses longer ones before any work."""
 
 
 def _normalize(password: str) -> str:
@@ -136,7 +138,7 @@ class PasswordPolicy:
     """
 
     min_length: int = 12
-    max_length: int = MAX_PASSWORD_LENGTH
+    max_length: int = POLICY_MAX_LENGTH
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_length <= self.max_length <= MAX_PASSWORD_LENGTH:

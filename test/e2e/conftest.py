@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import ssl
@@ -30,8 +31,40 @@ rules:
     resources:
       - group: model.kubellm.io
       - group: cluster.kubellm.io
+      - group: iam.kubellm.io
+        resources: [users]
+      - group: authentication.k8s.io
+        resources: [tokenreviews]
+  - level: RequestResponse
+    nonResourceURLs: ["/login"]
   - level: Metadata
 """
+
+
+USED_SECRETS: set[str] = set()
+"""Every secret the run sent (passwords, tokens, credentials): no server log or audit log may contain one."""
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}")
+SHORTEST_SECRET = 8
+
+
+def secret(value: str) -> str:
+    """Remember `value` as a secret this run uses (and return it): each server's logs are checked for it
+    when the server stops, whatever the order of the tests."""
+    if len(value) >= SHORTEST_SECRET:
+        USED_SECRETS.add(value)
+    return value
+
+
+def check_no_secrets(log: Path, audit: Path | None) -> None:
+    """No secret of the run, no password hash and no bearer token in a server's log or audit log."""
+    texts = {"server log": log.read_text(errors="replace")}
+    if audit is not None and audit.exists():
+        texts["audit log"] = audit.read_text(errors="replace")
+    for where, text in texts.items():
+        found = sorted(s for s in USED_SECRETS if s in text)
+        assert not found, f"secrets found in the {where} of {log.parent}: {found}"
+        assert "$argon2id$" not in text, f"a password hash in the {where} of {log.parent}"
+        assert not JWT.search(text), f"a bearer token in the {where} of {log.parent}"
 
 
 @dataclass(frozen=True)
@@ -100,6 +133,10 @@ def running_apiserver(state: Path, *extra: str) -> Iterator[APIServer]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    credentials = state / "admin-credentials"
+    if credentials.exists():
+        secret(credentials.read_text().split("password: ", 1)[-1].strip())
+    check_no_secrets(log, state / "audit.log")
 
 
 @pytest.fixture(scope="session")

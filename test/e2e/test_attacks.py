@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import APIServer, running_apiserver
+from conftest import APIServer, running_apiserver, secret
 from test_authentication import client_cert, context
 from test_login import eventually
 
@@ -28,7 +28,7 @@ IAM = "/apis/iam.kubellm.io/v1alpha1"
 USERS = f"{IAM}/users"
 RECORDS = f"{IAM}/loginrecords"
 LOCKOUT = 4
-GOOD = "the right password 123"
+GOOD = secret("the right password 123")
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +64,7 @@ def admin(server: APIServer) -> Pair:
 
 
 def login(server: APIServer, username: str, password: str, source: str = "127.0.0.1") -> tuple[int, Any, str]:
+    secret(password)
     code, body, headers = call(server, "POST", "/login", body={"username": username, "password": password},
                                source=source)
     return code, body, headers.get("Retry-After", "")
@@ -83,7 +84,7 @@ def bearer(server: APIServer, method: str, path: str, token: str, body: Any = No
 def user(name: str, groups: list[str] | None = None, password: str | None = GOOD) -> dict[str, Any]:
     spec: dict[str, Any] = {"email": f"{name}@example.com", "groups": groups or []}
     if password:
-        spec["password"] = password
+        spec["password"] = secret(password)
     return {"apiVersion": "iam.kubellm.io/v1alpha1", "kind": "User", "metadata": {"name": name}, "spec": spec}
 
 
@@ -141,16 +142,16 @@ def test_users_create_is_not_cluster_admin(target: APIServer, tmp_path: Path) ->
         code, out, _ = call(target, "PATCH", f"{USERS}/plain", mallory, patch, merge)
         assert code == 403, out
     create(target, USERS, user("ops-member", ["ops"], password=None))  # by the admin: allowed
-    code, out, _ = call(target, "PATCH", f"{USERS}/ops-member", mallory, {"spec": {"password": "mallory knows it"}},
-                        merge)
+    stolen = {"spec": {"password": secret("mallory knows it")}}
+    code, out, _ = call(target, "PATCH", f"{USERS}/ops-member", mallory, stolen, merge)
     assert code == 403 and "attempting to grant RBAC permissions not currently held" in out["message"], out
-    code, out, _ = call(target, "PATCH", f"{USERS}/admin", mallory, {"spec": {"password": "mallory knows it"}}, merge)
+    code, out, _ = call(target, "PATCH", f"{USERS}/admin", mallory, stolen, merge)
     assert code == 403, out
     assert login(target, "admin", "mallory knows it")[0] == 401
 
     # what mallory does hold may be handed on: a group with no permissions, a password for a plain user
     code, out, _ = call(target, "PATCH", f"{USERS}/plain", mallory,
-                        {"spec": {"groups": ["readers"], "password": "a fine new password"}}, merge)
+                        {"spec": {"groups": ["readers"], "password": secret("a fine new password")}}, merge)
     assert code == 200, out
     # and with `escalate` on users, groups (not system:masters) may be given
     create(target, f"{IAM}/clusterroles", cluster_role("user-escalator", [

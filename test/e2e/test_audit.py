@@ -6,11 +6,11 @@ import json
 import time
 from typing import Any
 
-from conftest import APIServer
+from conftest import APIServer, secret
 from test_authentication import request
 from test_authorization import admin
 
-SECRET = "audit-secret-token-1234567"
+SECRET = secret("audit-secret-token-1234567")
 
 
 def events(apiserver: APIServer) -> list[dict[str, Any]]:
@@ -26,6 +26,22 @@ def find(apiserver: APIServer, pred: Any) -> dict[str, Any]:
                 return e
         time.sleep(0.05)
     raise AssertionError("no matching audit event")
+
+
+def raw_request(apiserver: APIServer, method: str, path: str, cert: Any, body: str,
+                content_type: str) -> tuple[int, str]:
+    import http.client
+
+    from test_authentication import context
+
+    host, port = apiserver.url.removeprefix("https://").rsplit(":", 1)
+    conn = http.client.HTTPSConnection(host, int(port), context=context(apiserver, cert), timeout=15)
+    try:
+        conn.request(method, path, body=body.encode(), headers={"Content-Type": content_type})
+        resp = conn.getresponse()
+        return resp.status, resp.read().decode()
+    finally:
+        conn.close()
 
 
 def test_audit_events_follow_the_policy_and_redact_secrets(apiserver: APIServer) -> None:
@@ -48,8 +64,19 @@ def test_audit_events_follow_the_policy_and_redact_secrets(apiserver: APIServer)
     ev = find(apiserver, lambda e: e.get("objectRef", {}).get("resource") == "clusters" and e["verb"] == "create")
     assert ev["requestObject"]["spec"]["credentials"] == "<redacted>"
 
+    # YAML bodies are recorded too, redacted
+    yaml_cluster = (f"apiVersion: cluster.kubellm.io/v1alpha1\nkind: Cluster\nmetadata: {{name: audited-yaml}}\n"
+                    f"spec: {{apiEndpoint: 'https://10.0.0.8:6443', credentials: {{token: {SECRET}}}}}\n")
+    code, _ = raw_request(apiserver, "POST", "/apis/cluster.kubellm.io/v1alpha1/clusters", me, yaml_cluster,
+                          "application/yaml")
+    assert code == 201
+    ev = find(apiserver, lambda e: e.get("objectRef", {}).get("resource") == "clusters" and e["verb"] == "create"
+              and (e.get("requestObject") or {}).get("metadata", {}).get("name") == "audited-yaml")
+    assert ev["requestObject"]["spec"]["credentials"] == "<redacted>"
+    assert ev["requestObject"]["spec"]["apiEndpoint"] == "https://10.0.0.8:6443"
+
     # Metadata level: no bodies; anonymous and forbidden requests are audited too; health is not
-    request(apiserver, "GET", "/apis/iam.kubellm.io/v1alpha1/users", None)
+    request(apiserver, "GET", "/apis/iam.kubellm.io/v1alpha1/roles", None)
     anon = find(apiserver, lambda e: e["user"]["username"] == "system:anonymous")
     assert anon["responseStatus"]["code"] == 401 and anon["level"] == "Metadata" and "responseObject" not in anon
     request(apiserver, "GET", "/healthz", None)

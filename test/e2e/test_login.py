@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from conftest import ROOT, APIServer
+from conftest import ROOT, APIServer, secret
 from test_authentication import request
 from test_authorization import admin
 
@@ -24,13 +24,17 @@ def admin_password(apiserver: APIServer) -> str:
                 (apiserver.state_dir / "admin-credentials").read_text().splitlines())["password"]
 
 
-def login(apiserver: APIServer, username: str, password: str) -> tuple[int, dict[str, object], str]:
+def login(apiserver: APIServer, username: str, password: str,
+          source: str = "127.0.0.1") -> tuple[int, dict[str, object], str]:
+    """POST /login from `source` (a loopback address: failures are throttled per source)."""
+    secret(password)
     import http.client
 
     from test_authentication import context
 
     host, port = apiserver.url.removeprefix("https://").rsplit(":", 1)
-    conn = http.client.HTTPSConnection(host, int(port), context=context(apiserver, None), timeout=15)
+    conn = http.client.HTTPSConnection(host, int(port), context=context(apiserver, None), timeout=15,
+                                       source_address=(source, 0))
     conn.request("POST", "/login", body=json.dumps({"username": username, "password": password}),
                  headers={"Content-Type": "application/json"})
     resp = conn.getresponse()
@@ -57,6 +61,7 @@ def bearer(apiserver: APIServer, path: str, token: str) -> int:
 
 
 def make_user(apiserver: APIServer, name: str, password: str, groups: list[str] | None = None) -> None:
+    secret(password)
     body = {"apiVersion": "iam.kubellm.io/v1alpha1", "kind": "User", "metadata": {"name": name},
             "spec": {"email": f"{name}@example.com", "password": password, "groups": groups or []}}
     code, out = request(apiserver, "POST", USERS, admin(apiserver), body=body)

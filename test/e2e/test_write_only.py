@@ -7,12 +7,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from conftest import APIServer
+from conftest import APIServer, secret
 from test_authentication import request
 from test_authorization import admin
 
 CLUSTERS = "/apis/cluster.kubellm.io/v1alpha1/clusters"
-SECRET = "s3cr3t-t0ken-value"
+SECRET = secret("s3cr3t-t0ken-value")
 
 
 def cluster(name: str, token: str | None = SECRET) -> dict[str, Any]:
@@ -90,7 +90,7 @@ def test_users_and_login_records_are_encrypted_in_etcd(apiserver: APIServer) -> 
     assert value.startswith(b"k8s:enc:aesgcm:v1:") and b"argon2" not in value
     from test_login import eventually, login
 
-    assert login(apiserver, "nobody-enc", "not-a-password")[0] == 401
+    assert login(apiserver, "nobody-enc", "not-a-password", source="127.0.20.1")[0] == 401
     records = eventually(lambda: request(apiserver, "GET", "/apis/iam.kubellm.io/v1alpha1/loginrecords"
                                          "?fieldSelector=spec.username%3Dnobody-enc", admin(apiserver))[1],
                          lambda listed: listed["items"])
@@ -113,20 +113,20 @@ def test_admin_user_bootstrap_and_password_rules(apiserver: APIServer) -> None:
     assert lines["password"] not in json.dumps(user)
 
     weak = {"apiVersion": "iam.kubellm.io/v1alpha1", "kind": "User", "metadata": {"name": "weakling"},
-            "spec": {"email": "w@example.com", "password": "weakling1"}}
+            "spec": {"email": "w@example.com", "password": secret("weakling1")}}
     code, body = request(apiserver, "POST", "/apis/iam.kubellm.io/v1alpha1/users", me, body=weak)
     assert code == 422, body
     assert "spec.password: Invalid value: must be at least 12 characters long" in body["message"]
     assert "weakling1" not in json.dumps(body)
     strong = {**weak, "metadata": {"name": "strong"},
-              "spec": {"email": "s@example.com", "password": "correct horse battery staple"}}
+              "spec": {"email": "s@example.com", "password": secret("correct horse battery staple")}}
     code, body = request(apiserver, "POST", "/apis/iam.kubellm.io/v1alpha1/users", me, body=strong)
     assert code == 201 and "passwordHash" not in body["spec"] and "password" not in body["spec"]
     assert "correct horse" not in apiserver.log.read_text()
 
 
-APPLIED_TOKEN = "applied-t0ken-9c1e4f"
-APPLIED_PASSWORD = "applied password 7f3d91ab"
+APPLIED_TOKEN = secret("applied-t0ken-9c1e4f")
+APPLIED_PASSWORD = secret("applied password 7f3d91ab")
 
 
 def test_kubectl_apply_keeps_no_secret_in_the_last_applied_annotation(apiserver: APIServer, tmp_path: Path) -> None:
