@@ -41,6 +41,16 @@ CACHED_ROOTS = ["/g/things/", "/g/thingsX/", "/g/other/", "/g/nothing/",
                 *(resource_root(info) for info in ALL_RESOURCES)]
 
 
+@pytest.fixture
+async def etcd_storage(etcd: EtcdAccess) -> AsyncIterator[EtcdStorage]:
+    """etcd itself on its own key prefix (for tests that build their own cache over it)."""
+    s = EtcdStorage(etcd.config(f"/test-{uuid.uuid4().hex[:12]}", compaction_interval=0))
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
 @pytest.fixture(params=["etcd", "cached"])
 async def storage(request: pytest.FixtureRequest, etcd: EtcdAccess) -> AsyncIterator[EtcdStorage]:
     """A storage on its own key prefix, so tests never see each other's objects: etcd itself, and the

@@ -27,14 +27,33 @@ def call(apiserver: APIServer, cert: Pair | None, info: Any, verb: str, ns: str 
     method, path, body, headers = {
         "get": ("GET", item, None, {}),
         "list": ("GET", coll, None, {}),
-        "watch": ("GET", coll + "?watch=true&timeoutSeconds=1", None, {}),
+        "watch": ("GET", coll + "?watch=true", None, {}),
         "create": ("POST", coll, {"apiVersion": info.api_version, "kind": info.kind}, {}),
         "update": ("PUT", item, {"apiVersion": info.api_version, "kind": info.kind}, {}),
         "patch": ("PATCH", item, {}, {"Content-Type": "application/merge-patch+json"}),
         "delete": ("DELETE", item, None, {}),
         "deletecollection": ("DELETE", coll + "?labelSelector=matrix%3Dnone", None, {}),
     }[verb]
+    if verb == "watch":
+        return watch_status(apiserver, cert, path)
     return request(apiserver, method, path, cert, headers, body)
+
+
+def watch_status(apiserver: APIServer, cert: Pair | None, path: str) -> tuple[int, Any]:
+    """A watch's status: an error's Status body, or 200 as soon as the stream has started (not its end)."""
+    import http.client
+    import json
+
+    from test_authentication import context
+
+    host, port = apiserver.url.removeprefix("https://").rsplit(":", 1)
+    conn = http.client.HTTPSConnection(host, int(port), context=context(apiserver, cert), timeout=15)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, (json.loads(resp.read()) if resp.status != 200 else None)
+    finally:
+        conn.close()
 
 
 @pytest.fixture(scope="module")

@@ -165,9 +165,12 @@ def test_delete_waits_for_finalizers(k: APIServer) -> None:
 
     t = threading.Thread(target=run)
     t.start()
-    time.sleep(2)
+    deadline = time.monotonic() + 20
+    while not k.kubectl("get", "llms", "fin", "-n", NS, "-o", "jsonpath={.metadata.deletionTimestamp}").stdout:
+        assert time.monotonic() < deadline, "the delete never marked the object"
+        time.sleep(0.05)
+    # marked for deletion and still held by its finalizer: kubectl delete must still be waiting
     assert not done.is_set(), "delete returned while a finalizer was pending"
-    assert k.kubectl("get", "llms", "fin", "-n", NS, "-o", "jsonpath={.metadata.deletionTimestamp}").stdout
     k.kubectl("patch", "llms", "fin", "-n", NS, "--type=merge", "-p", '{"metadata":{"finalizers":null}}')
     t.join(30)
     assert result["p"].returncode == 0 and "deleted" in result["p"].stdout
@@ -182,16 +185,17 @@ def test_wait_for_jsonpath_and_watch(k: APIServer) -> None:
     waiter = subprocess.Popen(["kubectl", "wait", "llms/w", "-n", NS, "--for=jsonpath={.spec.replicas}=3",
                                "--timeout=20s"], env={**os.environ, "KUBECONFIG": str(k.kubeconfig)},
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.5)
+    assert watch.stdout is not None
+    lines = [watch.stdout.readline().split(), watch.stdout.readline().split()]  # the header, then w's row
+    assert lines[0][:2] == ["NAME", "MODEL"] and lines[1][0] == "w", lines
+    # the watch is established (it printed the initial list); kubectl wait sees the change whenever it starts
     k.kubectl("scale", "llms", "w", "-n", NS, "--replicas=3")
     out, err = waiter.communicate(timeout=30)
     assert waiter.returncode == 0 and "condition met" in out, err
-    time.sleep(1)
+    lines.append(watch.stdout.readline().split())  # the change, as a new row
     watch.terminate()
-    wout, _ = watch.communicate(timeout=10)
-    lines = [line.split() for line in wout.splitlines() if line.strip()]
-    assert lines[0][:2] == ["NAME", "MODEL"]
-    assert [line[0] for line in lines[1:]].count("w") >= 2, wout
+    watch.communicate(timeout=10)
+    assert lines[2][0] == "w" and "3" in lines[2][2:] and lines[1][2] == "1", lines
 
 
 def test_bad_input_status_errors(k: APIServer) -> None:

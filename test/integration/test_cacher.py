@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
@@ -23,8 +22,8 @@ def thing(name: str, ns: str = "ns1", **labels: str) -> Obj:
 
 
 @pytest.fixture
-async def pair(storage: Any) -> tuple[EtcdStorage, CachedStorage]:
-    etcd: EtcdStorage = storage.storage if isinstance(storage, CachedStorage) else storage
+async def pair(etcd_storage: EtcdStorage) -> tuple[EtcdStorage, CachedStorage]:
+    etcd = etcd_storage
     cached = CachedStorage(etcd, [ROOT], history=50, watcher_capacity=20)
     cached.start()
     await cached.wait_ready()

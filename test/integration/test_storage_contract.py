@@ -697,34 +697,41 @@ async def test_watch_delivers_events_in_revision_order(storage: EtcdStorage) -> 
         await replay.close()
 
 
-async def writer(storage: EtcdStorage, n_objects: int, delay: float) -> int:
-    """Create, modify and delete objects; return the revision of the last write."""
+async def writer(storage: EtcdStorage, n_objects: int, pause_at: int | None = None,
+                 paused: asyncio.Event | None = None, resume: asyncio.Event | None = None) -> int:
+    """Create, modify and delete objects; return the revision of the last write. With `pause_at`, set
+    `paused` after that many objects and wait for `resume` before going on."""
     last = 0
     for i in range(n_objects):
+        if i == pause_at and paused is not None and resume is not None:
+            paused.set()
+            await resume.wait()
         last = rv(await storage.create(key_of(f"w{i:02d}"), thing(f"w{i:02d}", spec={"n": 0})))
-        await asyncio.sleep(delay)
         if i >= 1:
             last = rv(await storage.guaranteed_update(key_of(f"w{i - 1:02d}"), set_spec(n=1)))
-            await asyncio.sleep(delay)
         if i >= 2 and i % 2 == 0:
             last = rv(await storage.delete(key_of(f"w{i - 2:02d}")))
-            await asyncio.sleep(delay)
     return last
 
 
 async def test_watch_resume_from_last_event_misses_nothing(storage: EtcdStorage) -> None:
+    """Read part of a stream, stop, let writes land while nobody watches, resume from the last event read
+    while writes go on: the two parts are exactly the whole stream. Phases are ordered by events."""
     r0 = await storage.current_revision()
     reference = await storage.watch(PREFIX, WatchOptions(resource_version=str(r0)))
     first = await storage.watch(PREFIX, WatchOptions(resource_version=str(r0)))
     second: EtcdWatcher | None = None
-    task = asyncio.create_task(writer(storage, 24, 0.002))
+    paused, go_on = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(writer(storage, 24, pause_at=16, paused=paused, resume=go_on))
     try:
         part1 = await collect(first, 15)
         await first.close()
         resume_rv = part1[-1].revision
-        assert not task.done(), "writes must still be running while the watch is resumed"
-        await asyncio.sleep(0.02)  # more writes land while nobody is watching
+        await asyncio.wait_for(paused.wait(), 10)  # 16 objects' writes are in: many after part1, unwatched
+        gap_end = await storage.current_revision()
+        assert gap_end > resume_rv
         second = await storage.watch(PREFIX, WatchOptions(resource_version=str(resume_rv)))
+        go_on.set()  # and more writes while the resumed watch runs
         last_rev = await asyncio.wait_for(task, 10)
         part2 = await collect_until_rev(second, last_rev)
         whole = await collect_until_rev(reference, last_rev)
@@ -733,7 +740,7 @@ async def test_watch_resume_from_last_event_misses_nothing(storage: EtcdStorage)
         types = {e.type for e in whole}
         assert types == {"ADDED", "MODIFIED", "DELETED"}
         assert [sig(e) for e in part1 + part2] == [sig(e) for e in whole]
-        assert part2 and part2[0].revision > resume_rv
+        assert part2[0].revision > resume_rv and part2[-1].revision > gap_end
         revs = [e.revision for e in whole]
         assert revs == sorted(set(revs))
         assert revs[0] > r0 and revs[-1] == last_rev
@@ -751,7 +758,7 @@ async def test_concurrent_watchers_see_the_same_sequence(storage: EtcdStorage) -
     r0 = await storage.current_revision()
     w1 = await storage.watch(PREFIX, WatchOptions(resource_version=str(r0)))
     w2 = await storage.watch(PREFIX, WatchOptions(resource_version=str(r0)))
-    task = asyncio.create_task(writer(storage, 12, 0.001))
+    task = asyncio.create_task(writer(storage, 12))
     try:
         last_rev = await asyncio.wait_for(task, 10)
         e1, e2 = await asyncio.gather(collect_until_rev(w1, last_rev), collect_until_rev(w2, last_rev))
