@@ -22,6 +22,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
+from kubellm.apis import listtypes, secrets
 from kubellm.apis.base import APIModel
 from kubellm.apis.scheme import ResourceInfo
 from kubellm.registry.registry import ALL_RESOURCES
@@ -252,8 +253,6 @@ def test_hints_name_existing_fields() -> None:
             default = model.model_fields[field].default
             if isinstance(default, str) and default:
                 assert default in hint.enum, f"{model.__name__}.{field}: default {default!r} not in the enum"
-    for model in hints.TYPE_EXTENSIONS:
-        assert issubclass(model, APIModel)
 
 
 def test_list_map_keys_are_required_in_the_items(v2: dict[str, Any]) -> None:
@@ -267,6 +266,131 @@ def test_list_map_keys_are_required_in_the_items(v2: dict[str, Any]) -> None:
                 item = defs[sub["items"]["$ref"].rsplit("/", 1)[-1]]
                 assert set(keys) <= set(item.get("required", [])), f"{name}.{prop}"
     assert found >= 5
+
+
+# --- list and map semantics: declared on the types, published from there --------------------------------
+
+LIST_EXTENSIONS = ("x-kubernetes-list-type", "x-kubernetes-list-map-keys", "x-kubernetes-map-type",
+                   "x-kubernetes-patch-strategy", "x-kubernetes-patch-merge-key")
+ATOMIC = {"x-kubernetes-list-type": "atomic"}
+PUBLISHED_LIST_SEMANTICS: dict[str, dict[str, Any]] = {  # what the documents published when hints.py held them
+    "meta.DeleteOptions.dryRun": ATOMIC,
+    "meta.ObjectMeta.finalizers": {"x-kubernetes-list-type": "set", "x-kubernetes-patch-strategy": "merge"},
+    "meta.ObjectMeta.managedFields": ATOMIC,
+    "meta.ObjectMeta.ownerReferences": {"x-kubernetes-list-map-keys": ["uid"], "x-kubernetes-list-type": "map",
+                                        "x-kubernetes-patch-merge-key": "uid", "x-kubernetes-patch-strategy": "merge"},
+    "meta.StatusDetails.causes": ATOMIC,
+    "cluster.v1alpha1.ClusterStatus.conditions": {"x-kubernetes-list-map-keys": ["type"],
+                                                  "x-kubernetes-list-type": "map"},
+    "cluster.v1alpha1.ClusterStatus.gpus": {"x-kubernetes-list-map-keys": ["model"], "x-kubernetes-list-type": "map"},
+    "cluster.v1alpha1.LabelSelector": {"x-kubernetes-map-type": "atomic"},
+    "cluster.v1alpha1.LabelSelector.matchExpressions": ATOMIC,
+    "cluster.v1alpha1.LabelSelectorRequirement.values": ATOMIC,
+    "iam.v1alpha1.AggregationRule.clusterRoleSelectors": ATOMIC,
+    "iam.v1alpha1.ClusterRole.rules": ATOMIC,
+    "iam.v1alpha1.ClusterRoleBinding.subjects": ATOMIC,
+    "iam.v1alpha1.PolicyRule.apiGroups": ATOMIC,
+    "iam.v1alpha1.PolicyRule.nonResourceURLs": ATOMIC,
+    "iam.v1alpha1.PolicyRule.resourceNames": ATOMIC,
+    "iam.v1alpha1.PolicyRule.resources": ATOMIC,
+    "iam.v1alpha1.PolicyRule.verbs": ATOMIC,
+    "iam.v1alpha1.Role.rules": ATOMIC,
+    "iam.v1alpha1.RoleBinding.subjects": ATOMIC,
+    "iam.v1alpha1.UserSpec.groups": {"x-kubernetes-list-type": "set"},
+    "model.v1alpha1.ClusterAffinity.clusterNames": {"x-kubernetes-list-type": "set"},
+    "model.v1alpha1.LLMServiceSpec.extraArgs": ATOMIC,
+    "model.v1alpha1.LLMServiceStatus.clusters": {"x-kubernetes-list-map-keys": ["name"],
+                                                 "x-kubernetes-list-type": "map"},
+    "model.v1alpha1.LLMServiceStatus.conditions": {"x-kubernetes-list-map-keys": ["type"],
+                                                   "x-kubernetes-list-type": "map"},
+    "model.v1alpha1.LocalObjectReference": {"x-kubernetes-map-type": "atomic"},
+    "model.v1alpha1.RAGServiceSpec.sources": {"x-kubernetes-list-map-keys": ["name"], "x-kubernetes-list-type": "map"},
+    "model.v1alpha1.RAGServiceStatus.conditions": {"x-kubernetes-list-map-keys": ["type"],
+                                                   "x-kubernetes-list-type": "map"},
+}
+
+
+def _short(name: str) -> str:
+    return name.replace(f"{META}.", "meta.").replace("io.kubellm.", "")
+
+
+def _list_semantics(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for name, schema in schemas_of(doc).items():
+        own = {k: v for k, v in schema.items() if k in LIST_EXTENSIONS}
+        if own:
+            found[_short(name)] = own
+        for prop, sub in schema.get("properties", {}).items():
+            own = {k: v for k, v in sub.items() if k in LIST_EXTENSIONS}
+            if own:
+                found[f"{_short(name)}.{prop}"] = own
+    return found
+
+
+def test_list_and_map_types_are_published_as_the_types_declare_them(
+    v2: dict[str, Any], v3_docs: dict[tuple[str, str], dict[str, Any]]
+) -> None:
+    assert _list_semantics(v2) == PUBLISHED_LIST_SEMANTICS
+    union: dict[str, dict[str, Any]] = {}
+    for (group, _), doc in v3_docs.items():
+        found = _list_semantics(doc)
+        assert found == {k: PUBLISHED_LIST_SEMANTICS[k] for k in found}, group
+        union.update(found)
+    assert union == PUBLISHED_LIST_SEMANTICS
+
+
+def test_published_list_semantics_are_what_the_field_manager_merges_by(v2: dict[str, Any]) -> None:
+    """One declaration: every published list type, map key and atomic map is the walker's answer."""
+    defs = v2["definitions"]
+    checked = 0
+    for model in _models():
+        schema = defs[definition_name(model)]
+        node = listtypes.structure(model)
+        assert node.atomic == (schema.get("x-kubernetes-map-type") == "atomic"), model.__name__
+        for name, info in model.model_fields.items():
+            prop = schema["properties"][info.alias or name]
+            field_node = node.child(info.alias or name)
+            if field_node.kind == "list":
+                checked += 1
+                assert field_node.list_type == prop.get("x-kubernetes-list-type", "atomic"), (model.__name__, name)
+                assert list(field_node.keys) == prop.get("x-kubernetes-list-map-keys", []), (model.__name__, name)
+                assert prop["type"] == "array"
+            else:
+                assert "x-kubernetes-list-type" not in prop, (model.__name__, name)
+    assert checked >= 25
+
+
+def test_hints_hold_no_list_semantics() -> None:
+    assert not any(name.startswith("x-kubernetes") for name in vars(hints.Hint()))
+    assert not hasattr(hints, "TYPE_EXTENSIONS")
+
+
+def test_declaring_list_types_combines_with_other_schema_extras() -> None:
+    info = listtypes.set_list(json_schema_extra=secrets.SECRET, default_factory=list, description="d.")
+    assert info.json_schema_extra == {**secrets.SECRET, "x-kubernetes-list-type": "set"}
+    assert secrets.is_secret(info.json_schema_extra)
+    assert listtypes.field_extensions(info) == {"x-kubernetes-list-type": "set"}
+    with pytest.raises(TypeError, match="conflicting x-kubernetes-list-type"):
+        listtypes.atomic_list(json_schema_extra={"x-kubernetes-list-type": "set"})
+    with pytest.raises(TypeError, match="at least one key"):
+        listtypes.map_list()
+
+
+def test_secret_fields_are_write_only_in_v3_and_not_in_v2(
+    v2: dict[str, Any], v3_docs: dict[tuple[str, str], dict[str, Any]]
+) -> None:
+    secret_props = {("io.kubellm.cluster.v1alpha1.ClusterSpec", "credentials"),
+                    ("io.kubellm.iam.v1alpha1.UserSpec", "password"),
+                    ("io.kubellm.iam.v1alpha1.UserSpec", "passwordHash")}
+    for doc in v3_docs.values():
+        for name, schema in schemas_of(doc).items():
+            for prop, sub in schema.get("properties", {}).items():
+                assert sub.get("writeOnly", False) is ((name, prop) in secret_props), (name, prop)
+    credentials = schemas_of(v3_docs[("cluster.kubellm.io", "v1alpha1")])[
+        "io.kubellm.cluster.v1alpha1.ClusterSpec"]["properties"]["credentials"]
+    assert credentials["writeOnly"] is True and credentials["allOf"][0]["$ref"].endswith(".ClusterCredentials")
+    assert "writeOnly" not in orjson.dumps(v2).decode()
+    assert b"writeOnly" not in openapi.build_v2_protobuf(ALL_RESOURCES)
 
 
 # --- paths -----------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from kubellm.server.openapi.schemas import (
     SCALE_SPEC,
     SCALE_STATUS,
     WATCH_EVENT,
+    WRITE_ONLY,
     SchemaBuilder,
     kind_name,
     list_name,
@@ -113,6 +114,22 @@ def _to_v3(node: Any) -> Any:
     return out
 
 
+def _to_v2(schema: Any) -> Any:
+    """A schema as Swagger 2.0 can say it: without `writeOnly` (a 3.0 keyword; v2 has only readOnly).
+    Schemas that change are copied, the others shared."""
+    if not isinstance(schema, dict):
+        return schema
+    out = {key: value for key, value in schema.items() if key != WRITE_ONLY}
+    if isinstance(out.get("properties"), dict):
+        out["properties"] = {name: _to_v2(sub) for name, sub in out["properties"].items()}
+    for key in ("items", "additionalProperties"):
+        if isinstance(out.get(key), dict):
+            out[key] = _to_v2(out[key])
+    if isinstance(out.get("allOf"), list):
+        out["allOf"] = [_to_v2(sub) for sub in out["allOf"]]
+    return out
+
+
 @lru_cache(maxsize=8)
 def _catalog(resources: tuple[ResourceInfo, ...]) -> _Catalog:
     return _Catalog(resources)
@@ -129,7 +146,8 @@ def _v2(resources: tuple[ResourceInfo, ...]) -> JSON:
         "swagger": "2.0",
         "info": _info(),
         "paths": dict(sorted(paths.items())),
-        "definitions": catalog.definitions_for(resources, paths, extra),
+        "definitions": {name: _to_v2(schema)
+                        for name, schema in catalog.definitions_for(resources, paths, extra).items()},
         "securityDefinitions": SECURITY_SCHEME,
         "security": [{"BearerToken": []}],
     }

@@ -1,16 +1,18 @@
-"""What the pydantic types cannot say about the API: required fields, enums, timestamps, list semantics.
+"""What the pydantic types do not say about the API: required fields, enums, timestamps.
 
 Every field of an API type has a default (requiredness and enums are semantic checks in each group's
 `validation.py`), so the schema generator learns them here. Enum values come from the constants the
 validation functions check against, so the two cannot drift apart. Keys are (model, Python field
 name); the unit tests check that every key names an existing field.
+
+List and map semantics (`x-kubernetes-list-type`, `-list-map-keys`, `-map-type`, patch strategies) are
+not here: the types declare them (`kubellm.apis.listtypes`), and the generator and the field manager
+both read them from there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from kubellm.apis.base import APIModel
 from kubellm.apis.cluster.v1alpha1 import types as cluster
@@ -43,54 +45,26 @@ class Hint:
     enum: tuple[str, ...] | None = None
     ref: str | None = None
     """Publish the field as a reference to this definition instead of its Python type (e.g. Time)."""
-    extensions: Mapping[str, Any] = field(default_factory=dict)
 
 
 NO_HINT = Hint()
 REQUIRED = Hint(required=True)
 TIMESTAMP = Hint(ref=TIME)
-ATOMIC = Hint(extensions={"x-kubernetes-list-type": "atomic"})
-SET = Hint(extensions={"x-kubernetes-list-type": "set"})
-
-
-def list_map(*keys: str) -> Hint:
-    """A list whose items are identified by `keys` (unique, required): server-side apply merges by them."""
-    return Hint(extensions={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": list(keys)})
-
-
 def enum(values: tuple[str, ...] | list[str], *, required: bool = False, allow_empty: bool = False) -> Hint:
     """An enum; `allow_empty` adds "" where validation accepts an empty value (e.g. a phase not yet set)."""
     return Hint(required=required, enum=(("",) if allow_empty else ()) + tuple(values))
 
 
-CONDITIONS = list_map("type")
-
 HINTS: dict[tuple[type[APIModel], str], Hint] = {
     # --- meta.k8s.io/v1 ------------------------------------------------------------------------------
     (meta.ObjectMeta, "creation_timestamp"): TIMESTAMP,
     (meta.ObjectMeta, "deletion_timestamp"): TIMESTAMP,
-    (meta.ObjectMeta, "finalizers"): Hint(
-        extensions={"x-kubernetes-list-type": "set", "x-kubernetes-patch-strategy": "merge"}
-    ),
-    (meta.ObjectMeta, "owner_references"): Hint(
-        extensions={
-            "x-kubernetes-list-type": "map",
-            "x-kubernetes-list-map-keys": ["uid"],
-            "x-kubernetes-patch-merge-key": "uid",
-            "x-kubernetes-patch-strategy": "merge",
-        }
-    ),
-    (meta.ObjectMeta, "managed_fields"): ATOMIC,
     (meta.ManagedFieldsEntry, "time"): TIMESTAMP,
     (meta.ManagedFieldsEntry, "fields_v1"): Hint(ref=FIELDS_V1),
-    (meta.StatusDetails, "causes"): ATOMIC,
-    (meta.DeleteOptions, "dry_run"): ATOMIC,
     (meta.WatchEvent, "object"): Hint(ref=RAW_EXTENSION),
     # --- shared shapes (cluster.kubellm.io module) ---------------------------------------------------
-    (cluster.LabelSelector, "match_expressions"): ATOMIC,
     (cluster.LabelSelectorRequirement, "key"): REQUIRED,
     (cluster.LabelSelectorRequirement, "operator"): enum(cluster_validation._SELECTOR_OPERATORS, required=True),
-    (cluster.LabelSelectorRequirement, "values"): ATOMIC,
     (cluster.Condition, "type"): REQUIRED,
     (cluster.Condition, "status"): enum(cluster_validation.CONDITION_STATUSES, required=True),
     (cluster.Condition, "last_transition_time"): Hint(required=True, ref=TIME),
@@ -100,14 +74,11 @@ HINTS: dict[tuple[type[APIModel], str], Hint] = {
     (cluster.ClusterSpec, "api_endpoint"): REQUIRED,
     (cluster.Taint, "key"): REQUIRED,
     (cluster.Taint, "effect"): enum(cluster_validation.TAINT_EFFECTS, required=True),
-    (cluster.ClusterStatus, "conditions"): CONDITIONS,
-    (cluster.ClusterStatus, "gpus"): list_map("model"),
     (cluster.ClusterStatus, "last_probe_time"): TIMESTAMP,
     (cluster.GPUInventory, "model"): REQUIRED,
     # --- iam.kubellm.io/v1alpha1 ---------------------------------------------------------------------
     (iam.User, "spec"): REQUIRED,
     (iam.UserSpec, "email"): REQUIRED,
-    (iam.UserSpec, "groups"): SET,
     (iam.UserSpec, "state"): enum(iam_validation.USER_SPEC_STATES),
     (iam.UserStatus, "state"): enum(iam_validation.USER_STATES, allow_empty=True),
     (iam.UserStatus, "locked_until"): TIMESTAMP,
@@ -116,32 +87,20 @@ HINTS: dict[tuple[type[APIModel], str], Hint] = {
     (iam.LoginRecordSpec, "username"): REQUIRED,
     (iam.LoginRecordSpec, "reason"): enum(iam_validation.LOGIN_REASONS, allow_empty=True),
     (iam.LoginRecordSpec, "time"): TIMESTAMP,
-    (iam.PolicyRule, "verbs"): Hint(required=True, extensions={"x-kubernetes-list-type": "atomic"}),
-    (iam.PolicyRule, "api_groups"): ATOMIC,
-    (iam.PolicyRule, "resources"): ATOMIC,
-    (iam.PolicyRule, "resource_names"): ATOMIC,
-    (iam.PolicyRule, "non_resource_urls"): ATOMIC,
-    (iam.Role, "rules"): ATOMIC,
-    (iam.ClusterRole, "rules"): ATOMIC,
-    (iam.AggregationRule, "cluster_role_selectors"): Hint(
-        required=True, extensions={"x-kubernetes-list-type": "atomic"}
-    ),
+    (iam.PolicyRule, "verbs"): REQUIRED,
+    (iam.AggregationRule, "cluster_role_selectors"): REQUIRED,
     (iam.Subject, "kind"): enum(iam_validation.SUBJECT_KINDS, required=True),
     (iam.Subject, "name"): REQUIRED,
     (iam.RoleRef, "api_group"): enum((iam.GROUP,)),
     (iam.RoleRef, "kind"): enum(("Role", "ClusterRole"), required=True),
     (iam.RoleRef, "name"): REQUIRED,
-    (iam.RoleBinding, "subjects"): ATOMIC,
     (iam.RoleBinding, "role_ref"): REQUIRED,
-    (iam.ClusterRoleBinding, "subjects"): ATOMIC,
     (iam.ClusterRoleBinding, "role_ref"): REQUIRED,
     # --- model.kubellm.io/v1alpha1 -------------------------------------------------------------------
     (model.LLMService, "spec"): REQUIRED,
     (model.LLMServiceSpec, "model"): REQUIRED,
     (model.LLMServiceSpec, "quantization"): enum(model_validation.QUANTIZATIONS),
-    (model.LLMServiceSpec, "extra_args"): ATOMIC,
     (model.AutoscalingSpec, "max_replicas"): REQUIRED,
-    (model.ClusterAffinity, "cluster_names"): SET,
     (model.Toleration, "operator"): enum(model_validation.TOLERATION_OPERATORS, allow_empty=True),
     (model.Toleration, "effect"): enum(cluster_validation.TAINT_EFFECTS, allow_empty=True),
     (model.StaticClusterWeight, "target_cluster"): REQUIRED,
@@ -150,27 +109,17 @@ HINTS: dict[tuple[type[APIModel], str], Hint] = {
     (model.ReplicaScheduling, "replica_division_preference"): enum(model_validation.REPLICA_DIVISION_PREFERENCES),
     (model.EnvVar, "name"): REQUIRED,
     (model.LLMServiceStatus, "phase"): enum(model_validation.LLM_PHASES, allow_empty=True),
-    (model.LLMServiceStatus, "conditions"): CONDITIONS,
-    (model.LLMServiceStatus, "clusters"): list_map("name"),
     (model.LLMServiceClusterStatus, "name"): REQUIRED,
     (model.LLMServiceClusterStatus, "phase"): enum(model_validation.LLM_PHASES, allow_empty=True),
     (model.RAGService, "spec"): REQUIRED,
     (model.RAGServiceSpec, "llm_service_ref"): REQUIRED,
     (model.RAGServiceSpec, "embedding"): REQUIRED,
-    (model.RAGServiceSpec, "sources"): list_map("name"),
     (model.LocalObjectReference, "name"): REQUIRED,
     (model.EmbeddingSpec, "model"): REQUIRED,
     (model.VectorStoreSpec, "type"): enum(model_validation.VECTOR_STORES),
     (model.DocumentSource, "name"): REQUIRED,
     (model.DocumentSource, "type"): enum(model_validation.SOURCE_TYPES, required=True),
     (model.RAGServiceStatus, "phase"): enum(model_validation.RAG_PHASES, allow_empty=True),
-    (model.RAGServiceStatus, "conditions"): CONDITIONS,
-}
-
-TYPE_EXTENSIONS: dict[type[APIModel], Mapping[str, Any]] = {
-    # Selectors and references are replaced whole by server-side apply, as in Kubernetes.
-    cluster.LabelSelector: {"x-kubernetes-map-type": "atomic"},
-    model.LocalObjectReference: {"x-kubernetes-map-type": "atomic"},
 }
 
 

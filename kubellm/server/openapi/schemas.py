@@ -6,6 +6,11 @@ is `<group reversed>.<v>.<Class>` (`io.kubellm.model.v1alpha1.LLMServiceSpec`), 
 `kubellm.apis.meta.v1.types` is `io.k8s.apimachinery.pkg.apis.meta.v1.<Class>`. The few
 apimachinery and autoscaling/v1 types that have no pydantic model here are written out below in
 the shape Kubernetes publishes them.
+
+List and map semantics (`x-kubernetes-list-type`, `-list-map-keys`, `-map-type`, patch strategies) are
+read from the fields and types that declare them (`kubellm.apis.listtypes`), the same declarations the
+field manager merges by; a secret field (`kubellm.apis.secrets`) is `writeOnly`, which `documents.py`
+keeps in v3 and drops from v2 (Swagger 2.0 has no such keyword).
 """
 
 from __future__ import annotations
@@ -20,10 +25,11 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from kubellm.apis import listtypes
 from kubellm.apis.base import APIModel, FreeForm
 from kubellm.apis.meta.v1 import types as meta
 from kubellm.apis.scheme import ResourceInfo
-from kubellm.server.openapi.hints import FIELDS_V1, INT64_FIELDS, RAW_EXTENSION, TIME, TYPE_EXTENSIONS, Hint, hint
+from kubellm.server.openapi.hints import FIELDS_V1, INT64_FIELDS, RAW_EXTENSION, TIME, Hint, hint
 
 JSON = dict[str, Any]
 
@@ -42,6 +48,7 @@ SCALE_SPEC = f"{AUTOSCALING_V1}.ScaleSpec"
 SCALE_STATUS = f"{AUTOSCALING_V1}.ScaleStatus"
 
 GVK = "x-kubernetes-group-version-kind"
+WRITE_ONLY = "writeOnly"
 SCALE_GVK = {"group": "autoscaling", "kind": "Scale", "version": "v1"}
 
 _MODULE_PREFIXES = {meta.__name__: META_V1}
@@ -159,8 +166,7 @@ class SchemaBuilder:
             schema["properties"] = properties
         if required:
             schema["required"] = sorted(required)
-        if issubclass(cls, APIModel):
-            schema.update(TYPE_EXTENSIONS.get(cls, {}))
+        schema.update(listtypes.type_extensions(cls))
 
     def field_schema(self, cls: type[BaseModel], field_name: str, info: FieldInfo, field_hint: Hint) -> JSON:
         annotation = _unwrap_optional(info.annotation)
@@ -181,7 +187,10 @@ class SchemaBuilder:
             if schema.get("type") != "string":
                 raise TypeError(f"{cls.__name__}.{field_name}: an enum hint needs a string field")
             schema["enum"] = sorted(set(field_hint.enum))
-        schema.update(field_hint.extensions)
+        schema.update(listtypes.field_extensions(info))
+        extra = info.json_schema_extra
+        if isinstance(extra, dict) and extra.get(WRITE_ONLY) is True:  # secret fields (apis.secrets)
+            schema[WRITE_ONLY] = True
         return schema
 
     def type_schema(self, annotation: Any, field_name: str) -> JSON:

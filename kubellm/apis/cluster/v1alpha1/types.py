@@ -13,6 +13,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from kubellm.apis.base import APIModel
+from kubellm.apis.listtypes import ATOMIC_MAP, atomic_list, map_list
 from kubellm.apis.meta.v1.types import ObjectMeta, TypedModel
 from kubellm.apis.secrets import secret_field
 
@@ -30,7 +31,7 @@ class LabelSelectorRequirement(APIModel):
     operator: str = Field(
         default="", description="How the key relates to the values: In, NotIn, Exists or DoesNotExist."
     )
-    values: list[str] = Field(
+    values: list[str] = atomic_list(
         default_factory=list,
         description="Values for In and NotIn (at least one); must be empty for Exists and DoesNotExist.",
     )
@@ -39,10 +40,12 @@ class LabelSelectorRequirement(APIModel):
 class LabelSelector(APIModel):
     """A label query over objects. Both parts must match; an empty selector matches everything."""
 
+    model_config = ATOMIC_MAP  # replaced whole by server-side apply, as in Kubernetes
+
     match_labels: dict[str, str] = Field(
         default_factory=dict, description="Labels that must all be present with exactly these values."
     )
-    match_expressions: list[LabelSelectorRequirement] = Field(
+    match_expressions: list[LabelSelectorRequirement] = atomic_list(
         default_factory=list, description="Requirements that must all hold."
     )
 
@@ -118,12 +121,12 @@ class GPUInventory(APIModel):
 class ClusterStatus(APIModel):
     """The observed state of a member cluster, from the server's probes."""
 
-    conditions: list[Condition] = Field(
-        default_factory=list, description="Current conditions of the cluster, such as Ready."
+    conditions: list[Condition] = map_list(
+        "type", default_factory=list, description="Current conditions of the cluster, such as Ready."
     )
     kubernetes_version: str = Field(default="", description="Kubernetes version the member cluster reports.")
     node_count: int = Field(default=0, description="Number of nodes in the cluster.")
-    gpus: list[GPUInventory] = Field(default_factory=list, description="GPU inventory by GPU model.")
+    gpus: list[GPUInventory] = map_list("model", default_factory=list, description="GPU inventory by GPU model.")
     last_probe_time: str | None = Field(default=None, description="When the cluster was last probed (RFC3339).")
 
 

@@ -14,6 +14,7 @@ from pydantic import Field, model_validator
 
 from kubellm.apis.base import APIModel
 from kubellm.apis.cluster.v1alpha1.types import LabelSelector
+from kubellm.apis.listtypes import atomic_list, set_list
 from kubellm.apis.meta.v1.types import ObjectMeta, TypedModel
 from kubellm.apis.secrets import secret_field
 
@@ -29,7 +30,7 @@ class UserSpec(APIModel):
 
     email: str = Field(default="", description="Email address of the user.")
     display_name: str = Field(default="", description="Name shown for the user.")
-    groups: list[str] = Field(
+    groups: list[str] = set_list(
         default_factory=list, description="Groups the user belongs to; RBAC subjects of kind Group match them."
     )
     state: str = Field(
@@ -94,19 +95,19 @@ class LoginRecord(TypedModel):
 class PolicyRule(APIModel):
     """Verbs allowed on resources or on non-resource URLs."""
 
-    verbs: list[str] = Field(
+    verbs: list[str] = atomic_list(
         default_factory=list, description='Verbs allowed, e.g. get, list, watch, create; "*" means all.'
     )
-    api_groups: list[str] = Field(
+    api_groups: list[str] = atomic_list(
         default_factory=list, description='API groups of the resources; "" is the core group, "*" means all.'
     )
-    resources: list[str] = Field(
+    resources: list[str] = atomic_list(
         default_factory=list, description="Resources the rule applies to, e.g. llmservices or llmservices/scale."
     )
-    resource_names: list[str] = Field(
+    resource_names: list[str] = atomic_list(
         default_factory=list, description="Object names the rule is limited to; empty means every object."
     )
-    non_resource_urls: list[str] = Field(
+    non_resource_urls: list[str] = atomic_list(
         default_factory=list,
         alias="nonResourceURLs",
         description='URL paths such as /healthz; "*" at the end is a prefix match. ClusterRoles only.',
@@ -116,7 +117,7 @@ class PolicyRule(APIModel):
 class AggregationRule(APIModel):
     """How a ClusterRole collects the rules of other ClusterRoles."""
 
-    cluster_role_selectors: list[LabelSelector] = Field(
+    cluster_role_selectors: list[LabelSelector] = atomic_list(
         default_factory=list,
         description="ClusterRoles matching any of these selectors contribute their rules.",
     )
@@ -126,14 +127,16 @@ class Role(TypedModel):
     """Role is a namespaced set of permissions, granted by a RoleBinding."""
 
     metadata: ObjectMeta = Field(default_factory=ObjectMeta, description="Standard object metadata.")
-    rules: list[PolicyRule] = Field(default_factory=list, description="The permissions of this Role.")
+    rules: list[PolicyRule] = atomic_list(default_factory=list, description="The permissions of this Role.")
 
 
 class ClusterRole(TypedModel):
     """ClusterRole is a cluster-wide set of permissions, granted by a RoleBinding or a ClusterRoleBinding."""
 
     metadata: ObjectMeta = Field(default_factory=ObjectMeta, description="Standard object metadata.")
-    rules: list[PolicyRule] = Field(default_factory=list, description="The permissions of this ClusterRole.")
+    rules: list[PolicyRule] = atomic_list(
+        default_factory=list, description="The permissions of this ClusterRole."
+    )
     aggregation_rule: AggregationRule | None = Field(
         default=None,
         description="If set, the server fills rules from the ClusterRoles the selectors match.",
@@ -179,7 +182,7 @@ class RoleBinding(TypedModel):
     """RoleBinding grants a Role or ClusterRole to subjects, within its namespace."""
 
     metadata: ObjectMeta = Field(default_factory=ObjectMeta, description="Standard object metadata.")
-    subjects: list[Subject] = Field(default_factory=list, description="Who the role is granted to.")
+    subjects: list[Subject] = atomic_list(default_factory=list, description="Who the role is granted to.")
     role_ref: RoleRef = Field(default_factory=RoleRef, description="The Role or ClusterRole granted; immutable.")
 
 
@@ -187,5 +190,5 @@ class ClusterRoleBinding(TypedModel):
     """ClusterRoleBinding grants a ClusterRole to subjects across the whole server."""
 
     metadata: ObjectMeta = Field(default_factory=ObjectMeta, description="Standard object metadata.")
-    subjects: list[Subject] = Field(default_factory=list, description="Who the role is granted to.")
+    subjects: list[Subject] = atomic_list(default_factory=list, description="Who the role is granted to.")
     role_ref: RoleRef = Field(default_factory=RoleRef, description="The ClusterRole granted; immutable.")

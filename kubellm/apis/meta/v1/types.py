@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from kubellm.apis.base import APIModel
+from kubellm.apis.listtypes import atomic_list, map_list, set_list
 
 
 class OwnerReference(APIModel):
@@ -85,14 +86,16 @@ class ObjectMeta(APIModel):
     annotations: dict[str, str] | None = Field(
         default=None, description="Key/value pairs of unstructured data for tools; not used to select objects."
     )
-    owner_references: list[OwnerReference] | None = Field(
+    owner_references: list[OwnerReference] | None = map_list(
+        "uid", patch_merge_key="uid", patch_strategy="merge",
         default=None, description="Objects this object depends on; each owner appears at most once."
     )
-    finalizers: list[str] | None = Field(
+    finalizers: list[str] | None = set_list(
+        patch_strategy="merge",
         default=None,
         description="Keys that must all be removed before the server deletes the object.",
     )
-    managed_fields: list[ManagedFieldsEntry] | None = Field(
+    managed_fields: list[ManagedFieldsEntry] | None = atomic_list(
         default=None,
         description="Which manager set which fields (server-side apply); mostly for the server's own use.",
     )
@@ -152,7 +155,7 @@ class StatusDetails(APIModel):
     group: str | None = Field(default=None, description="API group of the object the error is about.")
     kind: str | None = Field(default=None, description="Kind (or resource) of the object the error is about.")
     uid: str | None = Field(default=None, description="UID of the object the error is about.")
-    causes: list[StatusCause] | None = Field(default=None, description="The individual causes of the error.")
+    causes: list[StatusCause] | None = atomic_list(default=None, description="The individual causes of the error.")
     retry_after_seconds: int | None = Field(default=None, description="Seconds the client should wait before retrying.")
 
 
@@ -193,7 +196,7 @@ class DeleteOptions(TypedModel):
     propagation_policy: Literal["Orphan", "Background", "Foreground"] | None = Field(
         default=None, description="Whether and how dependents are deleted: Orphan, Background or Foreground."
     )
-    dry_run: list[str] | None = Field(
+    dry_run: list[str] | None = atomic_list(
         default=None, description='"All" runs every stage of the deletion but does not persist it.'
     )
 

@@ -14,6 +14,7 @@ from pydantic import Field
 
 from kubellm.apis.base import APIModel
 from kubellm.apis.cluster.v1alpha1.types import Condition, LabelSelector
+from kubellm.apis.listtypes import ATOMIC_MAP, atomic_list, map_list, set_list
 from kubellm.apis.meta.v1.types import ObjectMeta, TypedModel
 
 GROUP = "model.kubellm.io"
@@ -49,7 +50,7 @@ class AutoscalingSpec(APIModel):
 class ClusterAffinity(APIModel):
     """Which member clusters qualify: by name, by label, or both (both must match)."""
 
-    cluster_names: list[str] = Field(default_factory=list, description="Names of the Clusters that qualify.")
+    cluster_names: list[str] = set_list(default_factory=list, description="Names of the Clusters that qualify.")
     label_selector: LabelSelector | None = Field(default=None, description="Labels the qualifying Clusters must have.")
 
 
@@ -149,7 +150,7 @@ class LLMServiceSpec(APIModel):
     placement: Placement | None = Field(
         default=None, description="Member clusters that run the replicas; unset: any schedulable cluster."
     )
-    extra_args: list[str] = Field(
+    extra_args: list[str] = atomic_list(
         default_factory=list,
         description="More vLLM arguments; flags the server derives from the spec (--model ...) are not allowed.",
     )
@@ -178,8 +179,12 @@ class LLMServiceStatus(APIModel):
     )
     message: str = Field(default="", description="Human-readable details of the phase.")
     observed_generation: int = Field(default=0, description="The metadata.generation this status is for.")
-    conditions: list[Condition] = Field(default_factory=list, description="Current conditions, such as Ready.")
-    clusters: list[LLMServiceClusterStatus] = Field(default_factory=list, description="Replicas per member cluster.")
+    conditions: list[Condition] = map_list(
+        "type", default_factory=list, description="Current conditions, such as Ready."
+    )
+    clusters: list[LLMServiceClusterStatus] = map_list(
+        "name", default_factory=list, description="Replicas per member cluster."
+    )
 
 
 class LLMService(TypedModel):
@@ -197,6 +202,8 @@ class LLMService(TypedModel):
 
 class LocalObjectReference(APIModel):
     """A reference to an object by name, in the same namespace."""
+
+    model_config = ATOMIC_MAP  # replaced whole by server-side apply, as in Kubernetes
 
     name: str = Field(default="", description="Name of the referenced object.")
 
@@ -265,7 +272,7 @@ class RAGServiceSpec(APIModel):
     vector_store: VectorStoreSpec = Field(
         default_factory=VectorStoreSpec, description="Where the vectors are stored; its type is immutable."
     )
-    sources: list[DocumentSource] = Field(default_factory=list, description="Documents to index.")
+    sources: list[DocumentSource] = map_list("name", default_factory=list, description="Documents to index.")
     chunking: ChunkingSpec = Field(default_factory=ChunkingSpec, description="How documents are split.")
     retrieval: RetrievalSpec = Field(default_factory=RetrievalSpec, description="How chunks are retrieved.")
     replicas: int = Field(default=1, description="Number of replicas of the retrieval service; at least 0.")
@@ -280,7 +287,9 @@ class RAGServiceStatus(APIModel):
     indexed_documents: int = Field(default=0, description="Number of documents indexed.")
     message: str = Field(default="", description="Human-readable details of the phase.")
     observed_generation: int = Field(default=0, description="The metadata.generation this status is for.")
-    conditions: list[Condition] = Field(default_factory=list, description="Current conditions, such as Ready.")
+    conditions: list[Condition] = map_list(
+        "type", default_factory=list, description="Current conditions, such as Ready."
+    )
 
 
 class RAGService(TypedModel):
