@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from kubellm.apis.selectors import FieldSelector, LabelSelector
 
@@ -37,3 +37,27 @@ class SelectionPredicate:
 
 
 EVERYTHING = SelectionPredicate()
+
+
+Seen = tuple[Literal["ADDED", "MODIFIED", "DELETED"], bool]
+
+
+def transition(pred: SelectionPredicate, cur: dict[str, Any] | None,
+               prev: Callable[[], dict[str, Any]] | None) -> Seen | None:
+    """What a watcher with `pred` sees of one change: (event type, whether the event carries the previous
+    object), or None when it sees nothing.
+
+    `cur` is None for a deletion; `prev` returns the previous object (decoded only when needed) and is None
+    for a creation. An object that starts to match is ADDED, one that stops matching is DELETED (with its
+    last matching state), as kube's watch filtering does.
+    """
+    if cur is None:
+        return ("DELETED", True) if prev is not None and pred.matches(prev()) else None
+    if prev is None:
+        return ("ADDED", False) if pred.matches(cur) else None
+    if pred.empty():
+        return "MODIFIED", False
+    cur_pass, old_pass = pred.matches(cur), pred.matches(prev())
+    if cur_pass:
+        return ("MODIFIED" if old_pass else "ADDED"), False
+    return ("DELETED", True) if old_pass else None

@@ -9,6 +9,7 @@ import orjson
 
 from kubellm.registry.storage import errors
 from kubellm.registry.storage.interface import Event, Obj, WatchOptions
+from kubellm.registry.storage.selection import transition
 
 Closer = Callable[["CacheWatcher"], None]
 
@@ -43,22 +44,17 @@ class CacheWatcher:
         by all watchers of one change, so its JSON is encoded once however many watchers get it."""
         if self._closed or rev <= self._after or not self._key_of(obj).startswith(self._prefix):
             return
-        pred = self._pred
         memo = {} if memo is None else memo
+        seen = transition(self._pred, None if typ == "DELETED" else obj,
+                          (lambda: obj) if typ == "DELETED" else (lambda: prev) if prev is not None else None)
+        if seen is None:
+            return
+        event_type, carries_prev = seen
         if typ == "DELETED":
-            if pred.matches(obj):
-                self._put(Event("DELETED", obj, rev, _encoded(memo, "obj", obj)))
-            return
-        if pred.empty():
-            self._put(Event("ADDED" if prev is None else "MODIFIED", obj, rev, _encoded(memo, "obj", obj)))
-            return
-        cur_pass = pred.matches(obj)
-        old_pass = prev is not None and pred.matches(prev)
-        if cur_pass and old_pass:
-            self._put(Event("MODIFIED", obj, rev, _encoded(memo, "obj", obj)))
-        elif cur_pass:
-            self._put(Event("ADDED", obj, rev, _encoded(memo, "obj", obj)))
-        elif old_pass and prev is not None:
+            self._put(Event("DELETED", obj, rev, _encoded(memo, "obj", obj)))
+        elif not carries_prev:
+            self._put(Event(event_type, obj, rev, _encoded(memo, "obj", obj)))
+        elif prev is not None:
             gone = {**prev, "metadata": {**prev.get("metadata", {}), "resourceVersion": str(rev)}}
             self._put(Event("DELETED", gone, rev, _encoded(memo, "gone", gone)))
 

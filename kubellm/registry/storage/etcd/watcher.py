@@ -19,6 +19,7 @@ import orjson
 from kubellm.registry.storage import errors
 from kubellm.registry.storage.etcd.client import b64, b64_end, read_value, translate
 from kubellm.registry.storage.interface import Event, Obj, WatchOptions
+from kubellm.registry.storage.selection import transition
 from kubellm.registry.storage.value import PrefixTransformers
 
 if TYPE_CHECKING:
@@ -121,26 +122,19 @@ class EtcdWatcher:
             kv = ev["kv"]
             rev = int(kv["mod_revision"])
             self.last_revision = rev
-            prev = ev.get("prev_kv")
-            if ev.get("type") == "DELETE":
-                if prev is not None:
-                    old = _decode(prev, rev, self._values)
-                    if pred.matches(old):
-                        self._pending.append(Event("DELETED", old, rev))
-                continue
-            cur = _decode(kv, rev, self._values)
-            if kv.get("create_revision") == kv.get("mod_revision") or prev is None:
-                if pred.matches(cur):
-                    self._pending.append(Event("ADDED" if prev is None else "MODIFIED", cur, rev))
-                continue
-            cur_pass = pred.matches(cur)
-            old_pass = pred.matches(_decode(prev, rev, self._values)) if not pred.empty() else True
-            if cur_pass and old_pass:
-                self._pending.append(Event("MODIFIED", cur, rev))
-            elif cur_pass:
-                self._pending.append(Event("ADDED", cur, rev))
-            elif old_pass:
-                self._pending.append(Event("DELETED", _decode(prev, rev, self._values), rev))
+            raw_prev = ev.get("prev_kv")
+            decoded: list[Obj] = []
+
+            def previous(raw: Any = raw_prev, memo: list[Obj] = decoded, at: int = rev) -> Obj:
+                if not memo:
+                    memo.append(_decode(raw, at, self._values))
+                return memo[0]
+
+            cur = None if ev.get("type") == "DELETE" else _decode(kv, rev, self._values)
+            seen = transition(pred, cur, previous if raw_prev is not None else None)
+            if seen is not None:
+                typ, carries_prev = seen
+                self._pending.append(Event(typ, previous() if carries_prev or cur is None else cur, rev))
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self
