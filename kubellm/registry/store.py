@@ -264,8 +264,11 @@ class Store:
         return SelectionPredicate(label, fsel, self.strategy.get_attrs)
 
     def _check_list_params(self, params: ListParams) -> None:
-        if params.limit < 0:
-            raise errors.bad_request(f"limit must be a non-negative integer, got {params.limit}")
+        """Refuse what storage cannot represent or does not mean: etcd takes int64 limits and revisions."""
+        int64_max = 2**63 - 1
+        if not 0 <= params.limit <= int64_max:
+            raise errors.bad_request(f"limit must be a non-negative integer of at most {int64_max}, got "
+                                     f"{params.limit}")
         if params.continue_token and params.resource_version not in ("", "0"):
             raise errors.bad_request("specifying resource version is not allowed when using continue")
         match = params.resource_version_match
@@ -278,13 +281,10 @@ class Store:
             raise errors.bad_request('resourceVersionMatch "exact" is forbidden for resourceVersion "0"')
         if match and params.continue_token:
             raise errors.bad_request("resourceVersionMatch is forbidden when continue is provided")
-        if params.resource_version not in ("", "0"):
-            try:
-                if int(params.resource_version) < 0:
-                    raise ValueError
-            except ValueError:
-                raise errors.bad_request(f'Invalid value: "{params.resource_version}": '
-                                         "resourceVersion must be a non-negative integer") from None
+        rv = params.resource_version
+        if rv not in ("", "0") and (len(rv) > 24 or not rv.isascii() or not rv.isdigit() or int(rv) > int64_max):
+            raise errors.bad_request(f'Invalid value: "{rv[:64]}": resourceVersion must be a non-negative integer '
+                                     f"of at most {int64_max}")
 
     async def list(self, namespace: str | None, params: ListParams = ListParams()) -> Obj:
         self._check_list_params(params)

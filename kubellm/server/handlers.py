@@ -9,27 +9,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import Mapping
 from typing import Any
 
 import orjson
 from aiohttp import web
-from multidict import MultiMapping
 
 from kubellm.apis import errors
-from kubellm.apis.codec import FieldValidation
 from kubellm.apis.validation import field as ferr
-from kubellm.registry.storage.interface import Preconditions
-from kubellm.registry.store import DeleteParams, ListParams, Result, Store, WriteOptions
+from kubellm.registry.store import ListParams, Result, Store, WriteOptions
 from kubellm.server import negotiation as n
 from kubellm.server import patch as patches
 from kubellm.server import tables
 from kubellm.server.admission import Admission
 from kubellm.server.metrics import WATCHERS
+from kubellm.server.params import (
+    boolean,
+    delete_params,
+    dry_run,
+    field_validation,
+    include_object,
+    list_params,
+    options_invalid,
+    resource_version,
+    timeout_seconds,
+)
 from kubellm.server.requestinfo import RequestInfo
 
 DEFAULT_WATCH_TIMEOUT = 1800
-BOOKMARK_INTERVAL = 60.0
+STREAM_STATUS = "stream_status"
+"""Request key set once a streamed response (a watch) has sent its status line: a client that goes away after
+that got a 200, and is counted so."""
 
 
 def not_found_path() -> errors.StatusError:
@@ -40,48 +49,6 @@ def not_found_path() -> errors.StatusError:
 def method_not_allowed(method: str) -> errors.StatusError:
     return errors.StatusError(405, "MethodNotAllowed", f"the server does not allow this method on the requested "
                               f"resource ({method})")
-
-
-def _int(query: Mapping[str, str], key: str, default: int = 0) -> int:
-    raw = query.get(key)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise errors.bad_request(f"invalid value for {key}: {raw!r}: must be an integer") from None
-
-
-def _bool(query: Mapping[str, str], key: str) -> bool:
-    raw = (query.get(key) or "").lower()
-    if raw in ("", "false", "0"):
-        return False
-    if raw in ("true", "1"):
-        return True
-    raise errors.bad_request(f"invalid value for {key}: {raw!r}: must be true or false")
-
-
-def options_invalid(kind: str, errs: list[ferr.FieldError]) -> errors.StatusError:
-    """Invalid request options are a 422 naming the options kind, as kube-apiserver answers."""
-    return errors.invalid(kind, "meta.k8s.io", "", errs)
-
-
-def dry_run(query: MultiMapping[str], kind: str) -> bool:
-    values = query.getall("dryRun", [])
-    bad = [ferr.not_supported("dryRun", v, ["All"]) for v in values if v != "All"]
-    if bad:
-        raise options_invalid(kind, bad)
-    return bool(values)
-
-
-def field_validation(query: Mapping[str, str], kind: str) -> FieldValidation:
-    raw = query.get("fieldValidation")
-    if not raw:
-        return FieldValidation.WARN
-    for member in FieldValidation:
-        if member.value == raw:
-            return member
-    raise options_invalid(kind, [ferr.not_supported("fieldValidation", raw, ["Ignore", "Strict", "Warn"])])
 
 
 def field_manager(request: web.Request, kind: str, *, apply: bool = False) -> str:
@@ -100,19 +67,6 @@ def field_manager(request: web.Request, kind: str, *, apply: bool = False) -> st
 def write_options(request: web.Request, kind: str, *, apply: bool = False) -> WriteOptions:
     return WriteOptions(dry_run=dry_run(request.query, kind), field_validation=field_validation(request.query, kind),
                         field_manager=field_manager(request, kind, apply=apply))
-
-
-def list_params(query: Mapping[str, str]) -> ListParams:
-    return ListParams(
-        label_selector=query.get("labelSelector", ""),
-        field_selector=query.get("fieldSelector", ""),
-        limit=_int(query, "limit"),
-        continue_token=query.get("continue", ""),
-        resource_version=query.get("resourceVersion", ""),
-        resource_version_match=query.get("resourceVersionMatch", ""),
-        allow_bookmarks=_bool(query, "allowWatchBookmarks"),
-        bookmark_interval=BOOKMARK_INTERVAL,
-    )
 
 
 def respond(request: web.Request, obj: Any, status: int = 200, *, warnings: list[str] | None = None,
@@ -198,11 +152,12 @@ class ResourceHandler:
 
     async def get(self, request: web.Request, store: Store, ns: str | None, info: RequestInfo) -> web.Response:
         output = n.negotiate(request.headers.get("Accept"), table_ok=not info.subresource)
+        rv = resource_version(request.query)
         if info.subresource == "scale":
             return respond(request, await store.get_scale(ns, info.name), output=output)
-        obj = store.strategy.for_output(await store.get(ns, info.name, request.query.get("resourceVersion", "")))
+        obj = store.strategy.for_output(await store.get(ns, info.name, rv))
         if output.kind == n.TABLE:
-            include = request.query.get("includeObject", "Metadata")
+            include = include_object(request.query)
             return respond(request, tables.table([obj], store.strategy.printer_columns, include=include,
                                                  list_meta={"resourceVersion": obj["metadata"]["resourceVersion"]}),
                            output=output)
@@ -212,15 +167,16 @@ class ResourceHandler:
         output = n.negotiate(request.headers.get("Accept"), table_ok=True)
         listed = exposed_list(store, await store.list(ns, list_params(request.query)))
         if output.kind == n.TABLE:
-            include = request.query.get("includeObject", "Metadata")
+            include = include_object(request.query)
             return respond(request, tables.table(listed["items"], store.strategy.printer_columns, include=include,
                                                  list_meta=listed["metadata"]), output=output)
         return respond(request, listed, output=output)
 
     async def watch(self, request: web.Request, store: Store, ns: str | None) -> web.StreamResponse:
         output = n.negotiate(request.headers.get("Accept"), table_ok=True)
-        timeout = _int(request.query, "timeoutSeconds", DEFAULT_WATCH_TIMEOUT)
-        params = list_params(request.query)
+        timeout = timeout_seconds(request.query, DEFAULT_WATCH_TIMEOUT)
+        params = list_params(request.query, watch=True)
+        include = include_object(request.query)
         if params.limit or params.continue_token:
             params = ListParams(params.label_selector, params.field_selector, 0, "", params.resource_version,
                                 "", params.allow_bookmarks, params.bookmark_interval)
@@ -229,10 +185,10 @@ class ResourceHandler:
         resp.headers["Content-Type"] = output.content_type if output.kind == n.TABLE else "application/json"
         resp.headers["Cache-Control"] = "no-cache, private"
         await resp.prepare(request)
+        request[STREAM_STATUS] = resp.status
         labels = (("watch", store.info.group, store.info.version, store.info.plural, "",
                    "namespace" if ns else "cluster", "apiserver"))
         WATCHERS.labels(*labels).inc()
-        include = request.query.get("includeObject", "Metadata")
         first = True
         try:
             async with asyncio.timeout(timeout):
@@ -268,7 +224,7 @@ class ResourceHandler:
     # --- writes ----------------------------------------------------------------------------------------
 
     async def _body(self, request: web.Request) -> Any:
-        return n.decode_body(await request.read(), request.headers.get("Content-Type"))
+        return await n.decode_body_async(await request.read(), request.headers.get("Content-Type"))
 
     async def create(self, request: web.Request, store: Store, ns: str | None) -> web.Response:
         opts = self._admitted(request, store, write_options(request, "CreateOptions"))
@@ -299,7 +255,7 @@ class ResourceHandler:
         if content_type == n.APPLY_PATCH:
             if info.subresource == "scale":
                 raise patches.unsupported(content_type)
-            result = await store.apply(ns, info.name, body, force=_bool(request.query, "force"), options=opts,
+            result = await store.apply(ns, info.name, body, force=boolean(request.query, "force"), options=opts,
                                        subresource=info.subresource)
         elif info.subresource == "scale":
             mutate = patches.mutator(content_type, body, info.name)
@@ -311,29 +267,14 @@ class ResourceHandler:
         return respond(request, store.strategy.for_output(result.object), 201 if result.created else 200,
                        warnings=result.warnings)
 
-    def _delete_params(self, request: web.Request, body: Any) -> DeleteParams:
-        body = body if isinstance(body, dict) else {}
-        pre = body.get("preconditions") or {}
-        grace = body.get("gracePeriodSeconds")
-        if "gracePeriodSeconds" in request.query:
-            grace = _int(request.query, "gracePeriodSeconds")
-        policy = request.query.get("propagationPolicy") or body.get("propagationPolicy")
-        if _bool(request.query, "orphanDependents") or body.get("orphanDependents"):
-            policy = policy or "Orphan"
-        dry = dry_run(request.query, "DeleteOptions") or body.get("dryRun") == ["All"]
-        preconditions = None
-        if pre:
-            preconditions = Preconditions(uid=pre.get("uid"), resource_version=pre.get("resourceVersion"))
-        return DeleteParams(preconditions, policy, grace, dry)
-
     async def delete(self, request: web.Request, store: Store, ns: str | None, info: RequestInfo) -> web.Response:
         raw = await request.read()
-        body = n.decode_body(raw, request.headers.get("Content-Type")) if raw.strip() else None
-        result = await store.delete(ns, info.name, self._delete_params(request, body))
+        body = await n.decode_body_async(raw, request.headers.get("Content-Type")) if raw.strip() else None
+        result = await store.delete(ns, info.name, delete_params(request.query, body))
         return respond(request, store.strategy.for_output(result.object), 200 if result.deleted else 202)
 
     async def delete_collection(self, request: web.Request, store: Store, ns: str | None) -> web.Response:
         raw = await request.read()
-        body = n.decode_body(raw, request.headers.get("Content-Type")) if raw.strip() else None
-        listed = await store.delete_collection(ns, list_params(request.query), self._delete_params(request, body))
+        body = await n.decode_body_async(raw, request.headers.get("Content-Type")) if raw.strip() else None
+        listed = await store.delete_collection(ns, list_params(request.query), delete_params(request.query, body))
         return respond(request, exposed_list(store, listed))

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
+import structlog
 from etcd3 import AioClient
 from prometheus_client import Histogram
 from yarl import URL
@@ -22,6 +23,8 @@ from yarl import URL
 from kubellm.registry.storage import errors
 from kubellm.registry.storage.etcd.config import EtcdConfig
 from kubellm.registry.storage.value import PrefixTransformers
+
+log = structlog.get_logger(__name__)
 
 ETCD_REQUEST_DURATION = Histogram(
     "etcd_request_duration_seconds",
@@ -124,14 +127,17 @@ class GatewayClient:
 
 
 def translate(body: dict[str, Any]) -> errors.StorageError:
+    """A gateway error as a storage error with a message of our own: the gateway's text (Go decoding errors that
+    quote request values, etcd internals) is logged, never passed on to reach a client."""
     message = str(body.get("message") or body.get("error") or "unknown etcd error")
     if "required revision has been compacted" in message:
-        return errors.Expired(message=message)
+        return errors.Expired(message="The resourceVersion for the provided list is too old.")
     if "required revision is a future revision" in message:
-        return errors.TooLargeResourceVersion(message=message)
+        return errors.TooLargeResourceVersion(message="Too large resource version")
     if "request is too large" in message or "larger than max" in message:
-        return errors.RequestTooLarge(message=message)
-    return errors.Unavailable(message=message)
+        return errors.RequestTooLarge(message="the request is too large for storage")
+    log.warning("etcd refused a request", etcd_message=message[:1024], code=body.get("code"))
+    return errors.Unavailable(message="etcd could not serve the request")
 
 
 def read_value(kv: dict[str, Any], values: PrefixTransformers) -> bytes:

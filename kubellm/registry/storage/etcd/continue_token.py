@@ -10,6 +10,8 @@ import orjson
 from kubellm.registry.storage import errors
 
 _VERSION = "meta.k8s.io/v1"
+MAX_REVISION = 2**63 - 1
+"""etcd revisions are int64: a larger one in a token must never reach the gateway."""
 
 
 def encode(revision: int, start_key_suffix: str) -> str:
@@ -25,8 +27,8 @@ def decode(token: str) -> tuple[int, str]:
         if not isinstance(data, dict) or data.get("v") != _VERSION:
             raise ValueError("unknown version")
         rev, start = data["rv"], data["start"]
-        if not isinstance(rev, int) or rev <= 0 or not isinstance(start, str):
-            raise ValueError("bad fields")
+        if type(rev) is not int or not 0 < rev <= MAX_REVISION or not isinstance(start, str):
+            raise ValueError("bad fields")  # `type`, not isinstance: JSON true is not revision 1
         if start.startswith("/") or ".." in start.split("/"):
             raise ValueError("bad start")
     except (ValueError, KeyError, binascii.Error, orjson.JSONDecodeError, UnicodeEncodeError) as exc:

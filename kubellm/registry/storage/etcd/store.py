@@ -29,6 +29,8 @@ from kubellm.registry.storage.interface import (
 from kubellm.registry.storage.value import PrefixTransformers
 
 MAX_PAGE = 10_000
+MAX_LIMIT = 2**63 - 1
+"""etcd's range limit is an int64; a larger limit means the same as the largest (everything)."""
 
 
 class _Current:
@@ -193,14 +195,17 @@ class EtcdStorage:
         elif opts.resource_version not in ("", "0"):
             try:
                 requested = int(opts.resource_version)
+                if not 0 <= requested <= continue_token.MAX_REVISION:
+                    raise ValueError("not an etcd revision")
             except ValueError as exc:
-                raise errors.InvalidContinue(message=f"invalid resource version {opts.resource_version!r}") from exc
+                raise errors.InvalidContinue(message=f"invalid resource version {opts.resource_version[:64]!r}") \
+                    from exc
             if opts.resource_version_match == "Exact":
                 rev = requested
             else:
                 min_rev = requested
         pred = opts.predicate
-        limit = max(opts.limit, 0)
+        limit = min(max(opts.limit, 0), MAX_LIMIT)
         page = limit if limit else 0
         items: list[Obj] = []
         remaining: int | None = None
