@@ -7,6 +7,7 @@ Shutdown reverses it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import platform
 import signal
@@ -55,6 +56,8 @@ from kubellm.server.authentication import Authentication
 from kubellm.server.authorization import Authorization
 from kubellm.server.certs import PKI, ensure_pki
 from kubellm.server.health import Health, HealthCheck
+from kubellm.server.listener import LimitedSite, connection_budget
+from kubellm.server.protocol import BoundedAppRunner
 from kubellm.service.authn import (
     Authenticator,
     Chain,
@@ -194,11 +197,16 @@ class Server:
                            Authorization(Authorizer(CacheRuleSource(self.storage)),
                                          DelegatedAuthorization(cfg.authorization_kubeconfig)
                                          if cfg.authorization_kubeconfig else None),
-                           self.audit, self.login)
+                           self.audit, self.login, cfg.serving)
+        # Connections are bounded (timeouts, a cap that also fits the file-descriptor limit): protocol.py, listener.py.
+        limits = dataclasses.replace(cfg.serving, max_open_connections=connection_budget(
+            cfg.serving.max_open_connections))
         # handler_cancellation: a watch whose client went away is cancelled at once, releasing its etcd watch.
-        self.runner = web.AppRunner(api.build(), access_log=None, handle_signals=False, handler_cancellation=True)
+        self.runner = BoundedAppRunner(api.build(), limits, access_log=None, handle_signals=False,
+                                       handler_cancellation=True)
         await self.runner.setup()
-        site = web.TCPSite(self.runner, cfg.bind_address, cfg.secure_port, ssl_context=ctx, backlog=1024)
+        site = LimitedSite(self.runner, cfg.bind_address, cfg.secure_port, ssl_context=ctx, backlog=1024,
+                           limits=limits)
         await site.start()
         port = self.runner.addresses[0][1]
         host = "127.0.0.1" if cfg.bind_address in ("0.0.0.0", "127.0.0.1") else cfg.bind_address

@@ -11,6 +11,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kubellm.registry.options import DEFAULT_HF_ENDPOINT, DEFAULT_VLLM_IMAGE
+from kubellm.server.limits import ServingLimits
+from kubellm.server.params import parse_duration
+
+_LIMITS = ServingLimits()
+
+
+def duration(text: str) -> float:
+    """A flag's duration: Go syntax as kube-apiserver's flags (`1m0s`, `500ms`) or plain seconds."""
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 @dataclass
@@ -49,6 +61,15 @@ class Options:
     login_lockout_seconds: int = 300
     login_source_max_failures: int = 20
     token_ttl_seconds: int = 3600
+    max_requests_inflight: int = _LIMITS.max_requests_inflight
+    max_mutating_requests_inflight: int = _LIMITS.max_mutating_requests_inflight
+    max_long_running_requests: int = _LIMITS.max_long_running_requests
+    max_open_connections: int = _LIMITS.max_open_connections
+    request_timeout: float = _LIMITS.request_timeout
+    tls_handshake_timeout: float = _LIMITS.tls_handshake_timeout
+    read_header_timeout: float = _LIMITS.read_header_timeout
+    read_body_timeout: float = _LIMITS.read_body_timeout
+    idle_connection_timeout: float = _LIMITS.idle_connection_timeout
 
     @classmethod
     def parse(cls, argv: list[str] | None = None) -> Options:
@@ -101,6 +122,7 @@ class Options:
         p.add_argument("--login-source-max-failures", type=int, default=20,
                        help="failed logins per source address per minute before that address is throttled")
         p.add_argument("--token-ttl-seconds", type=int, default=3600, help="lifetime of login tokens")
+        add_serving_flags(p)
         a = p.parse_args(argv)
         return cls(
             state_dir=a.state_dir,
@@ -137,6 +159,15 @@ class Options:
             login_lockout_seconds=a.login_lockout_seconds,
             login_source_max_failures=a.login_source_max_failures,
             token_ttl_seconds=a.token_ttl_seconds,
+            max_requests_inflight=a.max_requests_inflight,
+            max_mutating_requests_inflight=a.max_mutating_requests_inflight,
+            max_long_running_requests=a.max_long_running_requests,
+            max_open_connections=a.max_open_connections,
+            request_timeout=a.request_timeout,
+            tls_handshake_timeout=a.tls_handshake_timeout,
+            read_header_timeout=a.read_header_timeout,
+            read_body_timeout=a.read_body_timeout,
+            idle_connection_timeout=a.idle_connection_timeout,
         )
 
     def complete(self) -> Options:
@@ -168,7 +199,33 @@ class Options:
             problems.append("--audit-policy-file needs --audit-log-path")
         if not 0 <= self.secure_port <= 65535:
             problems.append("--secure-port must be between 0 and 65535")
+        problems += self._serving_problems()
         return problems
+
+    def _serving_problems(self) -> list[str]:
+        problems = [f"--{flag} must not be negative" for flag, value in (
+            ("max-requests-inflight", self.max_requests_inflight),
+            ("max-mutating-requests-inflight", self.max_mutating_requests_inflight),
+            ("max-long-running-requests", self.max_long_running_requests),
+            ("max-open-connections", self.max_open_connections)) if value < 0]
+        problems += [f"--{flag} must be a positive duration" for flag, value in (
+            ("request-timeout", self.request_timeout), ("tls-handshake-timeout", self.tls_handshake_timeout),
+            ("read-header-timeout", self.read_header_timeout), ("read-body-timeout", self.read_body_timeout),
+            ("idle-connection-timeout", self.idle_connection_timeout)) if not value > 0]
+        return problems
+
+    def serving_limits(self) -> ServingLimits:
+        return ServingLimits(
+            max_requests_inflight=self.max_requests_inflight,
+            max_mutating_requests_inflight=self.max_mutating_requests_inflight,
+            max_long_running_requests=self.max_long_running_requests,
+            max_open_connections=self.max_open_connections,
+            request_timeout=self.request_timeout,
+            tls_handshake_timeout=self.tls_handshake_timeout,
+            read_header_timeout=self.read_header_timeout,
+            read_body_timeout=self.read_body_timeout,
+            idle_connection_timeout=self.idle_connection_timeout,
+        )
 
     def config(self) -> Config:
         return Config(
@@ -205,7 +262,33 @@ class Options:
             login_lockout_seconds=self.login_lockout_seconds,
             login_source_max_failures=self.login_source_max_failures,
             token_ttl_seconds=self.token_ttl_seconds,
+            serving=self.serving_limits(),
         )
+
+
+def add_serving_flags(p: argparse.ArgumentParser) -> None:
+    """The limits on connections and requests (kube-apiserver's flag names where it has the limit)."""
+    d = _LIMITS
+    p.add_argument("--max-requests-inflight", type=int, default=d.max_requests_inflight,
+                   help="read-only requests in flight at most (429 beyond; system:masters exempt; 0: no limit)")
+    p.add_argument("--max-mutating-requests-inflight", type=int, default=d.max_mutating_requests_inflight,
+                   help="mutating requests in flight at most (429 beyond; system:masters exempt; 0: no limit)")
+    p.add_argument("--max-long-running-requests", type=int, default=d.max_long_running_requests,
+                   help="watches open at most, for all users (429 beyond; 0: no limit)")
+    p.add_argument("--max-open-connections", type=int, default=d.max_open_connections,
+                   help="client connections open at most, TLS handshakes included; beyond, connections wait in "
+                        "the listen backlog (0: as many as the file descriptor limit allows)")
+    p.add_argument("--request-timeout", type=duration, default=d.request_timeout,
+                   help="deadline of every request but watches (504 Timeout past it); e.g. 1m0s")
+    p.add_argument("--tls-handshake-timeout", type=duration, default=d.tls_handshake_timeout,
+                   help="a TLS handshake (and a TLS shutdown) must end within this, else the connection is dropped")
+    p.add_argument("--read-header-timeout", type=duration, default=d.read_header_timeout,
+                   help="a request's headers must arrive within this from its first byte (from the connection's "
+                        "start for its first request), else the connection is closed")
+    p.add_argument("--read-body-timeout", type=duration, default=d.read_body_timeout,
+                   help="a request's body must arrive within this from the end of its headers (408 past it)")
+    p.add_argument("--idle-connection-timeout", type=duration, default=d.idle_connection_timeout,
+                   help="a keep-alive connection with no request for this long is closed")
 
 
 @dataclass(frozen=True)
@@ -249,3 +332,4 @@ class Config:
     login_lockout_seconds: int
     login_source_max_failures: int
     token_ttl_seconds: int
+    serving: ServingLimits = field(default_factory=ServingLimits)

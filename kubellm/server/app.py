@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
@@ -12,18 +13,28 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from kubellm.apis import errors
 from kubellm.apis.validation.names import dns1123_label
 from kubellm.registry.store import Store
-from kubellm.server import discovery, negotiation, protobuf, reviews
+from kubellm.server import discovery, negotiation, params, protobuf, reviews
 from kubellm.server import requestinfo as ri
 from kubellm.server.admission import Admission
 from kubellm.server.audit import AuditLog
 from kubellm.server.authentication import Authentication
 from kubellm.server.authorization import Authorization
-from kubellm.server.handlers import ResourceHandler, method_not_allowed, not_found_path, respond
+from kubellm.server.handlers import STREAM_STATUS, ResourceHandler, method_not_allowed, not_found_path, respond
 from kubellm.server.health import Health
 from kubellm.server.impersonation import Impersonation
+from kubellm.server.limits import Inflight, ServingLimits, is_long_running
 from kubellm.server.login import Login, LoginEndpoints
-from kubellm.server.metrics import DURATION, REQUESTS
+from kubellm.server.metrics import (
+    ABORTS,
+    DURATION,
+    REQUESTS,
+    ServedResources,
+    code_label,
+    scope_label,
+    verb_label,
+)
 from kubellm.server.openapi_handler import OpenAPIHandler
+from kubellm.server.protocol import RequestBodyTimeout, body_timeout_error
 
 log = structlog.get_logger("kubellm.server")
 
@@ -43,63 +54,108 @@ def error_response(request: web.Request, err: errors.StatusError) -> web.Respons
     return resp
 
 
-def metric_verb(request: web.Request, info: ri.RequestInfo) -> str:
-    """The verb label kube-apiserver uses: the HTTP method, with LIST, WATCH and APPLY told apart."""
-    if info.verb in ("list", "watch"):
-        return info.verb.upper()
-    if request.method == "PATCH" and request.headers.get("Content-Type", "").startswith("application/apply-patch"):
-        return "APPLY"
-    return request.method
+def client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
-def metric_scope(info: ri.RequestInfo) -> str:
-    if info.name or info.verb == "create":
-        return "resource"
-    return "namespace" if info.namespace else "cluster"
+class Filters:
+    """The outermost filter, for every request: RequestInfo, the request deadline, errors as Status, metrics, logs.
 
+    Metrics take label values from the served resources and fixed sets only (`metrics.py`). A request cancelled
+    because its client went away is counted in `apiserver_request_aborts_total`, not as a 5xx; a watch whose
+    client goes away after the stream started is counted with the status it was sent.
+    """
 
-@web.middleware
-async def filters(request: web.Request, handler: Handler) -> web.StreamResponse:
-    start = time.perf_counter()
-    info = ri.parse(request.method, request.path, request.query)
-    request["info"] = info
-    code = 500
-    try:
-        resp = await handler(request)
-        code = resp.status
-        return resp
-    except errors.StatusError as err:
-        code = err.code
-        return error_response(request, err)
-    except web.HTTPRequestEntityTooLarge:
-        code = 413
-        return error_response(request, errors.request_entity_too_large(
-            f"limit is {negotiation.MAX_BODY}"))
-    except web.HTTPRedirection as exc:
-        code = exc.status
-        raise
-    except web.HTTPException as exc:
-        code = exc.status
-        if exc.status == 404:
-            return error_response(request, not_found_path())
-        if exc.status == 405:
-            return error_response(request, method_not_allowed(request.method))
-        return error_response(request, errors.StatusError(exc.status, exc.reason, exc.text or exc.reason))
-    except Exception:
-        log.exception("request failed", method=request.method, path=request.path)
-        return error_response(request, errors.internal_error("an unexpected error occurred"))
-    finally:
-        elapsed = time.perf_counter() - start
+    def __init__(self, served: ServedResources, limits: ServingLimits) -> None:
+        self.served = served
+        self.limits = limits
+
+    async def __call__(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        start = time.perf_counter()
+        info = ri.parse(request.method, request.path, request.query)
+        request["info"] = info
+        code = 500
+        aborted = False
+        deadline: asyncio.Timeout | None = None
+        try:
+            if is_long_running(info):
+                resp = await handler(request)
+            else:
+                deadline = asyncio.timeout(params.request_deadline(request.query, self.limits.request_timeout))
+                async with deadline:
+                    resp = await handler(request)
+            code = resp.status
+            return resp
+        except errors.StatusError as err:
+            code = err.code
+            return error_response(request, err)
+        except TimeoutError:
+            if deadline is None or not deadline.expired():
+                log.exception("request failed", method=request.method, path=request.path)
+                return error_response(request, errors.internal_error("an unexpected error occurred"))
+            code = 504
+            return error_response(request, errors.StatusError(
+                504, "Timeout", "Timeout: request did not complete within requested timeout - context deadline "
+                                "exceeded"))
+        except RequestBodyTimeout:
+            code = 408
+            return error_response(request, body_timeout_error())
+        except web.HTTPRequestEntityTooLarge:
+            code = 413
+            return error_response(request, errors.request_entity_too_large(
+                f"limit is {negotiation.MAX_BODY}"))
+        except web.HTTPRedirection as exc:
+            code = exc.status
+            raise
+        except web.HTTPException as exc:
+            code = exc.status
+            if exc.status == 404:
+                return error_response(request, not_found_path())
+            if exc.status == 405:
+                return error_response(request, method_not_allowed(request.method))
+            return error_response(request, errors.StatusError(exc.status, exc.reason, exc.text or exc.reason))
+        except asyncio.CancelledError:  # the client went away (aiohttp cancels its handler), or a shutdown
+            code = request.get(STREAM_STATUS, code)
+            aborted = STREAM_STATUS not in request
+            raise
+        except Exception as exc:
+            if isinstance(exc, ConnectionError) and client_gone(request):  # e.g. reading the body of a closed one
+                code = request.get(STREAM_STATUS, code)
+                aborted = STREAM_STATUS not in request
+                return error_response(request, errors.bad_request("the client closed the connection"))
+            log.exception("request failed", method=request.method, path=request.path)
+            return error_response(request, errors.internal_error("an unexpected error occurred"))
+        finally:
+            self.record(request, info, code, aborted, time.perf_counter() - start)
+
+    def record(self, request: web.Request, info: ri.RequestInfo, code: int, aborted: bool, elapsed: float) -> None:
         if info.is_resource_request:
-            dry = "All" if "dryRun" in request.query else ""
-            labels = (metric_verb(request, info), dry, info.api_group, info.api_version, info.resource,
-                      info.subresource, metric_scope(info), "apiserver")
-            REQUESTS.labels(*labels, str(code)).inc()
-            if info.verb != "watch":
-                DURATION.labels(*labels).observe(elapsed)
-        log.info("request", verb=info.verb, method=request.method, uri=request.path_qs, code=code,
-                 latency_ms=round(elapsed * 1000, 2), user_agent=request.headers.get("User-Agent", ""),
-                 remote=request.remote)
+            group, version, resource, subresource = self.served.labels(info)
+            verb = verb_label(request.method, info, request.headers.get("Content-Type", ""))
+            scope = scope_label(info)
+            if aborted:
+                ABORTS.labels(verb, group, version, resource, subresource, scope).inc()
+            else:
+                dry = "All" if "dryRun" in request.query else ""
+                labels = (verb, dry, group, version, resource, subresource, scope, "apiserver")
+                REQUESTS.labels(*labels, code_label(code)).inc()
+                if info.verb != "watch":
+                    DURATION.labels(*labels).observe(elapsed)
+        log.info("request", verb=info.verb, method=request.method, uri=request.path_qs,
+                 code="aborted" if aborted else code, latency_ms=round(elapsed * 1000, 2),
+                 user_agent=request.headers.get("User-Agent", ""), remote=request.remote)
+
+
+def served_resources(stores: list[Store]) -> ServedResources:
+    """Every resource this server serves, for metric labels: the Stores' and the review endpoints."""
+    entries: list[tuple[str, str, str, list[str]]] = [
+        (s.info.group, s.info.version, s.info.plural,
+         [sub for sub, has in (("status", s.info.has_status), ("scale", s.info.has_scale)) if has])
+        for s in stores]
+    entries += [(group, version, resource, []) for group, resource in reviews.REVIEWS for version in reviews.VERSIONS]
+    entries += [(group, "v1", resource, []) for group, resource in reviews.DELEGATION]
+    return ServedResources.of(entries)
 
 
 def namespace_object(name: str) -> dict[str, object]:
@@ -117,7 +173,9 @@ def namespace_object(name: str) -> dict[str, object]:
 class APIServerApp:
     def __init__(self, stores: list[Store], health: Health, version: dict[str, str], server_address: str,
                  authentication: Authentication, authorization: Authorization, audit: AuditLog | None = None,
-                 login: Login | None = None) -> None:
+                 login: Login | None = None, limits: ServingLimits | None = None) -> None:
+        self.limits = limits or ServingLimits()
+        self.served = served_resources(stores)
         self.audit = audit
         self.login_service = login
         self.authentication = authentication
@@ -138,7 +196,7 @@ class APIServerApp:
         if content_type == protobuf.MEDIA_TYPE:
             body: object = protobuf.decode_review(raw)
         else:
-            body = negotiation.decode_body(raw, content_type) if raw.strip() else {}
+            body = await negotiation.decode_body_async(raw, content_type) if raw.strip() else {}
         out = reviews.review(info.api_group, info.resource, info.api_version, request["user"],
                              self.authorization.authorizer, body)
         return respond(request, out, 201)
@@ -147,7 +205,7 @@ class APIServerApp:
         """TokenReview and SubjectAccessReview, as kube-apiserver serves them to delegating servers."""
         if request.method != "POST":
             raise method_not_allowed(request.method)
-        body = negotiation.decode_body(await request.read(), request.headers.get("Content-Type"))
+        body = await negotiation.decode_body_async(await request.read(), request.headers.get("Content-Type"))
         if info.resource == "tokenreviews":
             out = reviews.token_review(info.api_version, self.authentication.authenticate_token, body)
         else:
@@ -209,9 +267,11 @@ class APIServerApp:
 
     def build(self) -> web.Application:
         app = web.Application(client_max_size=negotiation.MAX_BODY,
-                              middlewares=[filters, *([self.audit.middleware()] if self.audit else []),
+                              middlewares=[web.middleware(Filters(self.served, self.limits)),
+                                           *([self.audit.middleware()] if self.audit else []),
                                            self.authentication.middleware(),
                                            Impersonation(self.authorization).middleware(),
+                                           Inflight(self.limits).middleware(),
                                            self.authorization.middleware()])
         r = app.router
         r.add_route("*", "/apis", self.apis)
