@@ -1,6 +1,7 @@
-"""Server-side apply (`application/apply-patch+yaml`) over JSON objects, as kube-apiserver does for
-custom resources: the applied configuration is merged into the live object, fields the manager applied
-before and dropped now are removed, and changing a field another manager owns is a conflict."""
+"""Server-side apply (`application/apply-patch+yaml`) over JSON objects, as kube-apiserver does it with
+structured-merge-diff: the applied configuration is merged into the live object following the type's
+list and map semantics, fields and list items the manager applied before and dropped now are removed
+unless another manager owns them, and changing a field another manager owns is a conflict."""
 
 from __future__ import annotations
 
@@ -12,17 +13,29 @@ from kubellm.apis import errors
 from kubellm.apis.validation import field as ferr
 from kubellm.registry.fieldmanager.conflicts import conflict_error
 from kubellm.registry.fieldmanager.entries import APPLY, Entry, cap_update_managers, lenient_entries
-from kubellm.registry.fieldmanager.paths import Path, covers, drop_under, leaf_paths, lookup
+from kubellm.registry.fieldmanager.paths import Path, drop_under
+from kubellm.registry.fieldmanager.schema import Schema, object_schema
 from kubellm.registry.fieldmanager.scope import NEVER_OWNED, tracked_view
-from kubellm.registry.fieldmanager.tracking import compare, record_update, with_managed_fields
+from kubellm.registry.fieldmanager.tracking import compare, reconciled, record_update, with_managed_fields
+from kubellm.registry.fieldmanager.typed import SchemaErrors, expand, field_set, merge, remove
 
 BEFORE_FIRST_APPLY = "before-first-apply"  # owns what an object held before its first apply
 
 
 def apply(live: dict[str, Any] | None, applied: dict[str, Any], manager: str, *, force: bool,
-          subresource: str = "", now: str) -> dict[str, Any]:
-    """Return the object after `manager` applies `applied` to `live` (None or `{}`: apply creates)."""
+          subresource: str = "", now: str, schema: Schema | None = None) -> dict[str, Any]:
+    """Return the object after `manager` applies `applied` to `live` (None or `{}`: apply creates).
+
+    `schema` is the object's type (see `schema.object_schema`). A configuration whose list items cannot
+    be told apart, or repeat, is a 400 with structured-merge-diff's message.
+    """
     _check_request(live, applied, manager)
+    root = object_schema(schema, live, applied)
+    config = tracked_view(applied, subresource)
+    try:
+        applied_set = field_set(config, root) - NEVER_OWNED
+    except SchemaErrors as exc:
+        raise errors.bad_request(f"failed to create typed patch object ({_describe(applied, live)}): {exc}") from None
     meta: dict[str, Any] = applied["metadata"] if isinstance(applied.get("metadata"), dict) else {}
     api_version = str(applied.get("apiVersion") or (live or {}).get("apiVersion") or "")
     if live:
@@ -30,28 +43,26 @@ def apply(live: dict[str, Any] | None, applied: dict[str, Any], manager: str, *,
         merged["metadata"] = {k: v for k, v in (merged.get("metadata") or {}).items() if k != "managedFields"}
         if meta.get("resourceVersion"):  # kube keeps it from the configuration: a precondition
             merged["metadata"]["resourceVersion"] = meta["resourceVersion"]
-        entries = lenient_entries((live.get("metadata") or {}).get("managedFields"))
+        entries = reconciled(lenient_entries((live.get("metadata") or {}).get("managedFields")), root)
         if not entries:
-            entries = record_update([], compare({}, tracked_view(live, subresource)), BEFORE_FIRST_APPLY,
+            entries = record_update([], compare({}, tracked_view(live, subresource), root), BEFORE_FIRST_APPLY,
                                     str(live.get("apiVersion") or api_version), subresource, now)
     else:
         merged = _skeleton(applied)
         entries = []
 
-    config = tracked_view(applied, subresource)
-    applied_set = leaf_paths(config) - NEVER_OWNED
     me = Entry(manager, APPLY, api_version, subresource)
     previous = next((e for e in entries if e.identity == me.identity), None)
     others = [e for e in entries if e.identity != me.identity]
 
-    _merge_into(merged, config)
+    merged = merge(merged, config, root)
     if previous is not None:
-        kept: set[Path] = set(applied_set)
+        managed: set[Path] = set(applied_set)
         for e in others:
-            kept |= e.fields
-        _prune(merged, {p for p in previous.fields - applied_set if not covers(kept, p)}, kept)
+            managed |= e.fields
+        remove(merged, expand(previous.fields, root) - expand(managed, root) - NEVER_OWNED, root)
 
-    diff = compare(tracked_view(live, subresource), tracked_view(merged, subresource))
+    diff = compare(tracked_view(live, subresource), tracked_view(merged, subresource), root)
     changed = diff.changed
     conflicts = [(e, p) for e in others for p in e.fields & changed]
     if conflicts and not force:
@@ -65,6 +76,19 @@ def apply(live: dict[str, Any] | None, applied: dict[str, Any], manager: str, *,
     me.fields = applied_set
     result.append(me)
     return with_managed_fields(merged, cap_update_managers([e for e in result if e.fields]))
+
+
+def _describe(applied: Mapping[str, Any], live: Mapping[str, Any] | None) -> str:
+    """kube's objectGVKNN: `namespace/name; group/version, Kind=Kind`."""
+    meta = applied.get("metadata") if isinstance(applied.get("metadata"), Mapping) else {}
+    live_meta = (live or {}).get("metadata") or {}
+    name = (meta or {}).get("name") or live_meta.get("name") or ""
+    namespace = (meta or {}).get("namespace") or live_meta.get("namespace") or ""
+    api_version = applied.get("apiVersion") or (live or {}).get("apiVersion") or ""
+    kind = applied.get("kind") or (live or {}).get("kind") or ""
+    if "/" not in str(api_version):
+        api_version = f"/{api_version}"
+    return f"{namespace}/{name}; {api_version}, Kind={kind}"
 
 
 def _check_request(live: Mapping[str, Any] | None, applied: Mapping[str, Any], manager: str) -> None:
@@ -103,28 +127,3 @@ def _skeleton(applied: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {k: applied[k] for k in ("apiVersion", "kind") if applied.get(k)}
     out["metadata"] = {k: meta[k] for k in ("name", "namespace") if meta.get(k)}
     return out
-
-
-def _merge_into(target: dict[str, Any], config: Mapping[str, Any]) -> None:
-    """Maps merge key by key; lists and scalars replace."""
-    for key, value in config.items():
-        if isinstance(value, dict) and isinstance(target.get(key), dict):
-            _merge_into(target[key], value)
-        else:
-            target[key] = copy.deepcopy(value)
-
-
-def _prune(obj: dict[str, Any], gone: set[Path], owned: set[Path]) -> None:
-    """Remove the fields in `gone`, then the maps they leave empty unless someone owns those maps."""
-    for path in sorted(gone, key=len, reverse=True):
-        found, parent = lookup(obj, path[:-1])
-        if not found or not isinstance(parent, dict) or path[-1] not in parent:
-            continue
-        del parent[path[-1]]
-        for depth in range(len(path) - 1, 0, -1):
-            up = path[:depth]
-            _, node = lookup(obj, up)
-            if node != {} or up in owned or up in NEVER_OWNED:
-                break
-            _, holder = lookup(obj, up[:-1])
-            del holder[up[-1]]

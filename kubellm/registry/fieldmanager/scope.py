@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kubellm.registry.fieldmanager.paths import Path, walk
+from kubellm.registry.fieldmanager.paths import Path
 
 STATUS = "status"
 IGNORED_TOP_LEVEL = frozenset({"apiVersion", "kind"})
@@ -39,8 +39,3 @@ def tracked_view(obj: Mapping[str, Any] | None, subresource: str) -> dict[str, A
             continue
         view[key] = value
     return view
-
-
-def nodes(view: Mapping[str, Any]) -> dict[Path, Any]:
-    """Every ownable node of a tracked view, by path."""
-    return {path: value for path, value in walk(view) if path not in NEVER_OWNED}

@@ -1,4 +1,9 @@
-"""Ownership for non-apply writes (create, update, patch): the writer takes the fields it changed."""
+"""Ownership for non-apply writes (create, update, patch): the writer takes the fields it changed.
+
+Changes are found as structured-merge-diff's Compare finds them, following the type's list semantics:
+an item added to a set or a map list is an added node (and so is every field in it), a changed field of
+an item is modified, an item gone is removed; atomic lists are one value.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from kubellm.apis.listtypes import Node
 from kubellm.registry.fieldmanager.entries import (
     UPDATE,
     Entry,
@@ -15,7 +21,9 @@ from kubellm.registry.fieldmanager.entries import (
     lenient_entries,
 )
 from kubellm.registry.fieldmanager.paths import Path, drop_under, json_equal
-from kubellm.registry.fieldmanager.scope import nodes, tracked_view
+from kubellm.registry.fieldmanager.schema import Schema, object_schema
+from kubellm.registry.fieldmanager.scope import NEVER_OWNED, tracked_view
+from kubellm.registry.fieldmanager.typed import nodes, reconcile
 
 UNKNOWN_MANAGER = "unknown"
 
@@ -34,12 +42,18 @@ class Comparison:
         return not (self.added or self.modified or self.removed)
 
 
-def compare(old_view: Mapping[str, Any], new_view: Mapping[str, Any]) -> Comparison:
-    """Nodes added or removed (maps included), and leaves whose value changed."""
-    old, new = nodes(old_view), nodes(new_view)
+def compare(old_view: Mapping[str, Any], new_view: Mapping[str, Any], root: Node) -> Comparison:
+    """Nodes added or removed (maps, lists and items included), and nodes of one value that changed."""
+    old = {p: v for p, v in nodes(old_view, root).items() if p not in NEVER_OWNED}
+    new = {p: v for p, v in nodes(new_view, root).items() if p not in NEVER_OWNED}
     modified = {p for p in old.keys() & new.keys()
-                if not (isinstance(old[p], dict) and isinstance(new[p], dict)) and not json_equal(old[p], new[p])}
+                if not (old[p][1] is not None and old[p][1] == new[p][1]) and not json_equal(old[p][0], new[p][0])}
     return Comparison(added=set(new.keys() - old.keys()), modified=modified, removed=set(old.keys() - new.keys()))
+
+
+def reconciled(entries: list[Entry], root: Node) -> list[Entry]:
+    """Entries with their paths reconciled with the type (see `typed.reconcile`)."""
+    return [replace(e, fields=reconcile(e.fields, root)) for e in entries]
 
 
 def record_update(entries: list[Entry], diff: Comparison, manager: str, api_version: str, subresource: str,
@@ -65,15 +79,17 @@ def record_update(entries: list[Entry], diff: Comparison, manager: str, api_vers
 
 
 def update_managed_fields(old: dict[str, Any] | None, new: dict[str, Any], manager: str, *, subresource: str = "",
-                          now: str) -> dict[str, Any]:
+                          now: str, schema: Schema | None = None) -> dict[str, Any]:
     """Return `new` with `metadata.managedFields` recording a create (`old` None), update or patch.
 
     The base is the managedFields sent in `new` when they decode and are not empty (main resource only:
-    that is how a client rewrites or resets them, e.g. with `[{}]`), else those of `old`.
+    that is how a client rewrites or resets them, e.g. with `[{}]`), else those of `old`. `schema` is the
+    object's type (see `schema.object_schema`).
     """
-    base = _base_entries(old, new, subresource)
+    root = object_schema(schema, new, old)
+    base = reconciled(_base_entries(old, new, subresource), root)
     api_version = str(new.get("apiVersion") or (old or {}).get("apiVersion") or "")
-    diff = compare(tracked_view(old, subresource), tracked_view(new, subresource))
+    diff = compare(tracked_view(old, subresource), tracked_view(new, subresource), root)
     entries = record_update(base, diff, manager or UNKNOWN_MANAGER, api_version, subresource, now)
     return with_managed_fields(new, cap_update_managers(entries))
 
