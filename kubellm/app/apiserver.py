@@ -13,6 +13,7 @@ import platform
 import signal
 import ssl
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,14 +34,7 @@ from kubellm.app.delegation import (
 from kubellm.app.etcd_pki import ensure_etcd_pki
 from kubellm.app.kubeconfig import write_admin_kubeconfig
 from kubellm.app.lockout import SourceThrottle
-from kubellm.app.login import (
-    AUDIENCE,
-    ISSUER,
-    LoginService,
-    keep_keyring_fresh,
-    keep_lockouts_current,
-    load_keyring,
-)
+from kubellm.app.login import AUDIENCE, ISSUER, LoginService, load_keyring, refresh_keyring
 from kubellm.app.options import Config, Options
 from kubellm.app.rbac_source import CacheRuleSource
 from kubellm.registry.options import RegistryOptions
@@ -48,7 +42,7 @@ from kubellm.registry.registry import ALL_RESOURCES, build_stores
 from kubellm.registry.storage.cacher import CachedStorage
 from kubellm.registry.storage.etcd import EtcdConfig, EtcdStorage
 from kubellm.registry.storage.etcd.embedded import EmbeddedEtcd
-from kubellm.registry.storage.tasks import cancel_and_wait
+from kubellm.registry.storage.tasks import Periodic
 from kubellm.registry.store import Store, resource_root
 from kubellm.server.app import APIServerApp
 from kubellm.server.audit import DEFAULT_POLICY, AuditLog, Policy
@@ -128,7 +122,8 @@ class Server:
     kubeconfig: Path | None = None
     audit: AuditLog | None = None
     login: LoginService | None = None
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    jobs: list[Periodic] = field(default_factory=list)
+    """Periodic background jobs (key refresh, lockout sweep, ...): started with the listener, in /readyz."""
 
     async def start(self) -> None:
         cfg = self.config
@@ -163,10 +158,12 @@ class Server:
                                   max_failures=cfg.login_max_failures, lockout=cfg.login_lockout_seconds,
                                   cached_user=self.storage.cachers[resource_root(by_kind["User"].info)].get,
                                   throttle=SourceThrottle(cfg.login_source_max_failures))
-        loop = asyncio.get_running_loop()
-        self.tasks.append(loop.create_task(keep_keyring_fresh(self.storage, self.login.issuer), name="token-keys"))
+        login, storage = self.login, self.storage
         sweep_every = max(1.0, min(30.0, cfg.login_lockout_seconds / 2))
-        self.tasks.append(loop.create_task(keep_lockouts_current(self.login, every=sweep_every), name="lockouts"))
+        self.jobs += [
+            Periodic("token-keys", lambda: refresh_keyring(storage, login.issuer, time.time(), 86400), 60),
+            Periodic("login-lockouts", login.sweep_expired_lockouts, sweep_every),
+        ]
         await self._serve(endpoints)
 
     async def _serve(self, endpoints: tuple[str, ...]) -> None:
@@ -179,8 +176,7 @@ class Server:
             o = cfg.oidc
             verifier = OIDCVerifier(o.issuer_url, o.client_id, o.username_claim, o.username_prefix, o.groups_claim,
                                     o.groups_prefix)
-            self.tasks.append(asyncio.get_running_loop().create_task(oidc.keep_keys_fresh(verifier, o.ca_file),
-                                                                     name="oidc-keys"))
+            self.jobs.append(oidc.key_refresher(verifier, o.ca_file))
             tokens.append(oidc.authenticator(verifier))
         front_proxy = None
         if cfg.authentication_kubeconfig and not cfg.requestheader_client_ca_file:
@@ -189,7 +185,12 @@ class Server:
             log.info("front-proxy settings from the host cluster", found=front_proxy is not None)
         ctx, chain = tls_and_authentication(cfg, pki, tuple(tokens), front_proxy)
         self.audit = audit_log(cfg)
-        self.health = Health([HealthCheck("etcd", self.storage.check_health)])
+        compactor = getattr(self.storage.storage, "compactor", None)
+        periodic = [*self.jobs, *([compactor.periodic] if compactor is not None and compactor.periodic else [])]
+        self.health = Health([HealthCheck("etcd", self.storage.check_health),
+                              *(HealthCheck(job.name, job.check) for job in periodic)])
+        for job in self.jobs:
+            job.start()
         api = APIServerApp(list(self.stores.values()), self.health, version_info(),
                            f"{cfg.bind_address}:{cfg.secure_port}",
                            Authentication(chain, DelegatedAuthentication(cfg.authentication_kubeconfig)
@@ -220,8 +221,8 @@ class Server:
     async def stop(self) -> None:
         if self.health is not None:
             self.health.shutting_down = True
-        for task in self.tasks:
-            await cancel_and_wait(task)
+        for job in self.jobs:
+            await job.stop()
         if self.login is not None:
             await self.login.close()
         if self.runner is not None:

@@ -27,13 +27,13 @@ import re
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 from prometheus_client import Counter
 
 from kubellm.apis import errors
+from kubellm.apis.timestamps import parse_rfc3339, rfc3339
 from kubellm.app.lockout import FailureTracker, SourceThrottle
 from kubellm.registry.storage import errors as serr
 from kubellm.registry.storage.interface import Storage
@@ -57,17 +57,8 @@ BACKGROUND_DROPPED = Counter("kubellm_login_background_writes_dropped_total",
                              "Login records not written because too many writes were pending.")
 
 
-def _rfc3339(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _timestamp(value: object) -> float:
-    if not isinstance(value, str) or not value:
-        return 0.0
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return 0.0
+    return parse_rfc3339(value) or 0.0
 
 
 _NOT_NAME = re.compile(r"[^a-z0-9-]+")
@@ -98,7 +89,7 @@ def count_failure(status: dict[str, Any], now: float, max_failures: int, lockout
     if locked:
         return out
     if count >= max_failures:
-        return out | {"state": "LockedOut", "lockedUntil": _rfc3339(now + lockout)}
+        return out | {"state": "LockedOut", "lockedUntil": rfc3339(now + lockout)}
     return out | {"state": "Active", "lockedUntil": None}
 
 
@@ -189,7 +180,7 @@ class LoginService:
         body = {"apiVersion": "iam.kubellm.io/v1alpha1", "kind": "LoginRecord",
                 "metadata": {"generateName": record_name_prefix(username)},
                 "spec": {"username": username, "success": success, "reason": reason, "sourceIP": source_ip,
-                         "userAgent": agent[:256], "time": _rfc3339(time.time())}}
+                         "userAgent": agent[:256], "time": rfc3339(time.time())}}
         try:
             await self.records.create(body)
         except errors.StatusError as exc:  # a record must never break the login itself
@@ -271,11 +262,11 @@ class LoginService:
         token, claims = self.issuer.issue(name, uid)
         self.tracker.succeeded(name)
         await self._patch_status(name, lambda st: {**st, "state": "Active", "failedLoginCount": 0,
-                                                   "lockedUntil": None, "lastLoginTime": _rfc3339(now)})
+                                                   "lockedUntil": None, "lastLoginTime": rfc3339(now)})
         self._later(self._record(name, True, "Succeeded", source_ip, agent))
         LOGIN_ATTEMPTS.labels("succeeded").inc()
         return {"kind": "LoginResponse", "apiVersion": "iam.kubellm.io/v1alpha1",
-                "status": {"token": token, "expirationTimestamp": _rfc3339(claims.exp)}}
+                "status": {"token": token, "expirationTimestamp": rfc3339(claims.exp)}}
 
 
 async def refresh_keyring(storage: Storage, issuer: TokenIssuer, now: float, rotate_after: float) -> bool:
@@ -297,24 +288,3 @@ async def refresh_keyring(storage: Storage, issuer: TokenIssuer, now: float, rot
     if rotated:
         log.info("rotated the token signing key", kid=issuer.keyring.active.kid)
     return rotated
-
-
-async def keep_keyring_fresh(storage: Storage, issuer: TokenIssuer, *, rotate_after: float = 86400,
-                             check_every: float = 60) -> None:
-    """Background task: refresh (and when due, rotate) the signing keys every `check_every` seconds."""
-    while True:
-        await asyncio.sleep(check_every)
-        try:
-            await refresh_keyring(storage, issuer, time.time(), rotate_after)
-        except (serr.StorageError, errors.StatusError) as exc:
-            log.warning("could not refresh the token signing keys", error=type(exc).__name__)
-
-
-async def keep_lockouts_current(service: LoginService, *, every: float = 30) -> None:
-    """Background task: expired lockouts go back to Active, so `kubectl get users` tells the truth."""
-    while True:
-        await asyncio.sleep(every)
-        try:
-            await service.sweep_expired_lockouts()
-        except (serr.StorageError, errors.StatusError) as exc:
-            log.warning("could not sweep expired lockouts", error=type(exc).__name__)

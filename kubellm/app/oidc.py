@@ -3,18 +3,15 @@ authenticator that accepts its ID tokens (`--oidc-issuer-url`, `--oidc-client-id
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 from typing import Any
 
 import aiohttp
-import structlog
 
+from kubellm.registry.storage.tasks import Periodic
 from kubellm.service.authn import AuthenticationError, TokenAuthenticator
 from kubellm.service.identity import UserInfo
 from kubellm.service.tokens import InvalidToken, OIDCVerifier
-
-log = structlog.get_logger(__name__)
 
 
 async def fetch_jwks(issuer: str, ca_file: str | None) -> dict[str, Any]:
@@ -43,11 +40,11 @@ def authenticator(verifier: OIDCVerifier) -> TokenAuthenticator:
     return TokenAuthenticator(verifier.issuer, verify)
 
 
-async def keep_keys_fresh(verifier: OIDCVerifier, ca_file: str | None, every: float = 300) -> None:
-    """Fetch the issuer's keys now and every `every` seconds; keep the last good set on failure."""
-    while True:
-        try:
-            verifier.jwks = await fetch_jwks(verifier.issuer, ca_file)
-        except (aiohttp.ClientError, ValueError, KeyError, TimeoutError) as exc:
-            log.warning("could not fetch the OIDC issuer's keys", issuer=verifier.issuer, error=type(exc).__name__)
-        await asyncio.sleep(every)
+def key_refresher(verifier: OIDCVerifier, ca_file: str | None, every: float = 300) -> Periodic:
+    """A job that fetches the issuer's keys now and every `every` seconds; the last good set is kept while a
+    fetch fails."""
+
+    async def refresh() -> None:
+        verifier.jwks = await fetch_jwks(verifier.issuer, ca_file)
+
+    return Periodic("oidc-keys", refresh, every, run_first=True, max_backoff=every)

@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from kubellm.apis.timestamps import parse_rfc3339
+
 Column = tuple[str, str, str]
 
 _STEP = re.compile(r"""\.([A-Za-z0-9_\-]+)|\[(\d+|\*)\]|\[\?\(@\.([A-Za-z0-9_.\-]+)\s*==\s*["']([^"']*)["']\)\]""")
@@ -84,13 +86,10 @@ def human_duration(seconds: float) -> str:
 
 
 def age(timestamp: Any, now: datetime) -> str:
-    if not isinstance(timestamp, str) or not timestamp:
+    then = parse_rfc3339(timestamp)
+    if then is None:
         return "<unknown>"
-    try:
-        then = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
-    except ValueError:
-        return "<unknown>"
-    return human_duration((now - then).total_seconds())
+    return human_duration(now.timestamp() - then)
 
 
 def _cell(obj: dict[str, Any], col_type: str, path: str, now: datetime) -> Any:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from urllib.parse import unquote
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
+from urllib.parse import unquote
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID

@@ -7,13 +7,11 @@ revision recorded one interval earlier, so watchers and paginated lists keep one
 
 from __future__ import annotations
 
-import asyncio
-
 import structlog
 
 from kubellm.registry.storage import errors
 from kubellm.registry.storage.etcd.client import GatewayClient, b64
-from kubellm.registry.storage.tasks import cancel_and_wait
+from kubellm.registry.storage.tasks import Periodic
 
 log = structlog.get_logger(__name__)
 
@@ -27,7 +25,8 @@ class Compactor:
         self.revision = 0
         self.compacted = 0
         """The newest revision this instance compacted to (or learned was compacted)."""
-        self._task: asyncio.Task[None] | None = None
+        self.periodic = Periodic("etcd-compactor", self.compact_once, interval, run_first=True) if interval > 0 \
+            else None
 
     async def compact_once(self) -> int | None:
         """One round; returns the revision compacted to, if this round compacted."""
@@ -53,18 +52,10 @@ class Compactor:
         log.info("compacted etcd history", revision=target)
         return target
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.compact_once()
-            except errors.StorageError as exc:
-                log.warning("compaction failed", error=exc.message)
-            await asyncio.sleep(self.interval)
-
     def start(self) -> None:
-        if self._task is None and self.interval > 0:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="etcd-compactor")
+        if self.periodic is not None:
+            self.periodic.start()
 
     async def stop(self) -> None:
-        await cancel_and_wait(self._task)
-        self._task = None
+        if self.periodic is not None:
+            await self.periodic.stop()
