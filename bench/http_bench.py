@@ -329,7 +329,7 @@ async def _list_reps(load: Load, reps: int) -> None:
         await load.call("list_once", 900, ns="list", mode="list", timeout=600)
 
 
-ENTRY_FRAMES = {"main (kubellm/app/apiserver.py)", "filters (kubellm/server/app.py)",
+ENTRY_FRAMES = {"main (kubellm/app/apiserver.py)", "Filters.__call__ (kubellm/server/app.py)",
                 "APIServerApp.apis (kubellm/server/app.py)", "ResourceHandler.handle (kubellm/server/handlers.py)"}
 IDLE_LEAVES = ("select (selectors.py)", "EpollSelector.select (selectors.py)")
 

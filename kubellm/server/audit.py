@@ -185,13 +185,13 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _body(raw: bytes | None, content_type: str | None, paths: SecretPaths) -> Any:
-    """A request or response body as the audit log records it: decoded (JSON or YAML), secrets redacted;
-    None when it cannot be decoded."""
+async def _body(raw: bytes | None, content_type: str | None, paths: SecretPaths) -> Any:
+    """A request or response body as the audit log records it: decoded (JSON or YAML, large YAML off the
+    event loop, with the same bounds as the handlers), secrets redacted; None when it cannot be decoded."""
     if not raw:
         return None
     try:
-        return redact(negotiation.decode_body(raw, content_type), paths)
+        return redact(await negotiation.decode_body_async(raw, content_type), paths)
     except errors.StatusError:
         return None
 
@@ -261,9 +261,9 @@ class AuditLog:
             except Exception:
                 body = b""
             if body:
-                event["requestObject"] = _body(body, request.headers.get("Content-Type"), secret_paths(info))
+                event["requestObject"] = await _body(body, request.headers.get("Content-Type"), secret_paths(info))
         if level == "RequestResponse" and isinstance(resp, web.Response) and resp.body is not None:
             raw = resp.body if isinstance(resp.body, bytes) else None
             if (resp.content_type or "").endswith("json"):
-                event["responseObject"] = _body(raw, "application/json", secret_paths(info))
+                event["responseObject"] = await _body(raw, "application/json", secret_paths(info))
         self.write(event)

@@ -15,7 +15,13 @@ SECRET = secret("audit-secret-token-1234567")
 
 def events(apiserver: APIServer) -> list[dict[str, Any]]:
     path = apiserver.state_dir / "audit.log"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:  # the server may be writing this line right now
+            continue
+    return out
 
 
 def find(apiserver: APIServer, pred: Any) -> dict[str, Any]:

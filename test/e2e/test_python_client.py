@@ -492,8 +492,12 @@ def test_custom_objects_cluster_scoped_crud(clusters: client.CustomObjectsApi) -
 
     body = dict(patched)
     body["spec"] = {**patched["spec"], "apiEndpoint": "https://gpu-a2.example.com"}
+    with pytest.raises(ApiException) as moved:  # the stored credentials never follow a new endpoint
+        clusters.replace_cluster_custom_object(*args, "py-gpu-a", body)
+    assert moved.value.status == 422 and status_body(moved.value)["details"]["causes"][0]["field"] == "spec.credentials"
+    body["spec"]["credentials"] = {"token": "a-new-token-for-gpu-a2"}
     replaced = as_dict(clusters.replace_cluster_custom_object(*args, "py-gpu-a", body))
-    assert replaced["spec"]["apiEndpoint"] == "https://gpu-a2.example.com"
+    assert replaced["spec"]["apiEndpoint"] == "https://gpu-a2.example.com" and "credentials" not in replaced["spec"]
 
     with pytest.raises(ApiException) as stale:
         clusters.replace_cluster_custom_object(*args, "py-gpu-a", body)

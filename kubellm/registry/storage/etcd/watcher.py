@@ -15,12 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import orjson
+import structlog
 
 from kubellm.registry.storage import errors
 from kubellm.registry.storage.etcd.client import b64, b64_end, read_value, translate
 from kubellm.registry.storage.interface import Event, Obj, WatchOptions
 from kubellm.registry.storage.selection import transition
 from kubellm.registry.storage.value import PrefixTransformers
+
+log = structlog.get_logger(__name__)
 
 if TYPE_CHECKING:
     from kubellm.registry.storage.etcd.store import EtcdStorage
@@ -110,7 +113,8 @@ class EtcdWatcher:
         if result.get("compact_revision") and result.get("canceled"):
             raise errors.Expired(message=TOO_OLD)
         if result.get("canceled"):
-            raise errors.Unavailable(message=f"etcd canceled the watch: {result.get('cancel_reason', '')}")
+            log.warning("etcd canceled a watch", reason=str(result.get("cancel_reason", ""))[:200])
+            raise errors.Unavailable(message="etcd canceled the watch")
         events = result.get("events")
         if not events:
             if not result.get("created"):
