@@ -10,6 +10,7 @@ JSON patch operations, and the password and token of `/login` and TokenReview bo
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import os
 import uuid
@@ -27,10 +28,15 @@ from aiohttp.typedefs import Middleware
 from kubellm.apis import errors, secrets
 from kubellm.registry.registry import ALL_RESOURCES
 from kubellm.server import login, negotiation, reviews
+from kubellm.server.handlers import STREAM_STATUS
 from kubellm.server.requestinfo import RequestInfo
 from kubellm.service.identity import UserInfo
 
 LEVELS = ("None", "Metadata", "Request", "RequestResponse")
+
+ABORTED = {"metadata": {}, "status": "Failure", "reason": "ClientDisconnected",
+           "message": "the client closed the connection before the response was sent"}
+"""responseStatus of a request whose client went away before it was answered (no code: nothing was sent)."""
 
 SecretPaths = tuple[secrets.Path, ...]
 RESOURCE_SECRETS: dict[tuple[str, str], SecretPaths] = {
@@ -215,7 +221,7 @@ class AuditLog:
         async def audit(request: web.Request,
                         handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
             received = _now()
-            code = 500
+            code: int | None = 500
             resp: web.StreamResponse | None = None
             try:
                 resp = await handler(request)
@@ -223,6 +229,11 @@ class AuditLog:
                 return resp
             except web.HTTPException as exc:
                 code = exc.status
+                raise
+            except asyncio.CancelledError:
+                # The client went away: a watch keeps the status it was sent; anything else has no answer,
+                # and is recorded as aborted, not as a server error.
+                code = request.get(STREAM_STATUS)
                 raise
             except Exception as exc:
                 code = getattr(exc, "code", 500)
@@ -232,7 +243,7 @@ class AuditLog:
 
         return audit
 
-    async def _record(self, request: web.Request, received: str, code: int,
+    async def _record(self, request: web.Request, received: str, code: int | None,
                       resp: web.StreamResponse | None) -> None:
         info: RequestInfo | None = request.get("info")
         if info is None:
@@ -246,9 +257,11 @@ class AuditLog:
             "stage": "ResponseComplete", "requestURI": request.path_qs, "verb": info.verb,
             "user": _user(request.get("authenticated_user") or user),
             "sourceIPs": [request.remote or ""], "userAgent": request.headers.get("User-Agent", ""),
-            "responseStatus": {"metadata": {}, "code": code},
+            "responseStatus": {"metadata": {}, "code": code} if code is not None else ABORTED,
             "requestReceivedTimestamp": received, "stageTimestamp": _now(),
         }
+        if code is None:
+            event["annotations"] = {"kubellm.io/client-aborted": "true"}
         if request.get("authenticated_user") is not None and user is not None:
             event["impersonatedUser"] = _user(user)
         if info.is_resource_request:

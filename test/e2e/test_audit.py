@@ -88,3 +88,31 @@ def test_audit_events_follow_the_policy_and_redact_secrets(apiserver: APIServer)
     request(apiserver, "GET", "/healthz", None)
     assert not any(e["requestURI"].startswith("/healthz") for e in events(apiserver))
     assert SECRET not in (apiserver.state_dir / "audit.log").read_text()
+
+
+def test_client_aborts_are_not_audited_as_server_errors(apiserver: APIServer) -> None:
+    """A request whose client leaves before the answer is recorded as aborted (no code), a watch that had
+    started streaming with the 200 it was sent: never as a 500."""
+    import socket
+
+    from test_authentication import context
+
+    host, port = apiserver.url.removeprefix("https://").rsplit(":", 1)
+    path = "/apis/model.kubellm.io/v1alpha1/namespaces/audit-abort/llmservices"
+    ctx = context(apiserver, admin(apiserver))
+    with socket.create_connection((host, int(port)), timeout=10) as raw, \
+            ctx.wrap_socket(raw, server_hostname=host) as sock:  # a create whose body never comes
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     "Content-Length: 500\r\n\r\n{".encode())
+        find(apiserver, lambda e: False) if False else None
+    aborted = find(apiserver, lambda e: e["requestURI"] == path and e["verb"] == "create")
+    assert aborted["annotations"] == {"kubellm.io/client-aborted": "true"}
+    assert "code" not in aborted["responseStatus"] and aborted["responseStatus"]["reason"] == "ClientDisconnected"
+
+    watch = f"{path}?watch=1&timeoutSeconds=60"
+    with socket.create_connection((host, int(port)), timeout=10) as raw, \
+            ctx.wrap_socket(raw, server_hostname=host) as sock:
+        sock.sendall(f"GET {watch} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+    left = find(apiserver, lambda e: e["requestURI"] == watch)
+    assert left["responseStatus"]["code"] == 200 and "annotations" not in left
