@@ -53,3 +53,16 @@ def test_keys_are_private(etcd: EtcdAccess) -> None:
     for key in (etcd.tls.server_key, etcd.tls.client_key):
         assert stat.S_IMODE(key.stat().st_mode) == 0o600
     assert stat.S_IMODE(etcd.tls.ca_file.parent.stat().st_mode) == 0o700
+
+
+async def test_the_server_checks_etcds_name(etcd: EtcdAccess) -> None:
+    """KubeLLM verifies etcd's certificate, host name included (etcd3-py's context leaves it off)."""
+    from kubellm.registry.storage.etcd import EtcdStorage
+
+    storage = EtcdStorage(etcd.config("/names"))
+    try:
+        ctx = storage.client._aio.ssl_context
+        assert ctx.check_hostname and ctx.verify_mode == ssl.CERT_REQUIRED
+        await storage.check_health()
+    finally:
+        await storage.close()

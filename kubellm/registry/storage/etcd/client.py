@@ -9,6 +9,7 @@ about a fifth of a create's client CPU (bench/RESULTS.md). Streaming watch is in
 from __future__ import annotations
 
 import base64
+import ssl
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -78,6 +79,11 @@ class GatewayClient:
             server_version="3.4.0",
             cluster_version="3.4.0",
         )
+        ctx: ssl.SSLContext | None = self._aio.ssl_context
+        if ctx is not None and ctx.verify_mode == ssl.CERT_REQUIRED:
+            # etcd3-py leaves host names unchecked: the endpoint's name must be in etcd's certificate.
+            ctx.check_hostname = True
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         self.session: aiohttp.ClientSession = self._aio.session
         self.base = f"{url.scheme or 'http'}://{url.netloc}/v3"
         self._watch_session: aiohttp.ClientSession | None = None
