@@ -176,15 +176,10 @@ DEFAULT_POLICY = Policy((Rule("None", non_resource_urls=("/healthz*", "/livez*",
                          Rule("Metadata")))
 
 
-def _user(user: UserInfo | None) -> dict[str, Any]:
+def _user(user: UserInfo | None) -> dict[str, object]:
     if user is None:
         return {"username": "system:anonymous", "groups": ["system:unauthenticated"]}
-    out: dict[str, Any] = {"username": user.name, "groups": list(user.groups)}
-    if user.uid:
-        out["uid"] = user.uid
-    if user.extra:
-        out["extra"] = {k: list(v) for k, v in user.extra.items()}
-    return out
+    return user.to_json()
 
 
 def _now() -> str:

@@ -18,15 +18,6 @@ REVIEWS = {(AUTHENTICATION, "selfsubjectreviews"), (AUTHORIZATION, "selfsubjecta
 VERSIONS = ("v1", "v1beta1", "v1alpha1")
 
 
-def _user_info(user: UserInfo) -> dict[str, Any]:
-    info: dict[str, Any] = {"username": user.name, "groups": list(user.groups)}
-    if user.uid:
-        info["uid"] = user.uid
-    if user.extra:
-        info["extra"] = {k: list(v) for k, v in user.extra.items()}
-    return info
-
-
 def _spec(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise errors.bad_request("the body of a review must be an object")
@@ -42,7 +33,7 @@ def review(group: str, resource: str, version: str, user: UserInfo, authorizer: 
             "selfsubjectrulesreviews": "SelfSubjectRulesReview"}[resource]
     out: dict[str, Any] = {"kind": kind, "apiVersion": f"{group}/{version}", "metadata": {"creationTimestamp": None}}
     if resource == "selfsubjectreviews":
-        out["status"] = {"userInfo": _user_info(user)}
+        out["status"] = {"userInfo": user.to_json()}
         return out
     spec = _spec(body)
     out["spec"] = spec
@@ -118,5 +109,5 @@ def token_review(version: str, authenticate: Any, body: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"kind": "TokenReview", "apiVersion": f"{AUTHENTICATION}/{version}",
                            "metadata": {"creationTimestamp": None}, "spec": {"token": token}}
     user = authenticate(token)
-    out["status"] = {"authenticated": True, "user": _user_info(user)} if user else {"authenticated": False}
+    out["status"] = {"authenticated": True, "user": user.to_json()} if user else {"authenticated": False}
     return out

@@ -26,6 +26,15 @@ class UserInfo:
     def in_group(self, group: str) -> bool:
         return group in self.groups
 
+    def to_json(self) -> dict[str, object]:
+        """authentication.k8s.io/v1 UserInfo (TokenReview, SelfSubjectReview, audit events)."""
+        out: dict[str, object] = {"username": self.name, "groups": list(self.groups)}
+        if self.uid:
+            out["uid"] = self.uid
+        if self.extra:
+            out["extra"] = {k: list(v) for k, v in self.extra.items()}
+        return out
+
 
 def service_account_username(namespace: str, name: str) -> str:
     """The user name a service account authenticates as: `system:serviceaccount:<namespace>:<name>`."""

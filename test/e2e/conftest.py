@@ -12,9 +12,10 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,6 +46,18 @@ USED_SECRETS: set[str] = set()
 """Every secret the run sent (passwords, tokens, credentials): no server log or audit log may contain one."""
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}")
 SHORTEST_SECRET = 8
+
+
+def eventually(read: Callable[[], Any], ok: Callable[[Any], bool], timeout: float = 10) -> Any:
+    """Poll `read()` until `ok(value)`; the last value, or AssertionError with it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if ok(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met: {value!r}")
+        time.sleep(0.05)
 
 
 def secret(value: str) -> str:

@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import APIServer, running_apiserver, secret
+from conftest import APIServer, eventually, running_apiserver, secret
 from test_authentication import client_cert, context
-from test_login import eventually
 
 from kubellm.server.certs import Pair
 

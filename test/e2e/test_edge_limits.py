@@ -16,12 +16,12 @@ import ssl
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from conftest import APIServer, running_apiserver
+from conftest import APIServer, eventually, running_apiserver
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
@@ -138,16 +138,6 @@ def status(r: Resp, code: int, reason: str | None = None) -> dict[str, Any]:
         assert body["reason"] == reason, body
     return body
 
-
-def eventually(read: Callable[[], Any], ok: Callable[[Any], bool], timeout: float = 10) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = read()
-        if ok(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met: {value!r}")
-        time.sleep(0.05)
 
 
 def closed_by_server(sock: socket.socket, timeout: float = 10) -> bool:

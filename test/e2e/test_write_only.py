@@ -88,7 +88,8 @@ def test_users_and_login_records_are_encrypted_in_etcd(apiserver: APIServer) -> 
     """Password hashes and login records (who logged in from where) are ciphertext in etcd."""
     value = etcd_value(apiserver, "/registry/iam.kubellm.io/users/admin")
     assert value.startswith(b"k8s:enc:aesgcm:v1:") and b"argon2" not in value
-    from test_login import eventually, login
+    from conftest import eventually
+    from test_login import login
 
     assert login(apiserver, "nobody-enc", "not-a-password", source="127.0.20.1")[0] == 401
     records = eventually(lambda: request(apiserver, "GET", "/apis/iam.kubellm.io/v1alpha1/loginrecords"
