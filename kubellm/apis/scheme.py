@@ -34,7 +34,12 @@ class ResourceInfo:
     has_status: bool = True
     has_scale: bool = False
     validate: Validate = _no_errors
+    """A new object (its status is cleared before this runs): metadata aside, everything but status."""
     validate_update: ValidateUpdate = _no_errors
+    """An update through the main endpoint: the spec (status is kept from the stored object) and the
+    fields that may not change."""
+    validate_status_update: ValidateUpdate = _no_errors
+    """An update through the status subresource: only the status (everything else is kept)."""
     validate_name: ValidateName = dns1123_subdomain
     sensitive: bool = False
     """Encrypted at rest by default even without secret fields (e.g. LoginRecords: who logged in from where)."""

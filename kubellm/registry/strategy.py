@@ -127,4 +127,4 @@ class StatusStrategy(Strategy):
             new.metadata.managed_fields = managed  # type: ignore[attr-defined]
 
     def validate_update(self, new: APIModel, old: APIModel) -> ErrorList:
-        return self.info.validate(new)
+        return self.info.validate_status_update(new, old)

@@ -13,7 +13,11 @@ from kubellm.apis.cluster.v1alpha1.types import (
     LabelSelectorRequirement,
     Taint,
 )
-from kubellm.apis.cluster.v1alpha1.validation import validate_cluster, validate_cluster_update
+from kubellm.apis.cluster.v1alpha1.validation import (
+    validate_cluster,
+    validate_cluster_status_update,
+    validate_cluster_update,
+)
 from kubellm.apis.scheme import ResourceInfo
 
 RESOURCES: list[ResourceInfo] = [
@@ -28,6 +32,7 @@ RESOURCES: list[ResourceInfo] = [
         has_status=True,
         validate=validate_cluster,
         validate_update=validate_cluster_update,
+        validate_status_update=validate_cluster_status_update,
     ),
 ]
 

@@ -343,3 +343,8 @@ def validate_cluster_update(new: Cluster, old: Cluster) -> ErrorList:
         errs.append(field.required(creds, "must be given again when apiEndpoint, caBundle or "
                                           "insecureSkipTLSVerify changes"))
     return errs
+
+
+def validate_cluster_status_update(new: Cluster, old: Cluster) -> ErrorList:
+    """The status subresource: only the status is written, so only the status is checked."""
+    return validate_cluster_status(new.status) if new.status is not None else []

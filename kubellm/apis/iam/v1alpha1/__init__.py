@@ -30,6 +30,7 @@ from kubellm.apis.iam.v1alpha1.validation import (
     validate_role_binding_update,
     validate_role_update,
     validate_user,
+    validate_user_status_update,
     validate_user_update,
 )
 from kubellm.apis.scheme import ResourceInfo
@@ -46,6 +47,7 @@ RESOURCES: list[ResourceInfo] = [
         has_status=True,
         validate=validate_user,
         validate_update=validate_user_update,
+        validate_status_update=validate_user_status_update,
     ),
     ResourceInfo(
         group=GROUP,

@@ -275,3 +275,8 @@ def validate_cluster_role_binding(obj: ClusterRoleBinding) -> ErrorList:
 
 def validate_cluster_role_binding_update(new: ClusterRoleBinding, old: ClusterRoleBinding) -> ErrorList:
     return validate_cluster_role_binding(new) + _role_ref_unchanged(new.role_ref, old.role_ref)
+
+
+def validate_user_status_update(new: User, old: User) -> ErrorList:
+    """The status subresource: only the status is written, so only the status is checked."""
+    return validate_user_status(new.status) if new.status is not None else []

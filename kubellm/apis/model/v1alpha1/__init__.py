@@ -31,8 +31,10 @@ from kubellm.apis.model.v1alpha1.types import (
 from kubellm.apis.model.v1alpha1.validation import (
     dns1035_label,
     validate_llm_service,
+    validate_llm_service_status_update,
     validate_llm_service_update,
     validate_rag_service,
+    validate_rag_service_status_update,
     validate_rag_service_update,
 )
 from kubellm.apis.scheme import ResourceInfo
@@ -52,6 +54,7 @@ RESOURCES: list[ResourceInfo] = [
         has_scale=True,
         validate=validate_llm_service,
         validate_update=validate_llm_service_update,
+        validate_status_update=validate_llm_service_status_update,
     ),
     ResourceInfo(
         group=GROUP,
@@ -66,6 +69,7 @@ RESOURCES: list[ResourceInfo] = [
         has_status=True,
         validate=validate_rag_service,
         validate_update=validate_rag_service_update,
+        validate_status_update=validate_rag_service_status_update,
     ),
 ]
 

@@ -528,3 +528,13 @@ __all__ = [
     "validate_rag_service_status",
     "validate_rag_service_update",
 ]
+
+
+def validate_llm_service_status_update(new: LLMService, old: LLMService) -> ErrorList:
+    """The status subresource: only the status is written, so only the status is checked."""
+    return validate_llm_service_status(new.status) if new.status is not None else []
+
+
+def validate_rag_service_status_update(new: RAGService, old: RAGService) -> ErrorList:
+    """The status subresource: only the status is written, so only the status is checked."""
+    return validate_rag_service_status(new.status) if new.status is not None else []
