@@ -478,13 +478,13 @@ def test_llmservice_status_rules() -> None:
         'status.conditions[0].reason: Invalid value: "not ok": a condition reason must start with alphabetic '
         "character, optionally followed by a string of alphanumeric characters or '_,:', and must end with "
         "an alphanumeric character or '_'",
+        'status.conditions[1].type: Duplicate value: "Ready"',
         'status.conditions[1].lastTransitionTime: Invalid value: "yesterday": must be an RFC3339 timestamp '
         'such as "2006-01-02T15:04:05Z"',
-        'status.conditions[1].type: Duplicate value: "Ready"',
+        'status.clusters[1].name: Duplicate value: "a"',
         'status.clusters[1].phase: Unsupported value: "Up": supported values: "Failed", "Loading", '
         '"Pending", '
         '"Scaling", "Serving"',
-        'status.clusters[1].name: Duplicate value: "a"',
     ]
 
 
@@ -599,16 +599,16 @@ def test_bindings() -> None:
                 {"kind": "Group", "name": "g", "apiGroup": "rbac.authorization.k8s.io"},
             ],
         ),
-    ) == [
-        'roleRef.apiGroup: Unsupported value: "rbac.authorization.k8s.io": supported values: '
-        '"iam.kubellm.io"',
-        'roleRef.kind: Unsupported value: "Policy": supported values: "ClusterRole", "Role"',
-        "roleRef.name: Required value",
+    ) == [  # in the order of the fields: subjects, then roleRef
         'subjects[0].kind: Unsupported value: "Robot": supported values: "Group", "ServiceAccount", "User"',
         "subjects[1].name: Required value",
         'subjects[2].apiGroup: Unsupported value: "iam.kubellm.io": supported values: ""',
         'subjects[3].apiGroup: Unsupported value: "rbac.authorization.k8s.io": supported values: '
         '"iam.kubellm.io"',
+        'roleRef.apiGroup: Unsupported value: "rbac.authorization.k8s.io": supported values: '
+        '"iam.kubellm.io"',
+        'roleRef.kind: Unsupported value: "Policy": supported values: "ClusterRole", "Role"',
+        "roleRef.name: Required value",
     ]
     assert check(
         "ClusterRoleBinding",
@@ -619,9 +619,9 @@ def test_bindings() -> None:
             subjects=[{"kind": "ServiceAccount", "name": "sa"}],
         ),
     ) == [
+        "subjects[0].namespace: Required value",
         'roleRef.kind: Unsupported value: "Role": supported values: "ClusterRole"',
         "roleRef.name: Invalid value: \"a/b\": may not contain '/'",
-        "subjects[0].namespace: Required value",
     ]
     assert iamv1.rbac_name("system:controller:foo") == []
     assert iamv1.rbac_name("..") == ["may not be '..'"]
@@ -847,9 +847,9 @@ def test_rag_service_rules() -> None:
         ),
     ) == [
         'spec.sources[0].uri: Invalid value: "https://bucket/x": must be an absolute URL with scheme s3',
-        "spec.sources[1].configMapRef.name: Required value: must be set when type is configMap",
-        "spec.sources[1].uri: Forbidden: may not be set when type is configMap",
         'spec.sources[1].name: Duplicate value: "a"',
+        "spec.sources[1].uri: Forbidden: may not be set when type is configMap",
+        "spec.sources[1].configMapRef.name: Required value: must be set when type is configMap",
         'spec.sources[2].type: Unsupported value: "ftp": supported values: "configMap", "git", "s3", "url"',
         "spec.sources[3].uri: Required value: must be set when type is url",
         'spec.sources[3].refreshInterval: Invalid value: "5 minutes": must be a duration such as "30s", '

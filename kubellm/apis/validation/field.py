@@ -112,6 +112,11 @@ def invalid(path: Path | str, value: Any, detail: str) -> FieldError:
     return FieldError(ErrorType.INVALID, str(path), value, detail)
 
 
+def invalid_omitting_value(path: Path | str, detail: str) -> FieldError:
+    """An Invalid error that does not echo the value (apimachinery's `field.OmitValueType`): for secrets."""
+    return FieldError(ErrorType.INVALID, str(path), detail=detail)
+
+
 def type_invalid(path: Path | str, value: Any, detail: str) -> FieldError:
     return FieldError(ErrorType.TYPE_INVALID, str(path), value, detail)
 

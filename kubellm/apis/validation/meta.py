@@ -1,10 +1,18 @@
-"""ObjectMeta validation on create and update, as apimachinery's ValidateObjectMeta(Update)."""
+"""ObjectMeta validation on create and update, as apimachinery's ValidateObjectMeta(Update), and the rules of
+the shared meta/v1 shapes (LabelSelector, Condition) that their declared constraints cannot say.
+
+What LabelSelectorRequirement and Condition declare on their fields (required keys, operators, statuses,
+reasons, lengths, timestamps: `kubellm.apis.meta.v1.types`) is checked by the declared validator
+(`validation.declared`) when it walks the object; the functions here add the rest, so together they are
+metav1validation.ValidateLabelSelector and ValidateConditions.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from kubellm.apis.meta.v1.types import Condition, LabelSelector, LabelSelectorRequirement
 from kubellm.apis.validation import field, names
 from kubellm.apis.validation.field import ErrorList, Path
 
@@ -98,4 +106,44 @@ def validate_object_meta_update(new: dict[str, Any], old: dict[str, Any]) -> Err
             errs.append(field.forbidden(META.child("finalizers"),
                                         f"no new finalizers can be added if the object is being deleted, "
                                         f"found new finalizers {sorted(added)!r}"))
+    return errs
+
+
+# --- LabelSelector, Condition: the rules their declarations cannot say ------------------------------------
+
+
+def _validate_selector_requirement(req: LabelSelectorRequirement, path: Path) -> ErrorList:
+    errs: ErrorList = []
+    if req.operator in ("In", "NotIn") and not req.values:
+        errs.append(field.required(path.child("values"), "must be specified when `operator` is 'In' or 'NotIn'"))
+    elif req.operator in ("Exists", "DoesNotExist") and req.values:
+        errs.append(field.forbidden(path.child("values"),
+                                    "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"))
+    if req.key:
+        errs.extend(names.validate_label_name(req.key, path.child("key")))
+    for i, v in enumerate(req.values):
+        errs.extend(names.validate_label_value(v, path.child("values").index(i)))
+    return errs
+
+
+def validate_label_selector(selector: LabelSelector | None, path: Path) -> ErrorList:
+    """The label names and values of a selector, and its values against its operators."""
+    if selector is None:
+        return []
+    errs = names.validate_labels(selector.match_labels, path.child("matchLabels"))
+    for i, req in enumerate(selector.match_expressions):
+        errs.extend(_validate_selector_requirement(req, path.child("matchExpressions").index(i)))
+    return errs
+
+
+def validate_conditions(conditions: Sequence[Condition], path: Path) -> ErrorList:
+    """Condition types are qualified names, unique in the list."""
+    errs: ErrorList = []
+    seen: set[str] = set()
+    for i, cond in enumerate(conditions):
+        if cond.type:
+            errs.extend(names.validate_label_name(cond.type, path.index(i).child("type")))
+            if cond.type in seen:
+                errs.append(field.duplicate(path.index(i).child("type"), cond.type))
+        seen.add(cond.type)
     return errs

@@ -46,7 +46,7 @@ def dns1123_label(value: str) -> list[str]:
     errs: list[str] = []
     if len(value) > DNS1123_LABEL_MAX:
         errs.append(f"must be no more than {DNS1123_LABEL_MAX} characters")
-    if not _DNS1123_LABEL_RE.match(value):
+    if not _DNS1123_LABEL_RE.fullmatch(value):
         errs.append(DNS1123_LABEL_MSG)
     return errs
 
@@ -55,7 +55,7 @@ def dns1123_subdomain(value: str) -> list[str]:
     errs: list[str] = []
     if len(value) > DNS1123_SUBDOMAIN_MAX:
         errs.append(f"must be no more than {DNS1123_SUBDOMAIN_MAX} characters")
-    if not _DNS1123_SUBDOMAIN_RE.match(value):
+    if not _DNS1123_SUBDOMAIN_RE.fullmatch(value):
         errs.append(DNS1123_SUBDOMAIN_MSG)
     return errs
 
@@ -81,7 +81,7 @@ def qualified_name(value: str) -> list[str]:
         errs.append("name part must be non-empty")
     elif len(name) > QUALIFIED_NAME_MAX:
         errs.append(f"name part must be no more than {QUALIFIED_NAME_MAX} characters")
-    if name and not _QUALIFIED_NAME_RE.match(name):
+    if name and not _QUALIFIED_NAME_RE.fullmatch(name):
         errs.append(QUALIFIED_NAME_MSG)
     return errs
 
@@ -90,9 +90,18 @@ def label_value(value: str) -> list[str]:
     errs: list[str] = []
     if len(value) > LABEL_VALUE_MAX:
         errs.append(f"must be no more than {LABEL_VALUE_MAX} characters")
-    if not _LABEL_VALUE_RE.match(value):
+    if not _LABEL_VALUE_RE.fullmatch(value):
         errs.append(LABEL_VALUE_MSG)
     return errs
+
+
+def validate_label_name(value: str, path: Path) -> ErrorList:
+    """metav1validation.ValidateLabelName: a qualified name (label keys, condition types, taint keys)."""
+    return [field.invalid(path, value, m) for m in qualified_name(value)]
+
+
+def validate_label_value(value: str, path: Path) -> ErrorList:
+    return [field.invalid(path, value, m) for m in label_value(value)]
 
 
 def validate_labels(labels: Mapping[str, str], path: Path) -> ErrorList:

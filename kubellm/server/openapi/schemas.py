@@ -7,10 +7,15 @@ is `<group reversed>.<v>.<Class>` (`io.kubellm.model.v1alpha1.LLMServiceSpec`), 
 apimachinery and autoscaling/v1 types that have no pydantic model here are written out below in
 the shape Kubernetes publishes them.
 
-List and map semantics (`x-kubernetes-list-type`, `-list-map-keys`, `-map-type`, patch strategies) are
-read from the fields and types that declare them (`kubellm.apis.listtypes`), the same declarations the
-field manager merges by; a secret field (`kubellm.apis.secrets`) is `writeOnly`, which `documents.py`
-keeps in v3 and drops from v2 (Swagger 2.0 has no such keyword).
+What a field accepts is read from its declaration (`kubellm.apis.constraints`), the one the declared
+validator enforces: `required` in the parent (with `minLength: 1` for a string and `minItems: 1` for a
+list, since the empty value is refused; a field the server defaults to a non-zero value is not required,
+only not empty), `enum`, `minimum`, `maximum`, `minLength`, `maxLength`, `pattern`, `format: byte`, and
+`format: date-time` as a reference to meta/v1 Time. List and map semantics (`x-kubernetes-list-type`,
+`-list-map-keys`, `-map-type`, patch strategies) are read from the fields and types that declare them
+(`kubellm.apis.listtypes`), the same declarations the field manager merges by; a secret field
+(`kubellm.apis.secrets`) is `writeOnly`, which `documents.py` keeps in v3 and drops from v2 (Swagger 2.0
+has no such keyword). `hints.py` names the few meta/v1 fields published as references (Time, FieldsV1).
 """
 
 from __future__ import annotations
@@ -25,8 +30,9 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from kubellm.apis import listtypes
+from kubellm.apis import constraints, listtypes
 from kubellm.apis.base import APIModel, FreeForm
+from kubellm.apis.constraints import Constraints
 from kubellm.apis.meta.v1 import types as meta
 from kubellm.apis.scheme import ResourceInfo
 from kubellm.server.openapi.hints import FIELDS_V1, INT64_FIELDS, RAW_EXTENSION, TIME, Hint, hint
@@ -49,6 +55,8 @@ SCALE_STATUS = f"{AUTOSCALING_V1}.ScaleStatus"
 
 GVK = "x-kubernetes-group-version-kind"
 WRITE_ONLY = "writeOnly"
+VALIDATION_KEYWORDS = ("minimum", "maximum", "minLength", "maxLength", "pattern", "minItems")
+"""The value constraints the documents publish besides `required`, `enum` and `format`."""
 SCALE_GVK = {"group": "autoscaling", "kind": "Scale", "version": "v1"}
 
 _MODULE_PREFIXES = {meta.__name__: META_V1}
@@ -156,11 +164,13 @@ class SchemaBuilder:
         self.definitions[name] = schema  # before the fields: a model may refer to itself
         properties: JSON = {}
         required: list[str] = []
+        declared = {d.name: d.constraints for d in constraints.declared_fields(cls)}
         for field_name, info in cls.model_fields.items():
             json_name = info.alias or field_name
             field_hint = hint(cls, field_name) if issubclass(cls, APIModel) else Hint()
-            properties[json_name] = self.field_schema(cls, field_name, info, field_hint)
-            if info.is_required() or field_hint.required:
+            rules = declared.get(field_name)
+            properties[json_name] = self.field_schema(cls, field_name, info, field_hint, rules)
+            if info.is_required() or (rules is not None and rules.required and constraints.is_zero_default(info)):
                 required.append(json_name)
         if properties:
             schema["properties"] = properties
@@ -168,10 +178,13 @@ class SchemaBuilder:
             schema["required"] = sorted(required)
         schema.update(listtypes.type_extensions(cls))
 
-    def field_schema(self, cls: type[BaseModel], field_name: str, info: FieldInfo, field_hint: Hint) -> JSON:
+    def field_schema(self, cls: type[BaseModel], field_name: str, info: FieldInfo, field_hint: Hint,
+                     rules: Constraints | None = None) -> JSON:
         annotation = _unwrap_optional(info.annotation)
         if field_hint.ref is not None:
             schema = ref(field_hint.ref)
+        elif rules is not None and rules.format == "date-time":
+            schema = ref(TIME)
         else:
             schema = self.type_schema(annotation, field_name)
             default = info.default
@@ -183,10 +196,8 @@ class SchemaBuilder:
                 schema["default"] = default
         if info.description:  # every field has one; the unit tests check it
             schema["description"] = " ".join(info.description.split())
-        if field_hint.enum is not None:
-            if schema.get("type") != "string":
-                raise TypeError(f"{cls.__name__}.{field_name}: an enum hint needs a string field")
-            schema["enum"] = sorted(set(field_hint.enum))
+        if rules is not None:
+            schema.update(constraint_keywords(rules, schema))
         schema.update(listtypes.field_extensions(info))
         extra = info.json_schema_extra
         if isinstance(extra, dict) and extra.get(WRITE_ONLY) is True:  # secret fields (apis.secrets)
@@ -314,6 +325,28 @@ class SchemaBuilder:
             },
             "required": ["replicas"],
         }
+
+
+def constraint_keywords(rules: Constraints, schema: JSON) -> JSON:
+    """The OpenAPI keywords of a field's declared constraints, for its `schema` (its type or reference)."""
+    out: JSON = {}
+    kind = schema.get("type")
+    if rules.enum is not None:
+        out["enum"] = sorted(set(rules.enum))
+    for key, value in (("minimum", rules.minimum), ("maximum", rules.maximum), ("minLength", rules.min_length),
+                       ("maxLength", rules.max_length), ("pattern", rules.pattern)):
+        if value is not None:
+            out[key] = value
+    if rules.format is not None and "$ref" not in schema:
+        out["format"] = rules.format
+    regex = rules.regex
+    empty_passes = ((rules.enum is None or "" in rules.enum) and rules.min_length is None and rules.format is None
+                    and (regex is None or regex.fullmatch("") is not None))
+    if rules.required and kind == "string" and empty_passes:
+        out["minLength"] = 1  # "" is refused as missing
+    if rules.required and kind == "array":
+        out["minItems"] = 1
+    return out
 
 
 def _add_gvk(schema: JSON, value: dict[str, str]) -> None:

@@ -7,10 +7,7 @@ from kubellm.apis.cluster.v1alpha1.types import (
     ClusterCredentials,
     ClusterSpec,
     ClusterStatus,
-    Condition,
     GPUInventory,
-    LabelSelector,
-    LabelSelectorRequirement,
     Taint,
 )
 from kubellm.apis.cluster.v1alpha1.validation import (
@@ -44,10 +41,7 @@ __all__ = [
     "ClusterCredentials",
     "ClusterSpec",
     "ClusterStatus",
-    "Condition",
     "GPUInventory",
-    "LabelSelector",
-    "LabelSelectorRequirement",
     "Taint",
     "validate_cluster",
     "validate_cluster_update",

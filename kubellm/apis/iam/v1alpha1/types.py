@@ -4,8 +4,8 @@ The RBAC kinds have the shape and semantics of rbac.authorization.k8s.io/v1: `ru
 `roleRef` and `aggregationRule` sit at the top level, and there is no spec or status.
 
 Every field has a default so that decoding never fails on a missing or dropped value; requiredness,
-enums and ranges are checked in `validation.py`. Docstrings and field descriptions are what
-`kubectl explain` shows.
+enums, ranges and forms are declared on the fields (`kubellm.apis.constraints`), and `validation.py`
+adds the rules that cannot be declared. Docstrings and field descriptions are what `kubectl explain` shows.
 """
 
 from __future__ import annotations
@@ -13,13 +13,18 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from kubellm.apis.base import APIModel
-from kubellm.apis.cluster.v1alpha1.types import LabelSelector
+from kubellm.apis.constraints import constrained, rules
 from kubellm.apis.listtypes import atomic_list, set_list
-from kubellm.apis.meta.v1.types import ObjectMeta, TypedModel
+from kubellm.apis.meta.v1.types import LabelSelector, ObjectMeta, TypedModel
 from kubellm.apis.secrets import secret_field
 
 GROUP = "iam.kubellm.io"
 VERSION = "v1alpha1"
+
+USER_SPEC_STATES = ("Active", "Disabled")
+USER_STATES = ("Active", "Disabled", "LockedOut")
+LOGIN_REASONS = ("Succeeded", "BadCredentials", "LockedOut", "Disabled", "Throttled", "UnknownUser")
+MAX_EMAIL_LEN = 254
 
 
 # --- User ----------------------------------------------------------------------------------------
@@ -28,13 +33,15 @@ VERSION = "v1alpha1"
 class UserSpec(APIModel):
     """The account of a person: contact, groups, whether it may log in, and its password."""
 
-    email: str = Field(default="", description="Email address of the user.")
+    email: str = constrained(
+        default="", required=True, max_length=MAX_EMAIL_LEN, description="Email address of the user."
+    )
     display_name: str = Field(default="", description="Name shown for the user.")
     groups: list[str] = set_list(
         default_factory=list, description="Groups the user belongs to; RBAC subjects of kind Group match them."
     )
-    state: str = Field(
-        default="Active",
+    state: str = constrained(
+        default="Active", required=True, enum=USER_SPEC_STATES,
         description="Active or Disabled: a disabled user cannot log in. LockedOut is only ever a status.",
     )
     password: str | None = secret_field(
@@ -49,17 +56,27 @@ class UserSpec(APIModel):
 class UserStatus(APIModel):
     """The observed state of a user's logins."""
 
-    state: str = Field(default="", description="Effective state: Active, Disabled or LockedOut.")
-    locked_until: str | None = Field(default=None, description="When a lock-out after failed logins ends (RFC3339).")
-    failed_login_count: int = Field(default=0, description="Failed logins since the last successful one.")
-    last_login_time: str | None = Field(default=None, description="When the user last logged in (RFC3339).")
+    state: str = constrained(
+        default="", enum=("", *USER_STATES), description="Effective state: Active, Disabled or LockedOut."
+    )
+    locked_until: str | None = constrained(
+        default=None, format="date-time", description="When a lock-out after failed logins ends (RFC3339)."
+    )
+    failed_login_count: int = constrained(
+        default=0, minimum=0, description="Failed logins since the last successful one."
+    )
+    last_login_time: str | None = constrained(
+        default=None, format="date-time", description="When the user last logged in (RFC3339)."
+    )
 
 
 class User(TypedModel):
     """User is a person who can log in to KubeLLM."""
 
-    metadata: ObjectMeta = Field(default_factory=ObjectMeta, description="Standard object metadata.")
-    spec: UserSpec = Field(default_factory=UserSpec, description="The user's account settings.")
+    metadata: ObjectMeta = constrained(
+        required=True, default_factory=ObjectMeta, description="Standard object metadata."
+    )
+    spec: UserSpec = constrained(required=True, default_factory=UserSpec, description="The user's account settings.")
     status: UserStatus | None = Field(
         default=None, description="Observed state of the user's logins; written by the server through /status."
     )
@@ -71,22 +88,28 @@ class User(TypedModel):
 class LoginRecordSpec(APIModel):
     """One login attempt: who, from where, when, and the outcome."""
 
-    username: str = Field(default="", description="Name of the user who tried to log in.")
+    username: str = constrained(default="", required=True, description="Name of the user who tried to log in.")
     success: bool = Field(default=False, description="Whether the login succeeded.")
-    reason: str = Field(
-        default="",
+    reason: str = constrained(
+        default="", enum=("", *LOGIN_REASONS),
         description="Outcome: Succeeded, BadCredentials, LockedOut, Disabled, Throttled or UnknownUser.",
     )
     source_ip: str = Field(default="", alias="sourceIP", description="IP address the attempt came from.")
     user_agent: str = Field(default="", description="User-Agent header of the attempt.")
-    time: str | None = Field(default=None, description="When the attempt was made (RFC3339).")
+    time: str | None = constrained(
+        default=None, format="date-time", description="When the attempt was made (RFC3339)."
+    )
 
 
 class LoginRecord(TypedModel):
     """LoginRecord is an audit entry for one login attempt; its spec never changes."""
 
-    metadata: ObjectMeta = Field(default_factory=ObjectMeta, description="Standard object metadata.")
-    spec: LoginRecordSpec = Field(default_factory=LoginRecordSpec, description="The login attempt.")
+    metadata: ObjectMeta = constrained(
+        required=True, default_factory=ObjectMeta, description="Standard object metadata."
+    )
+    spec: LoginRecordSpec = constrained(
+        required=True, default_factory=LoginRecordSpec, description="The login attempt."
+    )
 
 
 # --- RBAC ----------------------------------------------------------------------------------------
@@ -96,7 +119,8 @@ class PolicyRule(APIModel):
     """Verbs allowed on resources or on non-resource URLs."""
 
     verbs: list[str] = atomic_list(
-        default_factory=list, description='Verbs allowed, e.g. get, list, watch, create; "*" means all.'
+        json_schema_extra=rules(required="verbs must contain at least one value"),
+        default_factory=list, description='Verbs allowed, e.g. get, list, watch, create; "*" means all.',
     )
     api_groups: list[str] = atomic_list(
         default_factory=list, description='API groups of the resources; "" is the core group, "*" means all.'
@@ -118,6 +142,7 @@ class AggregationRule(APIModel):
     """How a ClusterRole collects the rules of other ClusterRoles."""
 
     cluster_role_selectors: list[LabelSelector] = atomic_list(
+        json_schema_extra=rules(required="at least one clusterRoleSelector required if aggregationRule is non-nil"),
         default_factory=list,
         description="ClusterRoles matching any of these selectors contribute their rules.",
     )
@@ -126,14 +151,18 @@ class AggregationRule(APIModel):
 class Role(TypedModel):
     """Role is a namespaced set of permissions, granted by a RoleBinding."""
 
-    metadata: ObjectMeta = Field(default_factory=ObjectMeta, description="Standard object metadata.")
+    metadata: ObjectMeta = constrained(
+        required=True, default_factory=ObjectMeta, description="Standard object metadata."
+    )
     rules: list[PolicyRule] = atomic_list(default_factory=list, description="The permissions of this Role.")
 
 
 class ClusterRole(TypedModel):
     """ClusterRole is a cluster-wide set of permissions, granted by a RoleBinding or a ClusterRoleBinding."""
 
-    metadata: ObjectMeta = Field(default_factory=ObjectMeta, description="Standard object metadata.")
+    metadata: ObjectMeta = constrained(
+        required=True, default_factory=ObjectMeta, description="Standard object metadata."
+    )
     rules: list[PolicyRule] = atomic_list(
         default_factory=list, description="The permissions of this ClusterRole."
     )
@@ -146,17 +175,20 @@ class ClusterRole(TypedModel):
 USER_KIND = "User"
 GROUP_KIND = "Group"
 SERVICE_ACCOUNT_KIND = "ServiceAccount"
+SUBJECT_KINDS = (SERVICE_ACCOUNT_KIND, USER_KIND, GROUP_KIND)
 
 
 class Subject(APIModel):
     """Who a binding grants a role to: a user, a group or a service account."""
 
-    kind: str = Field(default="", description="Kind of subject: User, Group or ServiceAccount.")
+    kind: str = constrained(
+        default="", required=True, enum=SUBJECT_KINDS, description="Kind of subject: User, Group or ServiceAccount."
+    )
     api_group: str = Field(
         default="",
         description='API group of the subject: iam.kubellm.io (the default) for User and Group, "" for ServiceAccount.',
     )
-    name: str = Field(default="", description="Name of the user, group or service account.")
+    name: str = constrained(default="", required=True, description="Name of the user, group or service account.")
     namespace: str = Field(
         default="",
         description="Namespace of a ServiceAccount; in a RoleBinding it defaults to the binding's namespace.",
@@ -173,22 +205,41 @@ class Subject(APIModel):
 class RoleRef(APIModel):
     """The role a binding grants. It cannot change once the binding exists."""
 
-    api_group: str = Field(default=GROUP, description="API group of the role: iam.kubellm.io.")
-    kind: str = Field(default="", description="Role or ClusterRole (only ClusterRole in a ClusterRoleBinding).")
-    name: str = Field(default="", description="Name of the role.")
+    api_group: str = constrained(default=GROUP, enum=(GROUP,), description="API group of the role: iam.kubellm.io.")
+    kind: str = constrained(
+        default="", required=True, enum=("Role", "ClusterRole"), description="Role or ClusterRole."
+    )
+    name: str = constrained(default="", required=True, description="Name of the role.")
+
+
+class ClusterRoleRef(RoleRef):
+    """The ClusterRole a ClusterRoleBinding grants. It cannot change once the binding exists."""
+
+    kind: str = constrained(
+        default="", required=True, enum=("ClusterRole",), description="ClusterRole: the only kind of role a "
+        "ClusterRoleBinding can grant.",
+    )
 
 
 class RoleBinding(TypedModel):
     """RoleBinding grants a Role or ClusterRole to subjects, within its namespace."""
 
-    metadata: ObjectMeta = Field(default_factory=ObjectMeta, description="Standard object metadata.")
+    metadata: ObjectMeta = constrained(
+        required=True, default_factory=ObjectMeta, description="Standard object metadata."
+    )
     subjects: list[Subject] = atomic_list(default_factory=list, description="Who the role is granted to.")
-    role_ref: RoleRef = Field(default_factory=RoleRef, description="The Role or ClusterRole granted; immutable.")
+    role_ref: RoleRef = constrained(
+        required=True, default_factory=RoleRef, description="The Role or ClusterRole granted; immutable."
+    )
 
 
 class ClusterRoleBinding(TypedModel):
     """ClusterRoleBinding grants a ClusterRole to subjects across the whole server."""
 
-    metadata: ObjectMeta = Field(default_factory=ObjectMeta, description="Standard object metadata.")
+    metadata: ObjectMeta = constrained(
+        required=True, default_factory=ObjectMeta, description="Standard object metadata."
+    )
     subjects: list[Subject] = atomic_list(default_factory=list, description="Who the role is granted to.")
-    role_ref: RoleRef = Field(default_factory=RoleRef, description="The ClusterRole granted; immutable.")
+    role_ref: ClusterRoleRef = constrained(
+        required=True, default_factory=ClusterRoleRef, description="The ClusterRole granted; immutable."
+    )

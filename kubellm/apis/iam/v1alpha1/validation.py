@@ -1,4 +1,9 @@
-"""Validation of iam.kubellm.io/v1alpha1: User, LoginRecord, and RBAC as pkg/apis/rbac/validation."""
+"""Validation of iam.kubellm.io/v1alpha1: User, LoginRecord, and RBAC as pkg/apis/rbac/validation.
+
+What the fields declare (required names, emails' length, states, reasons, subject and role kinds,
+timestamps: `types.py`) is checked by the declared validator; this module adds what cannot be declared and
+returns both in the order of the fields.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +11,10 @@ import ipaddress
 import re
 from collections.abc import Sequence
 
-from kubellm.apis.cluster.v1alpha1.validation import (
-    at_least,
-    validate_label_selector,
-    validate_timestamp,
-    validate_unique_names,
-)
 from kubellm.apis.iam.v1alpha1.types import (
     GROUP,
     GROUP_KIND,
+    LOGIN_REASONS,
     SERVICE_ACCOUNT_KIND,
     USER_KIND,
     ClusterRole,
@@ -29,17 +29,14 @@ from kubellm.apis.iam.v1alpha1.types import (
     UserSpec,
     UserStatus,
 )
-from kubellm.apis.validation import field, names
+from kubellm.apis.validation import declared, field, names
 from kubellm.apis.validation.field import ErrorList, ErrorType, FieldError, Path
+from kubellm.apis.validation.meta import validate_label_selector
+from kubellm.apis.validation.values import validate_unique_names
 
 SPEC = Path("spec")
 STATUS = Path("status")
 
-USER_SPEC_STATES = ("Active", "Disabled")
-USER_STATES = ("Active", "Disabled", "LockedOut")
-LOGIN_REASONS = ("Succeeded", "BadCredentials", "LockedOut", "Disabled", "Throttled", "UnknownUser")
-SUBJECT_KINDS = (SERVICE_ACCOUNT_KIND, USER_KIND, GROUP_KIND)
-MAX_EMAIL_LEN = 254
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
 
 
@@ -56,41 +53,26 @@ def rbac_name(name: str) -> list[str]:
 
 
 def validate_user_spec(spec: UserSpec, path: Path = SPEC) -> ErrorList:
-    errs: ErrorList = []
-    email = path.child("email")
-    if not spec.email:
-        errs.append(field.required(email))
-    elif len(spec.email) > MAX_EMAIL_LEN:
-        errs.append(field.too_long(email, MAX_EMAIL_LEN))
-    elif not _EMAIL_RE.match(spec.email):
-        errs.append(field.invalid(email, spec.email, "must be a valid email address"))
+    errs = declared.validate(spec, path)
+    if spec.email and not _EMAIL_RE.fullmatch(spec.email):
+        errs.append(field.invalid(path.child("email"), spec.email, "must be a valid email address"))
     groups = path.child("groups")
     for i, g in enumerate(spec.groups):
         if not g.strip():
             errs.append(field.invalid(groups.index(i), g, "must not be empty"))
     errs.extend(validate_unique_names(spec.groups, groups))
-    if not spec.state:
-        errs.append(field.required(path.child("state")))
-    elif spec.state not in USER_SPEC_STATES:
-        errs.append(field.not_supported(path.child("state"), spec.state, USER_SPEC_STATES))
     return errs
 
 
 def validate_user_status(status: UserStatus, path: Path = STATUS) -> ErrorList:
-    errs: ErrorList = []
-    if status.state and status.state not in USER_STATES:
-        errs.append(field.not_supported(path.child("state"), status.state, USER_STATES))
-    errs.extend(at_least(status.failed_login_count, 0, path.child("failedLoginCount")))
-    errs.extend(validate_timestamp(status.locked_until, path.child("lockedUntil")))
-    errs.extend(validate_timestamp(status.last_login_time, path.child("lastLoginTime")))
-    return errs
+    return declared.validate(status, path)
 
 
 def validate_user(obj: User) -> ErrorList:
     errs = validate_user_spec(obj.spec)
     if obj.status is not None:
         errs.extend(validate_user_status(obj.status))
-    return errs
+    return declared.in_field_order(User, errs)
 
 
 def validate_user_update(new: User, old: User) -> ErrorList:
@@ -101,13 +83,12 @@ def validate_user_update(new: User, old: User) -> ErrorList:
 
 
 def validate_login_record(obj: LoginRecord) -> ErrorList:
-    spec, errs = obj.spec, ErrorList()
-    if not spec.username:
-        errs.append(field.required(SPEC.child("username")))
+    spec = obj.spec
+    errs = declared.validate(spec, SPEC)
     reason = SPEC.child("reason")
-    if spec.reason and spec.reason not in LOGIN_REASONS:
-        errs.append(field.not_supported(reason, spec.reason, LOGIN_REASONS))
-    elif spec.success and spec.reason and spec.reason != "Succeeded":
+    if spec.reason not in LOGIN_REASONS:
+        pass  # declared: empty, or an unsupported value
+    elif spec.success and spec.reason != "Succeeded":
         errs.append(field.invalid(reason, spec.reason, 'must be "Succeeded" when success is true'))
     elif not spec.success and spec.reason == "Succeeded":
         errs.append(field.invalid(reason, spec.reason, 'may not be "Succeeded" when success is false'))
@@ -116,8 +97,7 @@ def validate_login_record(obj: LoginRecord) -> ErrorList:
             ipaddress.ip_address(spec.source_ip)
         except ValueError:
             errs.append(field.invalid(SPEC.child("sourceIP"), spec.source_ip, "must be a valid IP address"))
-    errs.extend(validate_timestamp(spec.time, SPEC.child("time")))
-    return errs
+    return declared.in_field_order(LoginRecord, errs)
 
 
 def validate_login_record_update(new: LoginRecord, old: LoginRecord) -> ErrorList:
@@ -125,16 +105,15 @@ def validate_login_record_update(new: LoginRecord, old: LoginRecord) -> ErrorLis
     errs = validate_login_record(new)
     if new.spec != old.spec:
         errs.append(field.forbidden(SPEC, "login records are immutable"))
-    return errs
+    return declared.in_field_order(LoginRecord, errs)
 
 
 # --- Role, ClusterRole ---------------------------------------------------------------------------
 
 
 def validate_policy_rule(rule: PolicyRule, namespaced: bool, path: Path) -> ErrorList:
+    """The rules of a PolicyRule that its declarations cannot say (where resources and URLs may be)."""
     errs: ErrorList = []
-    if not rule.verbs:
-        errs.append(field.required(path.child("verbs"), "verbs must contain at least one value"))
     if rule.non_resource_urls:
         urls = path.child("nonResourceURLs")
         if namespaced:
@@ -171,7 +150,7 @@ def _validate_rules(rules: Sequence[PolicyRule], namespaced: bool) -> ErrorList:
 
 
 def validate_role(obj: Role) -> ErrorList:
-    return _validate_rules(obj.rules, namespaced=True)
+    return declared.in_field_order(Role, declared.validate(obj), _validate_rules(obj.rules, namespaced=True))
 
 
 def validate_role_update(new: Role, old: Role) -> ErrorList:
@@ -181,16 +160,10 @@ def validate_role_update(new: Role, old: Role) -> ErrorList:
 def validate_cluster_role(obj: ClusterRole) -> ErrorList:
     errs = _validate_rules(obj.rules, namespaced=False)
     if obj.aggregation_rule is not None:
-        selectors = Path("aggregationRule.clusterRoleSelectors")
-        if not obj.aggregation_rule.cluster_role_selectors:
-            errs.append(
-                field.required(
-                    selectors, "at least one clusterRoleSelector required if aggregationRule is non-nil"
-                )
-            )
+        selectors = Path("aggregationRule").child("clusterRoleSelectors")
         for i, sel in enumerate(obj.aggregation_rule.cluster_role_selectors):
             errs.extend(validate_label_selector(sel, selectors.index(i)))
-    return errs
+    return declared.in_field_order(ClusterRole, declared.validate(obj), errs)
 
 
 def validate_cluster_role_update(new: ClusterRole, old: ClusterRole) -> ErrorList:
@@ -206,8 +179,6 @@ def validate_subject(subject: Subject, namespaced: bool, path: Path) -> ErrorLis
     """ValidateRoleBindingSubject. In a RoleBinding a ServiceAccount without namespace means the
     binding's own namespace; in a ClusterRoleBinding the namespace is required."""
     errs: ErrorList = []
-    if not subject.name:
-        errs.append(field.required(path.child("name")))
     if subject.kind == SERVICE_ACCOUNT_KIND:
         if subject.name:
             errs.extend(
@@ -225,31 +196,15 @@ def validate_subject(subject: Subject, namespaced: bool, path: Path) -> ErrorLis
             )
         if not namespaced and not subject.namespace:
             errs.append(field.required(path.child("namespace")))
-    elif subject.kind in (USER_KIND, GROUP_KIND):
-        if subject.api_group != GROUP:
-            errs.append(field.not_supported(path.child("apiGroup"), subject.api_group, [GROUP]))
-    else:
-        errs.append(field.not_supported(path.child("kind"), subject.kind, SUBJECT_KINDS))
+    elif subject.kind in (USER_KIND, GROUP_KIND) and subject.api_group != GROUP:
+        errs.append(field.not_supported(path.child("apiGroup"), subject.api_group, [GROUP]))
     return errs
 
 
-def _validate_role_ref(ref: RoleRef, kinds: Sequence[str]) -> ErrorList:
+def _validate_binding(ref: RoleRef, subjects: Sequence[Subject], namespaced: bool) -> ErrorList:
     errs: ErrorList = []
-    if ref.api_group != GROUP:
-        errs.append(field.not_supported(ROLE_REF.child("apiGroup"), ref.api_group, [GROUP]))
-    if ref.kind not in kinds:
-        errs.append(field.not_supported(ROLE_REF.child("kind"), ref.kind, kinds))
-    if not ref.name:
-        errs.append(field.required(ROLE_REF.child("name")))
-    else:
+    if ref.name:
         errs.extend(field.invalid(ROLE_REF.child("name"), ref.name, m) for m in rbac_name(ref.name))
-    return errs
-
-
-def _validate_binding(
-    ref: RoleRef, subjects: Sequence[Subject], kinds: Sequence[str], namespaced: bool
-) -> ErrorList:
-    errs = _validate_role_ref(ref, kinds)
     for i, subject in enumerate(subjects):
         errs.extend(validate_subject(subject, namespaced, Path("subjects").index(i)))
     return errs
@@ -262,21 +217,25 @@ def _role_ref_unchanged(new: RoleRef, old: RoleRef) -> ErrorList:
 
 
 def validate_role_binding(obj: RoleBinding) -> ErrorList:
-    return _validate_binding(obj.role_ref, obj.subjects, ("Role", "ClusterRole"), namespaced=True)
+    errs = _validate_binding(obj.role_ref, obj.subjects, namespaced=True)
+    return declared.in_field_order(RoleBinding, declared.validate(obj), errs)
 
 
 def validate_role_binding_update(new: RoleBinding, old: RoleBinding) -> ErrorList:
-    return validate_role_binding(new) + _role_ref_unchanged(new.role_ref, old.role_ref)
+    return declared.in_field_order(RoleBinding, validate_role_binding(new),
+                                   _role_ref_unchanged(new.role_ref, old.role_ref))
 
 
 def validate_cluster_role_binding(obj: ClusterRoleBinding) -> ErrorList:
-    return _validate_binding(obj.role_ref, obj.subjects, ("ClusterRole",), namespaced=False)
+    errs = _validate_binding(obj.role_ref, obj.subjects, namespaced=False)
+    return declared.in_field_order(ClusterRoleBinding, declared.validate(obj), errs)
 
 
 def validate_cluster_role_binding_update(new: ClusterRoleBinding, old: ClusterRoleBinding) -> ErrorList:
-    return validate_cluster_role_binding(new) + _role_ref_unchanged(new.role_ref, old.role_ref)
+    return declared.in_field_order(ClusterRoleBinding, validate_cluster_role_binding(new),
+                                   _role_ref_unchanged(new.role_ref, old.role_ref))
 
 
 def validate_user_status_update(new: User, old: User) -> ErrorList:
     """The status subresource: only the status is written, so only the status is checked."""
-    return validate_user_status(new.status) if new.status is not None else []
+    return declared.in_field_order(User, validate_user_status(new.status)) if new.status is not None else []

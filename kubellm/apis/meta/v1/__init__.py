@@ -1,8 +1,14 @@
-"""meta.k8s.io/v1: object and list metadata, Status, WatchEvent, DeleteOptions, Table."""
+"""meta.k8s.io/v1: object and list metadata, Status, WatchEvent, DeleteOptions, Table; LabelSelector and
+Condition, which the groups share."""
 
 from kubellm.apis.meta.v1.types import (
+    CONDITION_STATUSES,
+    SELECTOR_OPERATORS,
     APIResource,
+    Condition,
     DeleteOptions,
+    LabelSelector,
+    LabelSelectorRequirement,
     ListMeta,
     ManagedFieldsEntry,
     ObjectMeta,
@@ -19,8 +25,13 @@ from kubellm.apis.meta.v1.types import (
 )
 
 __all__ = [
+    "CONDITION_STATUSES",
+    "SELECTOR_OPERATORS",
     "APIResource",
+    "Condition",
     "DeleteOptions",
+    "LabelSelector",
+    "LabelSelectorRequirement",
     "ListMeta",
     "ManagedFieldsEntry",
     "ObjectMeta",

@@ -1,4 +1,5 @@
-"""Types of meta.k8s.io/v1 used by every resource.
+"""Types of meta.k8s.io/v1 used by every resource, and the meta/v1 shapes the groups share (LabelSelector,
+Condition), published under Kubernetes' names (`io.k8s.apimachinery.pkg.apis.meta.v1.Condition`).
 
 Field descriptions are what `kubectl explain` shows; they are published in the OpenAPI documents.
 """
@@ -10,7 +11,8 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from kubellm.apis.base import APIModel
-from kubellm.apis.listtypes import atomic_list, map_list, set_list
+from kubellm.apis.constraints import constrained
+from kubellm.apis.listtypes import ATOMIC_MAP, atomic_list, map_list, set_list
 
 
 class OwnerReference(APIModel):
@@ -249,3 +251,72 @@ class APIResource(APIModel):
     categories: list[str] | None = None
     group: str | None = None
     version: str | None = None
+
+
+# --- shapes the groups share (metav1.LabelSelector, metav1.Condition) -------------------------------------
+
+SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
+
+
+class LabelSelectorRequirement(APIModel):
+    """A label key, an operator and values: for example `gpu In (a100, h100)`."""
+
+    key: str = constrained(default="", required=True, description="The label key the requirement applies to.")
+    operator: str = constrained(
+        default="", required=True, enum=SELECTOR_OPERATORS, messages={"enum": "not a valid selector operator"},
+        description="How the key relates to the values: In, NotIn, Exists or DoesNotExist.",
+    )
+    values: list[str] = atomic_list(
+        default_factory=list,
+        description="Values for In and NotIn (at least one); must be empty for Exists and DoesNotExist.",
+    )
+
+
+class LabelSelector(APIModel):
+    """A label query over objects. Both parts must match; an empty selector matches everything."""
+
+    model_config = ATOMIC_MAP  # replaced whole by server-side apply, as in Kubernetes
+
+    match_labels: dict[str, str] = Field(
+        default_factory=dict, description="Labels that must all be present with exactly these values."
+    )
+    match_expressions: list[LabelSelectorRequirement] = atomic_list(
+        default_factory=list, description="Requirements that must all hold."
+    )
+
+
+CONDITION_STATUSES = ("True", "False", "Unknown")
+CONDITION_REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
+CONDITION_REASON_MSG = (
+    "a condition reason must start with alphabetic character, optionally followed by a string of "
+    "alphanumeric characters or '_,:', and must end with an alphanumeric character or '_'"
+)
+CONDITION_REASON_MAX = 1024
+CONDITION_MESSAGE_MAX = 32 * 1024
+
+
+class Condition(APIModel):
+    """One aspect of an object's current state, such as Ready, with the time it last changed."""
+
+    type: str = constrained(
+        default="", required=True, description='Type of condition in CamelCase, e.g. "Ready"; unique in the list.'
+    )
+    status: str = constrained(
+        default="", required=True, enum=CONDITION_STATUSES,
+        description="Status of the condition: True, False or Unknown.",
+    )
+    observed_generation: int = constrained(
+        default=0, minimum=0, messages={"minimum": "must be greater than or equal to zero"},
+        description="The metadata.generation the condition was set for.",
+    )
+    last_transition_time: str | None = constrained(
+        default=None, required="must be set", format="date-time", description="When the status last changed (RFC3339)."
+    )
+    reason: str = constrained(
+        default="", required="must be set", max_length=CONDITION_REASON_MAX, pattern=CONDITION_REASON_PATTERN,
+        messages={"pattern": CONDITION_REASON_MSG},
+        description="Machine-readable reason for the last transition, in CamelCase.",
+    )
+    message: str = constrained(
+        default="", max_length=CONDITION_MESSAGE_MAX, description="Human-readable details of the last transition."
+    )
