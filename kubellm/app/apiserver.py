@@ -39,6 +39,7 @@ from kubellm.app.options import Config, Options
 from kubellm.app.rbac_source import CacheRuleSource
 from kubellm.registry.options import RegistryOptions
 from kubellm.registry.registry import ALL_RESOURCES, build_stores
+from kubellm.registry.rest import Resource
 from kubellm.registry.storage.cacher import CachedStorage
 from kubellm.registry.storage.etcd import EtcdConfig, EtcdStorage
 from kubellm.registry.storage.etcd.embedded import EmbeddedEtcd
@@ -191,7 +192,7 @@ class Server:
                               *(HealthCheck(job.name, job.check) for job in periodic)])
         for job in self.jobs:
             job.start()
-        api = APIServerApp(list(self.stores.values()), self.health, version_info(),
+        api = APIServerApp([Resource.of(store) for store in self.stores.values()], self.health, version_info(),
                            f"{cfg.bind_address}:{cfg.secure_port}",
                            Authentication(chain, DelegatedAuthentication(cfg.authentication_kubeconfig)
                                           if cfg.authentication_kubeconfig else None),

@@ -3,30 +3,34 @@
 It follows k8s.io/apiserver/pkg/registry/generic/registry/store.go and rest/{create,update}.go:
 decode → system fields → strategy prepare → validate (one 422 listing every error) → storage.
 Storage errors are turned into API errors naming the resource and object, never the storage key.
+
+An update is one path for PUT, patches, server-side apply and the status subresource: an
+`UpdatedObjectInfo` (`updates.py`) gives the new object for the current one, and `_next_version`
+turns that into what is written, inside the storage's read-modify-write loop (or once, for a dry
+run). Nothing here returns secrets to clients: that is the REST layer's egress (`rest.py`).
 """
 
 from __future__ import annotations
 
 import builtins
-import copy
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from typing import cast
 
 from kubellm.apis import errors
 from kubellm.apis import secrets as secret_fields
-from kubellm.apis.base import APIModel
 from kubellm.apis.codec import FieldValidation, decode
 from kubellm.apis.scheme import ResourceInfo
 from kubellm.apis.selectors import parse_field_selector, parse_label_selector
+from kubellm.apis.timestamps import now_rfc3339
 from kubellm.apis.validation import field as ferr
 from kubellm.apis.validation.field import ErrorList
 from kubellm.apis.validation.meta import validate_object_meta, validate_object_meta_update
 from kubellm.registry import fieldmanager
+from kubellm.registry.objects import Object
 from kubellm.registry.storage import errors as serr
 from kubellm.registry.storage.interface import (
     Event,
@@ -39,12 +43,15 @@ from kubellm.registry.storage.interface import (
 )
 from kubellm.registry.storage.selection import SelectionPredicate
 from kubellm.registry.strategy import StatusStrategy, Strategy
+from kubellm.registry.updates import Decoded, Patched, Replacement, UpdatedObjectInfo
+
+__all__ = ["Admit", "DeleteParams", "ListParams", "MutateFunc", "Result", "Store", "WriteOptions", "now_rfc3339",
+           "resource_root"]
 
 GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 GENERATE_SUFFIX = 5
 MAX_NAME = 63
 GENERATE_RETRIES = 8
-CONFLICT_RETRIES = 16
 
 MutateFunc = Callable[[Obj], Awaitable[Obj] | Obj]
 Admit = Callable[[Obj, Obj | None], None]
@@ -53,10 +60,6 @@ Admit = Callable[[Obj, Obj | None], None]
 def resource_root(info: ResourceInfo) -> str:
     """The storage key prefix of a resource: `/<group>/<plural>/`."""
     return f"/{info.group}/{info.plural}/"
-
-
-def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class ListParams:
     resource_version_match: str = ""
     allow_bookmarks: bool = False
     bookmark_interval: float = 60.0
+    send_initial_events: bool = False
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,19 @@ class DeleteParams:
     propagation_policy: str | None = None
     grace_period_seconds: int | None = None
     dry_run: bool = False
+
+
+@dataclass
+class _Attempt:
+    """What one try of an update decided, for the caller after the storage loop (each try starts afresh)."""
+
+    created: bool = False
+    delete_now: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+def _has_finalizers(obj: Obj) -> bool:
+    return bool((obj.get("metadata") or {}).get("finalizers"))
 
 
 class Store:
@@ -146,7 +163,9 @@ class Store:
 
     # ----- decoding ----------------------------------------------------------------------------------
 
-    def _decode(self, body: Obj, validation: FieldValidation) -> tuple[APIModel, ErrorList, list[str]]:
+    def decode(self, body: Obj, validation: FieldValidation) -> Decoded:
+        """A request body as this resource's type: apiVersion and kind checked and set, wrong field types
+        turned into field errors, unknown fields handled per `fieldValidation`."""
         if not isinstance(body, dict):
             raise errors.bad_request("the body of the request must be a JSON or YAML object")
         api_version, kind = body.get("apiVersion"), body.get("kind")
@@ -157,13 +176,22 @@ class Store:
             raise errors.bad_request(f"the kind in the data ({kind}) does not match the expected kind "
                                      f"({self.info.kind})")
         decoded = decode(self.info.model, body, validation)
-        obj = decoded.obj
-        obj.api_version = self.info.api_version  # type: ignore[attr-defined]
-        obj.kind = self.info.kind  # type: ignore[attr-defined]
-        return obj, decoded.field_errors, decoded.warnings
+        obj = cast(Object, decoded.obj)
+        obj.api_version = self.info.api_version
+        obj.kind = self.info.kind
+        return Decoded(obj, list(decoded.field_errors), list(decoded.warnings))
 
-    def _set_namespace(self, obj: APIModel, namespace: str | None) -> None:
-        meta = obj.metadata  # type: ignore[attr-defined]
+    def decode_for(self, body: Obj, namespace: str | None, name: str, validation: FieldValidation) -> Decoded:
+        """`decode`, for the object at `name` in `namespace`: the body may not name another."""
+        decoded = self.decode(body, validation)
+        self._set_namespace(decoded.obj, namespace)
+        if decoded.obj.metadata.name != name:
+            raise self._invalid(name, [ferr.invalid("metadata.name", decoded.obj.metadata.name,
+                                                    "field is immutable")])
+        return decoded
+
+    def _set_namespace(self, obj: Object, namespace: str | None) -> None:
+        meta = obj.metadata
         if not self.info.namespaced:
             return
         if meta.namespace and namespace and meta.namespace != namespace:
@@ -171,34 +199,38 @@ class Store:
                                      "sent on the request")
         meta.namespace = meta.namespace or namespace
 
-    def _from_storage(self, obj: Obj) -> APIModel:
-        return self.info.model.model_validate(obj, strict=False)
+    def _from_storage(self, obj: Obj) -> Object:
+        return cast(Object, self.info.model.model_validate(obj, strict=False))
+
+    def _track(self, old: Obj | None, new: Obj, options: WriteOptions, subresource: str = "") -> Obj:
+        """`new` with managedFields recording this write (create, update or patch) by `options.field_manager`."""
+        return fieldmanager.update_managed_fields(old, new, options.field_manager or "unknown", subresource=subresource,
+                                                  now=now_rfc3339(), schema=self.info.model)
 
     # ----- create ------------------------------------------------------------------------------------
 
     async def create(self, body: Obj, *, namespace: str | None = None,
                      options: WriteOptions = WriteOptions()) -> Result:
-        obj, type_errs, warnings = self._decode(body, options.field_validation)
+        decoded = self.decode(body, options.field_validation)
+        obj = decoded.obj
         self._set_namespace(obj, namespace)
-        meta = obj.metadata  # type: ignore[attr-defined]
+        meta = obj.metadata
         generated = not meta.name and bool(meta.generate_name)
         if generated:
-            meta.name = self._generate_name(meta.generate_name)
-        warnings += await self._prepare_create(obj, type_errs)
+            meta.name = self._generate_name(meta.generate_name or "")
+        warnings = decoded.warnings + await self._prepare_create(obj, decoded.errors)
         if options.admit is not None:
             options.admit(obj.to_dict(), None)
         if options.dry_run:
-            preview = fieldmanager.update_managed_fields(None, obj.to_dict(), options.field_manager or "unknown",
-                                                         now=now_rfc3339())
-            return Result(preview, created=True, warnings=warnings)
+            return Result(self._track(None, obj.to_dict(), options), created=True, warnings=warnings)
         for attempt in range(GENERATE_RETRIES if generated else 1):
             if attempt:
-                meta.name = self._generate_name(meta.generate_name)
-            data = fieldmanager.update_managed_fields(None, obj.to_dict(), options.field_manager or "unknown",
-                                                      now=now_rfc3339())
+                meta.name = self._generate_name(meta.generate_name or "")
+            name = meta.name or ""
             try:
-                with self._storage_errors(meta.name):
-                    stored = await self.storage.create(self.key(meta.namespace, meta.name), data)
+                with self._storage_errors(name):
+                    stored = await self.storage.create(self.key(meta.namespace, name),
+                                                       self._track(None, obj.to_dict(), options))
                 return Result(stored, created=True, warnings=warnings)
             except errors.StatusError as exc:
                 if not (generated and exc.reason == "AlreadyExists"):
@@ -207,9 +239,9 @@ class Store:
                                  f"exists: could not generate a unique name from "
                                  f'"{meta.generate_name}"; try again')
 
-    async def _prepare_create(self, obj: APIModel, type_errs: ErrorList) -> builtins.list[str]:
+    async def _prepare_create(self, obj: Object, type_errs: ErrorList) -> builtins.list[str]:
         """System fields, strategy hooks and validation of a new object; returns warnings."""
-        meta = obj.metadata  # type: ignore[attr-defined]
+        meta = obj.metadata
         meta.uid = str(uuid.uuid4())
         meta.creation_timestamp = now_rfc3339()
         meta.deletion_timestamp = None
@@ -227,13 +259,13 @@ class Store:
         self._scrub_last_applied(obj)
         return self.strategy.warnings_on_create(obj)
 
-    def _scrub_last_applied(self, obj: APIModel) -> None:
+    def _scrub_last_applied(self, obj: Object) -> None:
         """Secret fields never reach storage inside kubectl's last-applied annotation."""
         paths = self.info.secret_fields
-        annotations = obj.metadata.annotations  # type: ignore[attr-defined]
+        annotations = obj.metadata.annotations
         if paths and annotations and secret_fields.LAST_APPLIED in annotations:
             scrubbed = secret_fields.scrub_last_applied({"metadata": {"annotations": annotations}}, paths)
-            obj.metadata.annotations = scrubbed["metadata"]["annotations"]  # type: ignore[attr-defined]
+            obj.metadata.annotations = scrubbed["metadata"]["annotations"]
 
     @staticmethod
     def _generate_name(prefix: str) -> str:
@@ -314,7 +346,8 @@ class Store:
         if params.resource_version not in ("", "0"):
             self._check_list_params(ListParams(resource_version=params.resource_version))
         pred = self.predicate(params)
-        opts = WatchOptions(params.resource_version, pred, params.allow_bookmarks, params.bookmark_interval)
+        opts = WatchOptions(params.resource_version, pred, params.allow_bookmarks, params.bookmark_interval,
+                            params.send_initial_events)
         with self._storage_errors(""):
             watcher = await self.storage.watch(self.key_root(namespace), opts)
         return self._events(watcher)
@@ -334,152 +367,188 @@ class Store:
     async def update(self, namespace: str | None, name: str, body: Obj, *,
                      options: WriteOptions = WriteOptions(), subresource: str = "") -> Result:
         """PUT: replace the object (or its status) with `body`, which carries the expected resourceVersion."""
-        obj, type_errs, warnings = self._decode(body, options.field_validation)
-        self._set_namespace(obj, namespace)
-        if obj.metadata.name and obj.metadata.name != name:  # type: ignore[attr-defined]
-            raise errors.bad_request(f"the name of the object ({obj.metadata.name}) does not match the name "  # type: ignore[attr-defined]
+        decoded = self.decode(body, options.field_validation)
+        self._set_namespace(decoded.obj, namespace)
+        meta = decoded.obj.metadata
+        if meta.name and meta.name != name:
+            raise errors.bad_request(f"the name of the object ({meta.name}) does not match the name "
                                      f"on the URL ({name})")
-        obj.metadata.name = name  # type: ignore[attr-defined]
-        return await self._update(namespace, name, lambda _old: obj.model_copy(deep=True), type_errs, warnings,
-                                  options, subresource)
+        meta.name = name
+        return await self.write(namespace, name, Replacement(decoded), options, subresource)
 
     async def patch(self, namespace: str | None, name: str, mutate: MutateFunc, *,
                     options: WriteOptions = WriteOptions(), subresource: str = "", create: bool = False,
                     track: bool = True) -> Result:
-        """Apply `mutate` to the current object's JSON and store the result, retrying on conflicts.
-
-        With `create`, a missing object is created from `mutate({})` (server-side apply does this)."""
-        collected: dict[str, Any] = {}
-
-        async def produce(old: Obj) -> APIModel:
-            # A patch applies to the object as the client can read it: write-only fields are not there to
-            # be kept, tested (JSON patch `test`) or moved; the strategy carries them over as for a PUT.
-            out = mutate(copy.deepcopy(self.strategy.for_output(old) if old else old))
-            new_json = await out if isinstance(out, Awaitable) else out
-            new, type_errs, warnings = self._decode(new_json, options.field_validation)
-            collected["errs"], collected["warnings"] = type_errs, warnings
-            self._set_namespace(new, namespace)
-            if new.metadata.name != name:  # type: ignore[attr-defined]
-                raise self._invalid(name, [ferr.invalid("metadata.name", new.metadata.name,  # type: ignore[attr-defined]
-                                                        "field is immutable")])
-            return new
-
-        return await self._update(namespace, name, produce, None, None, options, subresource, collected, create,
-                                  track)
+        """Apply `mutate` to the current object's JSON (as clients see it) and store the result, retrying on
+        conflicts. With `create`, a missing object is created from `mutate({})` (server-side apply does this)."""
+        patched = Patched(mutate, lambda body: self.decode_for(body, namespace, name, options.field_validation),
+                          self.strategy.for_output)
+        return await self.write(namespace, name, patched, options, subresource, create_missing=create, track=track)
 
     async def apply(self, namespace: str | None, name: str, body: Obj, *, force: bool,
                     options: WriteOptions = WriteOptions(), subresource: str = "") -> Result:
         """Server-side apply of the configuration `body` for `options.field_manager`; creates if missing."""
         if not isinstance(body, dict):
             raise errors.bad_request("the body of an apply patch must be an object")
-        body = copy.deepcopy(body)
-        meta = body.setdefault("metadata", {})
+        meta = body.get("metadata", {})
         if not isinstance(meta, dict):
             raise errors.bad_request("metadata must be an object")
-        meta.setdefault("name", name)
+        meta = {**meta, "name": meta.get("name", name)}
         if self.info.namespaced and namespace:
             meta.setdefault("namespace", namespace)
+        config = {**body, "metadata": meta}
 
         def mutate(current: Obj) -> Obj:
-            return fieldmanager.apply(current or None, body, options.field_manager, force=force,
-                                      subresource=subresource, now=now_rfc3339())
+            return fieldmanager.apply(current or None, config, options.field_manager, force=force,
+                                      subresource=subresource, now=now_rfc3339(), schema=self.info.model)
 
         return await self.patch(namespace, name, mutate, options=options, subresource=subresource,
                                 create=not subresource, track=False)
 
-    async def _update(self, namespace: str | None, name: str, produce: Callable[[Obj], Any],
-                      type_errs: ErrorList | None, warnings: builtins.list[str] | None, options: WriteOptions,
-                      subresource: str, collected: dict[str, Any] | None = None, create: bool = False,
-                      track: bool = True) -> Result:
+    async def write(self, namespace: str | None, name: str, updated: UpdatedObjectInfo, options: WriteOptions,
+                    subresource: str = "", *, create_missing: bool = False, track: bool = True) -> Result:
+        """Write what `updated` makes of the current object (or, if allowed, create it), through the main
+        endpoint or the status subresource."""
         key = self.key(namespace, name)
         strategy: Strategy = self.status_strategy if subresource == "status" else self.strategy
-        state: dict[str, Any] = {"created": False, "delete": False}
-        out_warnings: list[str] = list(warnings or [])
+        may_create = (create_missing or strategy.allow_create_on_update) and not subresource
+        attempt = _Attempt()
 
         async def try_update(existing: Obj) -> Obj:
-            state["created"] = False
-            out = produce(existing)
-            new: APIModel = await out if isinstance(out, Awaitable) else out
-            errs = list(type_errs or [])
-            if collected is not None:
-                errs = list(collected.get("errs") or [])
-                out_warnings[:] = list(collected.get("warnings") or [])
-            meta = new.metadata  # type: ignore[attr-defined]
-            if not existing:
-                if subresource:
-                    raise errors.not_found(self.info.plural, self.info.group, name)
-                out_warnings.extend(await self._prepare_create(new, errs))
-                state["created"] = True
-                data = new.to_dict()
-                if options.admit is not None:
-                    options.admit(data, None)
-                if track:
-                    data = fieldmanager.update_managed_fields(None, data, options.field_manager or "unknown",
-                                                              now=now_rfc3339())
-                if options.dry_run:
-                    raise _DryRun(data)
-                return data
-            old = self._from_storage(existing)
-            old_meta = old.metadata  # type: ignore[attr-defined]
-            rv = meta.resource_version
-            if not rv and collected is None:
-                if not strategy.allow_unconditional_update:
-                    raise self._invalid(name, [*errs, ferr.invalid("metadata.resourceVersion", 0,
-                                                                   "must be specified for an update")])
-            elif rv and rv != old_meta.resource_version:
-                raise errors.conflict(self.info.plural, self.info.group, name, errors.OPTIMISTIC_LOCK_MSG)
-            meta.uid = meta.uid or old_meta.uid
-            meta.creation_timestamp = old_meta.creation_timestamp
-            meta.deletion_timestamp = old_meta.deletion_timestamp
-            meta.deletion_grace_period_seconds = old_meta.deletion_grace_period_seconds
-            meta.generation = old_meta.generation
-            meta.resource_version = None
-            meta.self_link = None
-            strategy.prepare_for_update(new, old)
-            new_meta = meta.to_dict()
-            errs += validate_object_meta(new_meta, namespaced=self.info.namespaced, name_fn=strategy.name_validator)
-            errs += validate_object_meta_update(new_meta, existing.get("metadata", {}))
-            errs += self._dedupe(errs, strategy.validate_update(new, old))
-            if errs:
-                raise self._invalid(name, errs)
-            await strategy.before_storage(new, old)
-            self._scrub_last_applied(new)
-            out_warnings.extend(strategy.warnings_on_update(new, old))
-            state["delete"] = bool(meta.deletion_timestamp) and not meta.finalizers
-            data = new.to_dict()
-            if options.admit is not None:
-                options.admit(data, existing)
-            if track:
-                data = fieldmanager.update_managed_fields(existing, data, options.field_manager or "unknown",
-                                                          subresource=subresource, now=now_rfc3339())
-            if options.dry_run:
-                data["metadata"]["resourceVersion"] = old_meta.resource_version
-                raise _DryRun(data)
-            return data
+            nonlocal attempt
+            attempt = _Attempt()
+            return await self._next_version(existing, name, updated, options, strategy, subresource, track, attempt)
 
-        try:
-            with self._storage_errors(name):
-                stored = await self.storage.guaranteed_update(
-                    key, try_update, ignore_not_found=create or strategy.allow_create_on_update)
-        except _DryRun as dry:
-            return Result(dry.obj, created=bool(state["created"]), warnings=out_warnings)
-        if state["delete"]:
+        with self._storage_errors(name):
+            if options.dry_run:  # one try on the current object, nothing written
+                data = await try_update(await self._current(key, may_create))
+                return Result(data, created=attempt.created, warnings=attempt.warnings)
+            stored = await self.storage.guaranteed_update(key, try_update, ignore_not_found=may_create)
+        if attempt.delete_now:  # the last finalizer of an object being deleted is gone
             rv = stored["metadata"]["resourceVersion"]
             try:
                 with self._storage_errors(name):
-                    stored = await self.storage.delete(key, preconditions=Preconditions(resource_version=rv))
-                return Result(stored, deleted=True, warnings=out_warnings)
+                    gone = await self.storage.delete(key, preconditions=Preconditions(resource_version=rv))
+                return Result(gone.object, deleted=True, warnings=attempt.warnings)
             except errors.StatusError as exc:
                 if exc.reason != "NotFound":
                     raise
-        return Result(stored, created=bool(state["created"]), warnings=out_warnings)
+        return Result(stored, created=attempt.created, warnings=attempt.warnings)
 
+    async def _current(self, key: str, may_create: bool) -> Obj:
+        try:
+            return await self.storage.get(key)
+        except serr.KeyNotFound:
+            if may_create:
+                return {}
+            raise
+
+    async def _next_version(self, existing: Obj, name: str, updated: UpdatedObjectInfo, options: WriteOptions,
+                            strategy: Strategy, subresource: str, track: bool, attempt: _Attempt) -> Obj:
+        """The object to store in place of `existing` ({} when there is none yet)."""
+        decoded = await updated.updated_object(existing or None)
+        new, errs = decoded.obj, list(decoded.errors)
+        attempt.warnings = list(decoded.warnings)
+        if not existing:
+            if subresource:
+                raise errors.not_found(self.info.plural, self.info.group, name)
+            attempt.warnings += await self._prepare_create(new, errs)
+            attempt.created = True
+            data = new.to_dict()
+            if options.admit is not None:
+                options.admit(data, None)
+            return self._track(None, data, options) if track else data
+        old = self._from_storage(existing)
+        self._check_resource_version(name, updated, new, old, strategy, errs)
+        self._keep_system_fields(new, old)
+        strategy.prepare_for_update(new, old)
+        new_meta = new.metadata.to_dict()
+        errs += validate_object_meta(new_meta, namespaced=self.info.namespaced, name_fn=strategy.name_validator)
+        errs += validate_object_meta_update(new_meta, existing.get("metadata", {}))
+        errs += self._dedupe(errs, strategy.validate_update(new, old))
+        if errs:
+            raise self._invalid(name, errs)
+        await strategy.before_storage(new, old)
+        self._scrub_last_applied(new)
+        attempt.warnings += strategy.warnings_on_update(new, old)
+        attempt.delete_now = bool(new.metadata.deletion_timestamp) and not new.metadata.finalizers
+        data = new.to_dict()
+        if options.admit is not None:
+            options.admit(data, existing)
+        if track:
+            data = self._track(existing, data, options, subresource)
+        if options.dry_run:
+            data["metadata"]["resourceVersion"] = old.metadata.resource_version
+        return data
+
+    def _check_resource_version(self, name: str, updated: UpdatedObjectInfo, new: Object, old: Object,
+                                strategy: Strategy, errs: ErrorList) -> None:
+        """A PUT must name the version it replaces (unless the kind allows otherwise); any version given
+        must be the current one."""
+        rv = new.metadata.resource_version
+        if not rv and updated.requires_resource_version and not strategy.allow_unconditional_update:
+            raise self._invalid(name, [*errs, ferr.invalid("metadata.resourceVersion", 0,
+                                                           "must be specified for an update")])
+        if rv and rv != old.metadata.resource_version:
+            raise errors.conflict(self.info.plural, self.info.group, name, errors.OPTIMISTIC_LOCK_MSG)
+
+    @staticmethod
+    def _keep_system_fields(new: Object, old: Object) -> None:
+        meta, old_meta = new.metadata, old.metadata
+        meta.uid = meta.uid or old_meta.uid
+        meta.creation_timestamp = old_meta.creation_timestamp
+        meta.deletion_timestamp = old_meta.deletion_timestamp
+        meta.deletion_grace_period_seconds = old_meta.deletion_grace_period_seconds
+        meta.generation = old_meta.generation
+        meta.resource_version = None
+        meta.self_link = None
 
     # ----- delete ------------------------------------------------------------------------------------
 
     async def delete(self, namespace: str | None, name: str, params: DeleteParams = DeleteParams()) -> Result:
         """Delete now, or, while finalizers remain, mark with deletionTimestamp and return the object."""
         key = self.key(namespace, name)
+        self._check_delete_params(params)
+        pre = params.preconditions
+
+        async def without_finalizers(existing: Obj) -> bool:
+            return not _has_finalizers(existing)
+
+        while True:
+            with self._storage_errors(name):
+                if params.dry_run:
+                    current = await self.storage.get(key)
+                    self._check_preconditions(name, pre, current)
+                    if not _has_finalizers(current):
+                        return Result(current, deleted=True)
+                else:  # one round trip when nothing holds the object back
+                    outcome = await self.storage.delete(key, preconditions=pre, validate_deletion=without_finalizers)
+                    if outcome.deleted:
+                        return Result(outcome.object, deleted=True)
+                    current = outcome.object
+            meta = current.get("metadata", {})
+            if meta.get("deletionTimestamp"):
+                return Result(current)
+            if params.dry_run:
+                return Result(current | {"metadata": meta | {"deletionTimestamp": now_rfc3339(),
+                                                             "deletionGracePeriodSeconds": 0}})
+            with self._storage_errors(name):
+                marked = await self.storage.guaranteed_update(key, self._mark_deleted, preconditions=pre)
+            if _has_finalizers(marked):
+                return Result(marked)
+            # the finalizers went meanwhile (the mark wrote nothing): delete after all
+
+    @staticmethod
+    async def _mark_deleted(existing: Obj) -> Obj:
+        """Set deletionTimestamp on an object held by finalizers; without them, leave it unchanged."""
+        meta = existing.setdefault("metadata", {})
+        if meta.get("finalizers"):
+            meta.setdefault("deletionTimestamp", now_rfc3339())
+            meta.setdefault("deletionGracePeriodSeconds", 0)
+        return existing
+
+    @staticmethod
+    def _check_delete_params(params: DeleteParams) -> None:
         bad: ErrorList = []
         if params.propagation_policy not in (None, "Orphan", "Background", "Foreground"):
             bad.append(ferr.not_supported("propagationPolicy", params.propagation_policy,
@@ -489,48 +558,6 @@ class Store:
             bad.append(ferr.invalid("gracePeriodSeconds", grace, "must be greater than or equal to 0"))
         if bad:
             raise errors.invalid("DeleteOptions", "meta.k8s.io", "", bad)
-        pre = params.preconditions
-
-        async def only_without_finalizers(existing: Obj) -> None:
-            if (existing.get("metadata") or {}).get("finalizers"):
-                raise _HasFinalizers(existing)
-
-        while True:
-            if params.dry_run:
-                with self._storage_errors(name):
-                    current = await self.storage.get(key)
-                self._check_preconditions(name, pre, current)
-                if not (current.get("metadata") or {}).get("finalizers"):
-                    return Result(current, deleted=True)
-            else:
-                try:  # one round trip when nothing holds the object back
-                    with self._storage_errors(name):
-                        deleted = await self.storage.delete(key, preconditions=pre,
-                                                            validate_deletion=only_without_finalizers)
-                    return Result(deleted, deleted=True)
-                except _HasFinalizers as held:
-                    current = held.obj
-            meta = current.get("metadata", {})
-            if meta.get("deletionTimestamp"):
-                return Result(current)
-            if params.dry_run:
-                return Result(current | {"metadata": meta | {"deletionTimestamp": now_rfc3339(),
-                                                             "deletionGracePeriodSeconds": 0}})
-
-            async def mark(existing: Obj) -> Obj:
-                m = existing.setdefault("metadata", {})
-                if not m.get("finalizers"):
-                    raise _DeleteNow()
-                m.setdefault("deletionTimestamp", now_rfc3339())
-                m.setdefault("deletionGracePeriodSeconds", 0)
-                return existing
-
-            try:
-                with self._storage_errors(name):
-                    marked = await self.storage.guaranteed_update(key, mark, preconditions=pre)
-                return Result(marked)
-            except _DeleteNow:
-                continue  # the finalizers went meanwhile: delete after all
 
     def _check_preconditions(self, name: str, pre: Preconditions | None, obj: Obj) -> None:
         if pre is None:
@@ -563,62 +590,4 @@ class Store:
         return {"apiVersion": self.info.api_version, "kind": self.info.list_kind,
                 "metadata": {"resourceVersion": listed["metadata"]["resourceVersion"]}, "items": removed}
 
-    # ----- scale subresource -------------------------------------------------------------------------
 
-    def to_scale(self, obj: Obj) -> Obj:
-        meta = obj.get("metadata", {})
-        status = obj.get("status") or {}
-        scale_meta = {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
-                      if k in meta}
-        return {"apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": scale_meta,
-                "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 0)},
-                "status": {"replicas": status.get("replicas", 0), "selector": status.get("selector", "")}}
-
-    async def get_scale(self, namespace: str | None, name: str) -> Obj:
-        self._require_scale()
-        return self.to_scale(await self.get(namespace, name))
-
-    async def update_scale(self, namespace: str | None, name: str, scale: Obj, *,
-                           options: WriteOptions = WriteOptions()) -> Result:
-        self._require_scale()
-        if not isinstance(scale, dict) or scale.get("kind") not in (None, "Scale"):
-            raise errors.bad_request("the body of the request must be an autoscaling/v1 Scale")
-        replicas = (scale.get("spec") or {}).get("replicas", 0)
-        kind = "Scale"
-        if not isinstance(replicas, int) or isinstance(replicas, bool):
-            raise errors.invalid(kind, "autoscaling", name,
-                                 [ferr.type_invalid("spec.replicas", replicas, "must be of type integer")])
-        if replicas < 0:
-            raise errors.invalid(kind, "autoscaling", name,
-                                 [ferr.invalid("spec.replicas", replicas, "must be greater than or equal to 0")])
-        rv = (scale.get("metadata") or {}).get("resourceVersion")
-
-        def set_replicas(current: Obj) -> Obj:
-            if rv and rv != current["metadata"].get("resourceVersion"):
-                raise errors.conflict(self.info.plural, self.info.group, name, errors.OPTIMISTIC_LOCK_MSG)
-            current.setdefault("spec", {})["replicas"] = replicas
-            return current
-
-        result = await self.patch(namespace, name, set_replicas, options=options)
-        result.object = self.to_scale(result.object)
-        return result
-
-    def _require_scale(self) -> None:
-        if not self.info.has_scale:
-            raise errors.not_found(f"{self.info.plural}/scale", self.info.group, "")
-
-
-class _DryRun(Exception):  # control flow, never escapes the Store
-    def __init__(self, obj: Obj) -> None:
-        super().__init__("dry run")
-        self.obj = obj
-
-
-class _HasFinalizers(Exception):  # control flow, never escapes the Store
-    def __init__(self, obj: Obj) -> None:
-        super().__init__("has finalizers")
-        self.obj = obj
-
-
-class _DeleteNow(Exception):  # control flow, never escapes the Store
-    pass

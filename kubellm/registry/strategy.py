@@ -1,19 +1,23 @@
 """Strategy: the per-resource behaviour the generic Store calls (the k8s RESTCreate/UpdateStrategy).
 
 A resource's strategy is usually this class with a few attributes set; hooks operate on the decoded
-pydantic object. `StatusStrategy` is the variant for the `status` subresource.
+pydantic object. `StatusStrategy` is the variant for the `status` subresource. A strategy also says
+which subresources its resource has beyond status (`scale`, with the paths of its replica counts and
+selector, as a CustomResourceDefinition's scale subresource does): the registry builds the REST
+objects, routes, discovery and OpenAPI from that.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from kubellm.apis import secrets
-from kubellm.apis.base import APIModel
 from kubellm.apis.scheme import ResourceInfo
 from kubellm.apis.validation.field import ErrorList
 from kubellm.apis.validation.meta import NameValidator
+from kubellm.registry.objects import Object
 
 Attrs = tuple[Mapping[str, str], Mapping[str, str]]
 
@@ -31,7 +35,16 @@ def _dig(obj: Mapping[str, Any], path: str) -> str:
     return str(node)
 
 
-def spec_of(model: APIModel) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ScaleSpec:
+    """Where a resource keeps what autoscaling/v1 Scale shows (dotted JSON paths)."""
+
+    spec_replicas: str = "spec.replicas"
+    status_replicas: str = "status.replicas"
+    label_selector: str = "status.selector"
+
+
+def spec_of(model: Object) -> dict[str, Any]:
     """Everything but metadata and status: a change here bumps metadata.generation."""
     return model.model_dump(by_alias=True, exclude_none=True, exclude={"metadata", "status", "api_version", "kind"})
 
@@ -39,6 +52,8 @@ def spec_of(model: APIModel) -> dict[str, Any]:
 class Strategy:
     """Defaults for a resource whose main endpoint ignores status and whose spec bumps generation."""
 
+    scale: ScaleSpec | None = None
+    """A scale subresource, when the resource has one."""
     allow_create_on_update = False
     allow_unconditional_update = False
     field_selectors: tuple[str, ...] = ()
@@ -70,27 +85,31 @@ class Strategy:
             fields[path] = _dig(obj, path)
         return meta.get("labels") or {}, fields
 
-    def prepare_for_create(self, obj: APIModel) -> None:
+    def prepare_for_create(self, obj: Object) -> None:
         if self.info.has_status and hasattr(obj, "status"):
-            obj.status = None
-        obj.metadata.generation = 1  # type: ignore[attr-defined]
+            setattr(obj, "status", None)  # noqa: B010 - only kinds with a status have the field
+        obj.metadata.generation = 1
 
-    def prepare_for_update(self, new: APIModel, old: APIModel) -> None:
+    def prepare_for_update(self, new: Object, old: Object) -> None:
         if self.info.has_status and hasattr(new, "status"):
-            new.status = old.status  # type: ignore[attr-defined]
+            setattr(new, "status", getattr(old, "status", None))  # noqa: B010
         if spec_of(new) != spec_of(old):
-            new.metadata.generation = (old.metadata.generation or 0) + 1  # type: ignore[attr-defined]
+            new.metadata.generation = (old.metadata.generation or 0) + 1
 
-    def validate(self, obj: APIModel) -> ErrorList:
+    def validate(self, obj: Object) -> ErrorList:
         return self.info.validate(obj)
 
-    def validate_update(self, new: APIModel, old: APIModel) -> ErrorList:
+    def validate_update(self, new: Object, old: Object) -> ErrorList:
+        """The main endpoint writes everything but the status (kept from the stored object): only that is
+        checked, so a status that no longer passes (stricter rules, another writer) never blocks a spec edit."""
+        if self.info.has_status and getattr(new, "status", None) is not None:
+            new = new.model_copy(update={"status": None})
         return self.info.validate_update(new, old)
 
-    def canonicalize(self, obj: APIModel) -> None:
+    def canonicalize(self, obj: Object) -> None:
         """Normalise an object after validation (e.g. sort a set-like list)."""
 
-    async def before_storage(self, obj: APIModel, old: APIModel | None = None) -> None:
+    async def before_storage(self, obj: Object, old: Object | None = None) -> None:
         """The last step before an object is written (`old`: the stored object of an update); may do slow
         work off the event loop."""
         self.canonicalize(obj)
@@ -106,25 +125,26 @@ class Strategy:
             return obj
         return secrets.without_secrets(obj, self.hidden_fields)
 
-    def warnings_on_create(self, obj: APIModel) -> list[str]:
+    def warnings_on_create(self, obj: Object) -> list[str]:
         return []
 
-    def warnings_on_update(self, new: APIModel, old: APIModel) -> list[str]:
+    def warnings_on_update(self, new: Object, old: Object) -> list[str]:
         return []
 
 
 class StatusStrategy(Strategy):
     """The `status` subresource: only status changes; everything else is kept from the stored object."""
 
-    def prepare_for_update(self, new: APIModel, old: APIModel) -> None:
+    def prepare_for_update(self, new: Object, old: Object) -> None:
         status = getattr(new, "status", None)
-        managed = new.metadata.managed_fields  # type: ignore[attr-defined]
-        for name in type(old).model_fields:
+        managed = new.metadata.managed_fields
+        kept = old.model_copy(deep=True)
+        for name in type(old).model_fields:  # type: ignore[attr-defined]  # every Object is a pydantic model
             if name != "status":
-                setattr(new, name, old.model_copy(deep=True).__dict__[name])
-        new.status = status  # type: ignore[attr-defined]
+                setattr(new, name, getattr(kept, name))
+        setattr(new, "status", status)  # noqa: B010
         if managed is not None:
-            new.metadata.managed_fields = managed  # type: ignore[attr-defined]
+            new.metadata.managed_fields = managed
 
-    def validate_update(self, new: APIModel, old: APIModel) -> ErrorList:
+    def validate_update(self, new: Object, old: Object) -> ErrorList:
         return self.info.validate_status_update(new, old)

@@ -9,7 +9,8 @@ User writes are checked the same way (`service.rbac.identities`).
 from __future__ import annotations
 
 from kubellm.apis import errors
-from kubellm.registry.store import Admit, Store
+from kubellm.apis.scheme import ResourceInfo
+from kubellm.registry.store import Admit
 from kubellm.service.identity import UserInfo
 from kubellm.service.rbac import Authorizer
 
@@ -22,8 +23,7 @@ class Admission:
     def __init__(self, authorizer: Authorizer) -> None:
         self.authorizer = authorizer
 
-    def for_request(self, store: Store, user: UserInfo | None) -> Admit | None:
-        info = store.info
+    def for_request(self, info: ResourceInfo, user: UserInfo | None) -> Admit | None:
         if user is None or info.group != "iam.kubellm.io" or info.kind not in CHECKED_KINDS:
             return None
         authorizer = self.authorizer

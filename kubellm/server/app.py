@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from kubellm.apis import errors
 from kubellm.apis.validation.names import dns1123_label
-from kubellm.registry.store import Store
+from kubellm.registry.rest import Resource, Served
 from kubellm.server import discovery, negotiation, params, protobuf, reviews
 from kubellm.server import requestinfo as ri
 from kubellm.server.admission import Admission
@@ -147,12 +147,10 @@ class Filters:
                  user_agent=request.headers.get("User-Agent", ""), remote=request.remote)
 
 
-def served_resources(stores: list[Store]) -> ServedResources:
-    """Every resource this server serves, for metric labels: the Stores' and the review endpoints."""
+def served_resources(resources: list[Served]) -> ServedResources:
+    """Every resource this server serves, for metric labels: the registry's and the review endpoints."""
     entries: list[tuple[str, str, str, list[str]]] = [
-        (s.info.group, s.info.version, s.info.plural,
-         [sub for sub, has in (("status", s.info.has_status), ("scale", s.info.has_scale)) if has])
-        for s in stores]
+        (r.group, r.version, r.info.plural, [sub.name for sub in r.subresources]) for r in resources]
     entries += [(group, version, resource, []) for group, resource in reviews.REVIEWS for version in reviews.VERSIONS]
     entries += [(group, "v1", resource, []) for group, resource in reviews.DELEGATION]
     return ServedResources.of(entries)
@@ -171,21 +169,22 @@ def namespace_object(name: str) -> dict[str, object]:
 
 
 class APIServerApp:
-    def __init__(self, stores: list[Store], health: Health, version: dict[str, str], server_address: str,
+    def __init__(self, resources: list[Resource], health: Health, version: dict[str, str], server_address: str,
                  authentication: Authentication, authorization: Authorization, audit: AuditLog | None = None,
                  login: Login | None = None, limits: ServingLimits | None = None) -> None:
         self.limits = limits or ServingLimits()
-        self.served = served_resources(stores)
+        served = [r.describe() for r in resources]
+        self.served = served_resources(served)
         self.audit = audit
         self.login_service = login
         self.authentication = authentication
         self.authorization = authorization
-        self.resources = ResourceHandler(stores, Admission(authorization.authorizer))
-        self.gvs = discovery.group_versions(stores)
+        self.resources = ResourceHandler(resources, Admission(authorization.authorizer))
+        self.gvs = discovery.group_versions(served)
         self.health = health
         self.version = version
         self.server_address = server_address
-        self.openapi = OpenAPIHandler([s.info for s in stores])
+        self.openapi = OpenAPIHandler(served)
 
     async def self_review(self, request: web.Request, info: ri.RequestInfo) -> web.StreamResponse:
         """SelfSubjectReview, SelfSubjectAccessReview, SelfSubjectRulesReview (`kubectl auth whoami|can-i`)."""

@@ -1,7 +1,7 @@
 """Discovery documents: /api, /apis, /apis/<group>, /apis/<group>/<version>, and aggregated discovery v2.
 
-Verbs and subresources come from what each Store can do, so discovery never advertises a route the
-server does not serve.
+Verbs and subresources come from the capabilities of each resource's REST objects
+(`Resource.describe()`), so discovery never advertises a route the server does not serve.
 """
 
 from __future__ import annotations
@@ -12,35 +12,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kubellm.registry.store import Store
-
-VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
-SUB_VERBS = ["get", "patch", "update"]
+from kubellm.registry.rest import Served
 
 
 @dataclass(frozen=True)
 class GroupVersion:
     group: str
     version: str
-    stores: tuple[Store, ...]
+    resources: tuple[Served, ...]
 
 
-def group_versions(stores: Sequence[Store]) -> list[GroupVersion]:
-    by_gv: dict[tuple[str, str], list[Store]] = {}
-    for s in stores:
-        by_gv.setdefault((s.info.group, s.info.version), []).append(s)
-    return [GroupVersion(g, v, tuple(sorted(ss, key=lambda s: s.info.plural))) for (g, v), ss in sorted(by_gv.items())]
-
-
-def _subresources(store: Store) -> list[tuple[str, str, str, str]]:
-    """(name, group, version, kind) of each subresource."""
-    info = store.info
-    subs = []
-    if info.has_status:
-        subs.append(("status", info.group, info.version, info.kind))
-    if info.has_scale:
-        subs.append(("scale", "autoscaling", "v1", "Scale"))
-    return subs
+def group_versions(resources: Sequence[Served]) -> list[GroupVersion]:
+    by_gv: dict[tuple[str, str], list[Served]] = {}
+    for r in resources:
+        by_gv.setdefault((r.group, r.version), []).append(r)
+    return [GroupVersion(g, v, tuple(sorted(rs, key=lambda r: r.info.plural))) for (g, v), rs in sorted(by_gv.items())]
 
 
 def _hash(text: str) -> str:
@@ -49,21 +35,21 @@ def _hash(text: str) -> str:
 
 def resource_list(gv: GroupVersion) -> dict[str, Any]:
     resources: list[dict[str, Any]] = []
-    for store in gv.stores:
-        info = store.info
+    for served in gv.resources:
+        info = served.info
         entry: dict[str, Any] = {"name": info.plural, "singularName": info.singular, "namespaced": info.namespaced,
-                                 "kind": info.kind, "verbs": VERBS,
+                                 "kind": info.kind, "verbs": list(served.verbs),
                                  "storageVersionHash": _hash(f"{info.group}/{info.version}/{info.kind}")}
         if info.short_names:
             entry["shortNames"] = list(info.short_names)
         if info.categories:
             entry["categories"] = list(info.categories)
         resources.append(entry)
-        for sub, group, version, kind in _subresources(store):
-            sub_entry: dict[str, Any] = {"name": f"{info.plural}/{sub}", "singularName": "",
-                                         "namespaced": info.namespaced, "kind": kind, "verbs": SUB_VERBS}
-            if group != info.group:
-                sub_entry["group"], sub_entry["version"] = group, version
+        for sub in served.subresources:
+            sub_entry: dict[str, Any] = {"name": f"{info.plural}/{sub.name}", "singularName": "",
+                                         "namespaced": info.namespaced, "kind": sub.kind, "verbs": list(sub.verbs)}
+            if sub.group != info.group:
+                sub_entry["group"], sub_entry["version"] = sub.group, sub.version
             resources.append(sub_entry)
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"{gv.group}/{gv.version}",
             "resources": resources}
@@ -99,21 +85,22 @@ def aggregated(gvs: list[GroupVersion]) -> dict[str, Any]:
     items: dict[str, dict[str, Any]] = {}
     for gv in gvs:
         resources = []
-        for store in gv.stores:
-            info = store.info
+        for served in gv.resources:
+            info = served.info
             res: dict[str, Any] = {
                 "resource": info.plural,
                 "responseKind": {"group": info.group, "version": info.version, "kind": info.kind},
                 "scope": "Namespaced" if info.namespaced else "Cluster",
                 "singularResource": info.singular,
-                "verbs": VERBS,
+                "verbs": list(served.verbs),
             }
             if info.short_names:
                 res["shortNames"] = list(info.short_names)
             if info.categories:
                 res["categories"] = list(info.categories)
-            subs = [{"subresource": sub, "responseKind": {"group": g, "version": v, "kind": k}, "verbs": SUB_VERBS}
-                    for sub, g, v, k in _subresources(store)]
+            subs = [{"subresource": sub.name, "responseKind": {"group": sub.group, "version": sub.version,
+                                                                "kind": sub.kind}, "verbs": list(sub.verbs)}
+                    for sub in served.subresources]
             if subs:
                 res["subresources"] = subs
             resources.append(res)

@@ -16,7 +16,21 @@ from aiohttp import web
 
 from kubellm.apis import errors
 from kubellm.apis.validation import field as ferr
-from kubellm.registry.store import ListParams, Result, Store, WriteOptions
+from kubellm.registry.rest import (
+    REST,
+    VERBS,
+    Applier,
+    CollectionDeleter,
+    Creater,
+    Getter,
+    GracefulDeleter,
+    Lister,
+    Patcher,
+    Resource,
+    Updater,
+    Watcher,
+)
+from kubellm.registry.store import Result, WriteOptions
 from kubellm.server import negotiation as n
 from kubellm.server import patch as patches
 from kubellm.server import tables
@@ -30,6 +44,7 @@ from kubellm.server.params import (
     include_object,
     list_params,
     options_invalid,
+    pretty,
     resource_version,
     timeout_seconds,
 )
@@ -72,7 +87,7 @@ def write_options(request: web.Request, kind: str, *, apply: bool = False) -> Wr
 def respond(request: web.Request, obj: Any, status: int = 200, *, warnings: list[str] | None = None,
             output: n.Output | None = None) -> web.Response:
     output = output or n.negotiate(request.headers.get("Accept"))
-    body = n.encode(obj, output)
+    body = n.encode(obj, output, pretty=pretty(request.query))
     resp = web.Response(body=body, status=status, content_type=output.content_type.split(";")[0])
     if ";" in output.content_type:
         resp.headers["Content-Type"] = output.content_type
@@ -82,122 +97,87 @@ def respond(request: web.Request, obj: Any, status: int = 200, *, warnings: list
     return resp
 
 
-def exposed_list(store: Store, listed: dict[str, Any]) -> dict[str, Any]:
-    """A list as clients may see it: write-only fields removed from every item."""
-    if not store.strategy.hidden_fields:
-        return listed
-    return {**listed, "items": [store.strategy.for_output(o) for o in listed["items"]]}
-
-
 class ResourceHandler:
-    """Serves /apis/<group>/<version>/... for the Stores given."""
+    """Serves /apis/<group>/<version>/... for the resources given: the URL picks a resource and one of its
+    REST objects (main, status, scale), the verb a capability of it; what it lacks is 405."""
 
-    def __init__(self, stores: list[Store], admission: Admission | None = None) -> None:
-        self.stores = {(s.info.group, s.info.version, s.info.plural): s for s in stores}
+    def __init__(self, resources: list[Resource], admission: Admission | None = None) -> None:
+        self.resources = {(r.info.group, r.info.version, r.info.plural): r for r in resources}
         self.admission = admission
 
-    def _admitted(self, request: web.Request, store: Store, opts: WriteOptions) -> WriteOptions:
+    def _admitted(self, request: web.Request, resource: Resource, opts: WriteOptions) -> WriteOptions:
         if self.admission is None:
             return opts
-        admit = self.admission.for_request(store, request.get("user"))
+        admit = self.admission.for_request(resource.info, request.get("user"))
         return dataclasses.replace(opts, admit=admit) if admit is not None else opts
 
-    def store_for(self, info: RequestInfo) -> Store:
-        store = self.stores.get((info.api_group, info.api_version, info.resource))
-        if store is None:
+    def route(self, info: RequestInfo) -> tuple[Resource, REST]:
+        resource = self.resources.get((info.api_group, info.api_version, info.resource))
+        if resource is None or (info.namespace and not resource.info.namespaced) or len(info.parts) > 3:
             raise not_found_path()
-        if info.namespace and not store.info.namespaced:
+        rest = resource.rest.get(info.subresource)
+        if rest is None:
             raise not_found_path()
-        if info.subresource not in ("", "status", "scale") or len(info.parts) > 3:
-            raise not_found_path()
-        if info.subresource == "status" and not store.info.has_status:
-            raise not_found_path()
-        if info.subresource == "scale" and not store.info.has_scale:
-            raise not_found_path()
-        return store
+        return resource, rest
 
     async def handle(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
-        store = self.store_for(info)
+        resource, rest = self.route(info)
         ns = info.namespace or None
-        method = request.method
-        if info.name:
-            allowed = ("GET", "HEAD", "PUT", "PATCH") if info.subresource else ("GET", "HEAD", "PUT", "PATCH",
-                                                                                  "DELETE")
-        else:
-            allowed = ("GET", "HEAD", "POST", "DELETE")
-        if method not in allowed:
-            raise method_not_allowed(method)
-        if store.info.namespaced and not ns and info.verb not in ("list", "watch"):
-            raise not_found_path()
         verb = info.verb
-        if verb == "get":
-            return await self.get(request, store, ns, info)
-        if verb == "list":
-            return await self.list(request, store, ns)
-        if verb == "watch":
-            return await self.watch(request, store, ns)
-        if verb == "create":
-            return await self.create(request, store, ns)
-        if verb == "update":
-            return await self.update(request, store, ns, info)
-        if verb == "patch":
-            return await self.patch(request, store, ns, info)
-        if verb == "delete":
-            return await self.delete(request, store, ns, info)
-        if verb == "deletecollection":
-            return await self.delete_collection(request, store, ns)
-        raise method_not_allowed(method)
+        on_item = verb in ("get", "update", "patch", "delete")
+        if verb not in CAPABILITIES or on_item != bool(info.name) or not isinstance(rest, CAPABILITIES[verb]):
+            raise method_not_allowed(request.method)
+        if resource.info.namespaced and not ns and verb not in ("list", "watch"):
+            raise not_found_path()
+        handler = getattr(self, verb)
+        response: web.StreamResponse = await handler(request, resource, rest, ns, info)
+        return response
 
     # --- reads -----------------------------------------------------------------------------------------
 
-    async def get(self, request: web.Request, store: Store, ns: str | None, info: RequestInfo) -> web.Response:
+    async def get(self, request: web.Request, resource: Resource, rest: Getter, ns: str | None,
+                  info: RequestInfo) -> web.Response:
         output = n.negotiate(request.headers.get("Accept"), table_ok=not info.subresource)
-        rv = resource_version(request.query)
-        if info.subresource == "scale":
-            return respond(request, await store.get_scale(ns, info.name), output=output)
-        obj = store.strategy.for_output(await store.get(ns, info.name, rv))
+        obj = await rest.get(ns, info.name, resource_version(request.query))
         if output.kind == n.TABLE:
-            include = include_object(request.query)
-            return respond(request, tables.table([obj], store.strategy.printer_columns, include=include,
+            return respond(request, tables.table([obj], resource.strategy.printer_columns,
+                                                 include=include_object(request.query),
                                                  list_meta={"resourceVersion": obj["metadata"]["resourceVersion"]}),
                            output=output)
         return respond(request, obj, output=output)
 
-    async def list(self, request: web.Request, store: Store, ns: str | None) -> web.Response:
+    async def list(self, request: web.Request, resource: Resource, rest: Lister, ns: str | None,
+                   info: RequestInfo) -> web.Response:
         output = n.negotiate(request.headers.get("Accept"), table_ok=True)
-        listed = exposed_list(store, await store.list(ns, list_params(request.query)))
+        listed = await rest.list(ns, list_params(request.query))
         if output.kind == n.TABLE:
-            include = include_object(request.query)
-            return respond(request, tables.table(listed["items"], store.strategy.printer_columns, include=include,
+            return respond(request, tables.table(listed["items"], resource.strategy.printer_columns,
+                                                 include=include_object(request.query),
                                                  list_meta=listed["metadata"]), output=output)
         return respond(request, listed, output=output)
 
-    async def watch(self, request: web.Request, store: Store, ns: str | None) -> web.StreamResponse:
+    async def watch(self, request: web.Request, resource: Resource, rest: Watcher, ns: str | None,
+                    info: RequestInfo) -> web.StreamResponse:
         output = n.negotiate(request.headers.get("Accept"), table_ok=True)
         timeout = timeout_seconds(request.query, DEFAULT_WATCH_TIMEOUT)
-        params = list_params(request.query, watch=True)
+        params = dataclasses.replace(list_params(request.query, watch=True), limit=0, continue_token="",
+                                     resource_version_match="")
         include = include_object(request.query)
-        if params.limit or params.continue_token:
-            params = ListParams(params.label_selector, params.field_selector, 0, "", params.resource_version,
-                                "", params.allow_bookmarks, params.bookmark_interval)
-        events = await store.watch(ns, params)
+        events = await rest.watch(ns, params)
         resp = web.StreamResponse(status=200)
         resp.headers["Content-Type"] = output.content_type if output.kind == n.TABLE else "application/json"
         resp.headers["Cache-Control"] = "no-cache, private"
         await resp.prepare(request)
         request[STREAM_STATUS] = resp.status
-        labels = (("watch", store.info.group, store.info.version, store.info.plural, "",
+        labels = (("watch", resource.info.group, resource.info.version, resource.info.plural, "",
                    "namespace" if ns else "cluster", "apiserver"))
         WATCHERS.labels(*labels).inc()
         first = True
         try:
             async with asyncio.timeout(timeout):
-                hidden = bool(store.strategy.hidden_fields)
                 async for ev in events:
-                    if hidden and ev.type != "BOOKMARK":
-                        ev.object, ev.encoded = store.strategy.for_output(ev.object), None
                     if output.kind == n.TABLE and ev.type != "BOOKMARK":
-                        obj = tables.table([ev.object], store.strategy.printer_columns, include=include,
+                        obj = tables.table([ev.object], resource.strategy.printer_columns, include=include,
                                            list_meta={"resourceVersion": ev.object["metadata"].get("resourceVersion",
                                                                                                    "")},
                                            with_definitions=first)
@@ -226,55 +206,53 @@ class ResourceHandler:
     async def _body(self, request: web.Request) -> Any:
         return await n.decode_body_async(await request.read(), request.headers.get("Content-Type"))
 
-    async def create(self, request: web.Request, store: Store, ns: str | None) -> web.Response:
-        opts = self._admitted(request, store, write_options(request, "CreateOptions"))
-        body = await self._body(request)
-        result = await store.create(body, namespace=ns, options=opts)
-        return respond(request, store.strategy.for_output(result.object), 201, warnings=result.warnings)
+    async def create(self, request: web.Request, resource: Resource, rest: Creater, ns: str | None,
+                     info: RequestInfo) -> web.Response:
+        opts = self._admitted(request, resource, write_options(request, "CreateOptions"))
+        result = await rest.create(ns, await self._body(request), opts)
+        return respond(request, result.object, 201, warnings=result.warnings)
 
-    async def update(self, request: web.Request, store: Store, ns: str | None, info: RequestInfo) -> web.Response:
-        opts = self._admitted(request, store, write_options(request, "UpdateOptions"))
-        body = await self._body(request)
-        if info.subresource == "scale":
-            result = await store.update_scale(ns, info.name, body, options=opts)
-        else:
-            result = await store.update(ns, info.name, body, options=opts, subresource=info.subresource)
-        return respond(request, store.strategy.for_output(result.object), 201 if result.created else 200,
-                       warnings=result.warnings)
+    async def update(self, request: web.Request, resource: Resource, rest: Updater, ns: str | None,
+                     info: RequestInfo) -> web.Response:
+        opts = self._admitted(request, resource, write_options(request, "UpdateOptions"))
+        result = await rest.update(ns, info.name, await self._body(request), opts)
+        return respond(request, result.object, 201 if result.created else 200, warnings=result.warnings)
 
-    async def patch(self, request: web.Request, store: Store, ns: str | None, info: RequestInfo) -> web.Response:
+    async def patch(self, request: web.Request, resource: Resource, rest: Patcher, ns: str | None,
+                    info: RequestInfo) -> web.Response:
         content_type = n.media_type(request.headers.get("Content-Type"))
         if content_type not in (n.JSON_PATCH, n.MERGE_PATCH, n.APPLY_PATCH):
             raise patches.unsupported(content_type)
         is_apply = content_type == n.APPLY_PATCH
-        opts = self._admitted(request, store, write_options(request, "PatchOptions", apply=is_apply))
+        if is_apply and not isinstance(rest, Applier):
+            raise patches.unsupported(content_type)
+        opts = self._admitted(request, resource, write_options(request, "PatchOptions", apply=is_apply))
         if "force" in request.query and not is_apply:
             raise options_invalid("PatchOptions", [ferr.forbidden("force", "may not be specified for non-apply patch")])
         body = await self._body(request)
         result: Result
-        if content_type == n.APPLY_PATCH:
-            if info.subresource == "scale":
-                raise patches.unsupported(content_type)
-            result = await store.apply(ns, info.name, body, force=boolean(request.query, "force"), options=opts,
-                                       subresource=info.subresource)
-        elif info.subresource == "scale":
-            mutate = patches.mutator(content_type, body, info.name)
-            current = await store.get_scale(ns, info.name)
-            result = await store.update_scale(ns, info.name, mutate(current), options=opts)
+        if isinstance(rest, Applier) and is_apply:
+            result = await rest.apply(ns, info.name, body, boolean(request.query, "force"), opts)
         else:
-            result = await store.patch(ns, info.name, patches.mutator(content_type, body, info.name), options=opts,
-                                       subresource=info.subresource)
-        return respond(request, store.strategy.for_output(result.object), 201 if result.created else 200,
-                       warnings=result.warnings)
+            result = await rest.patch(ns, info.name, patches.mutator(content_type, body, info.name), opts)
+        return respond(request, result.object, 201 if result.created else 200, warnings=result.warnings)
 
-    async def delete(self, request: web.Request, store: Store, ns: str | None, info: RequestInfo) -> web.Response:
+    async def _delete_body(self, request: web.Request) -> Any:
         raw = await request.read()
-        body = await n.decode_body_async(raw, request.headers.get("Content-Type")) if raw.strip() else None
-        result = await store.delete(ns, info.name, delete_params(request.query, body))
-        return respond(request, store.strategy.for_output(result.object), 200 if result.deleted else 202)
+        return await n.decode_body_async(raw, request.headers.get("Content-Type")) if raw.strip() else None
 
-    async def delete_collection(self, request: web.Request, store: Store, ns: str | None) -> web.Response:
-        raw = await request.read()
-        body = await n.decode_body_async(raw, request.headers.get("Content-Type")) if raw.strip() else None
-        listed = await store.delete_collection(ns, list_params(request.query), delete_params(request.query, body))
-        return respond(request, exposed_list(store, listed))
+    async def delete(self, request: web.Request, resource: Resource, rest: GracefulDeleter, ns: str | None,
+                     info: RequestInfo) -> web.Response:
+        body = await self._delete_body(request)
+        result = await rest.delete(ns, info.name, delete_params(request.query, body))
+        return respond(request, result.object, 200 if result.deleted else 202)
+
+    async def deletecollection(self, request: web.Request, resource: Resource, rest: CollectionDeleter,
+                               ns: str | None, info: RequestInfo) -> web.Response:
+        body = await self._delete_body(request)
+        return respond(request, await rest.delete_collection(ns, list_params(request.query),
+                                                             delete_params(request.query, body)))
+
+
+CAPABILITIES: dict[str, type] = dict(VERBS)
+"""The capability a REST object needs for each verb (from registry.rest)."""

@@ -95,9 +95,12 @@ def negotiate(header: str | None, *, table_ok: bool = False, discovery_ok: bool 
                              "only the following media types are accepted: application/json, application/yaml")
 
 
-def encode(obj: Any, output: Output) -> bytes:
+def encode(obj: Any, output: Output, *, pretty: bool = False) -> bytes:
+    """The response body; `pretty` (the `pretty=true` parameter) indents JSON, as kube-apiserver does."""
     if output.kind == YAML:
         return yaml.safe_dump(obj, sort_keys=False, allow_unicode=True).encode()
+    if pretty:
+        return orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
     return orjson.dumps(obj)
 
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from kubellm.apis.scheme import ResourceInfo
+from kubellm.registry.rest import Served
 from kubellm.server import openapi
 from kubellm.server.handlers import not_found_path
 
@@ -25,7 +25,7 @@ class _Doc:
 
 
 class OpenAPIHandler:
-    def __init__(self, resources: Sequence[ResourceInfo]) -> None:
+    def __init__(self, resources: Sequence[Served]) -> None:
         self.resources = list(resources)
         self._docs: dict[str, _Doc] = {}
 

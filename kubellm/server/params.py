@@ -60,6 +60,12 @@ def boolean(query: Mapping[str, str], key: str) -> bool:
     raise errors.bad_request(f"invalid value for {key}: {shown(raw)}: must be true or false")
 
 
+def pretty(query: Mapping[str, str]) -> bool:
+    """`pretty=true`: indented JSON. A value that is not a boolean is ignored, as kube-apiserver ignores it
+    (error responses are rendered with this too, so it must never raise)."""
+    return (query.get("pretty") or "").lower() in ("true", "1", "t")
+
+
 def resource_version(query: Mapping[str, str], *, maximum: int = INT64_MAX) -> str:
     """The `resourceVersion` parameter: empty, or a decimal revision that etcd can represent."""
     raw = query.get("resourceVersion", "")
@@ -100,7 +106,7 @@ def field_validation(query: Mapping[str, str], kind: str) -> FieldValidation:
 
 
 def list_params(query: Mapping[str, str], *, watch: bool = False) -> ListParams:
-    return ListParams(
+    params = ListParams(
         label_selector=query.get("labelSelector", ""),
         field_selector=query.get("fieldSelector", ""),
         limit=integer(query, "limit"),
@@ -109,7 +115,29 @@ def list_params(query: Mapping[str, str], *, watch: bool = False) -> ListParams:
         resource_version_match=query.get("resourceVersionMatch", ""),
         allow_bookmarks=boolean(query, "allowWatchBookmarks"),
         bookmark_interval=BOOKMARK_INTERVAL,
+        send_initial_events=boolean(query, "sendInitialEvents"),
     )
+    _check_watch_list(params, watch, "sendInitialEvents" in query)
+    return params
+
+
+def _check_watch_list(params: ListParams, watch: bool, asked: bool) -> None:
+    """kube's ValidateListOptions for watch-list: sendInitialEvents only on a watch, with bookmarks and
+    resourceVersionMatch=NotOlderThan; resourceVersionMatch on a watch only with sendInitialEvents."""
+    errs: list[ferr.FieldError] = []
+    if asked and not watch:
+        errs.append(ferr.forbidden("sendInitialEvents", "sendInitialEvents is forbidden for list"))
+    if watch and params.send_initial_events:
+        if not params.allow_bookmarks:
+            errs.append(ferr.required("allowWatchBookmarks",
+                                      "allowWatchBookmarks must be set to true when sendInitialEvents is set"))
+        if params.resource_version_match != "NotOlderThan":
+            errs.append(ferr.forbidden("resourceVersionMatch",
+                                       "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"))
+    elif watch and params.resource_version_match:
+        errs.append(ferr.forbidden("resourceVersionMatch", "resourceVersionMatch is forbidden for watch"))
+    if errs:
+        raise options_invalid("ListOptions", errs)
 
 
 # --- request timeout -------------------------------------------------------------------------------------

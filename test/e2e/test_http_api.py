@@ -964,3 +964,49 @@ def test_watch_released_when_client_disconnects(h: Http, ns: str) -> None:
     while open_watches() > before and time.monotonic() < deadline:
         time.sleep(0.05)
     assert open_watches() == before, "watches of disconnected clients are still open"
+
+
+# --- sendInitialEvents (watch-list) and pretty, as advertised --------------------------------------------
+
+
+def test_send_initial_events(h: Http, ns: str) -> None:
+    for name in ("a", "b"):
+        create(h, ns, llm(name))
+    rv = list_rv(h, ns)
+    w = h.watch(coll(ns) + q(watch="true", sendInitialEvents="true", allowWatchBookmarks="true",
+                              resourceVersionMatch="NotOlderThan", resourceVersion=rv, timeoutSeconds=30))
+    try:
+        initial = w.collect(lambda ev: ev["type"] == "BOOKMARK", skip_bookmarks=False)
+        assert [(ev["type"], ev["object"]["metadata"].get("name")) for ev in initial[:-1]] == [
+            ("ADDED", "a"), ("ADDED", "b")]
+        end = initial[-1]["object"]
+        assert end["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
+        assert int(end["metadata"]["resourceVersion"]) >= int(rv)
+        assert end["kind"] == "LLMService"
+        created = create(h, ns, llm("c"))
+        after = w.collect(lambda ev: ev["type"] == "ADDED")
+        assert after[-1]["object"]["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
+    finally:
+        w.close()
+
+
+def test_send_initial_events_checks(h: Http, ns: str) -> None:
+    base = coll(ns)
+    r = h.get(base + q(sendInitialEvents="true"))  # a list
+    body = assert_status(r, 422, "Invalid")
+    assert body["details"]["causes"][0]["message"].endswith("sendInitialEvents is forbidden for list")
+    r = h.get(base + q(watch="true", sendInitialEvents="true", timeoutSeconds=1))
+    fields = {c["field"] for c in assert_status(r, 422, "Invalid")["details"]["causes"]}
+    assert fields == {"allowWatchBookmarks", "resourceVersionMatch"}
+    r = h.get(base + q(watch="true", resourceVersionMatch="NotOlderThan", resourceVersion="1", timeoutSeconds=1))
+    assert assert_status(r, 422, "Invalid")["details"]["causes"][0]["field"] == "resourceVersionMatch"
+
+
+def test_pretty_prints_json(h: Http, ns: str) -> None:
+    create(h, ns, llm("p"))
+    plain, pretty = h.get(item(ns, "p")), h.get(item(ns, "p") + q(pretty="true"))
+    assert b"\n" not in plain.body.strip() and pretty.body.startswith(b'{\n  "')
+    assert pretty.json() == plain.json()
+    assert h.get(item(ns, "p") + q(pretty="maybe")).body == plain.body  # not a boolean: ignored, as kube does
+    missing = h.get(item(ns, "nope") + q(pretty="true"))  # errors are pretty too
+    assert missing.status == 404 and missing.body.startswith(b'{\n  "kind": "Status"')

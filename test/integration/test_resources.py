@@ -10,6 +10,7 @@ from test_store import KINDS, raises
 
 from kubellm.registry.options import RegistryOptions
 from kubellm.registry.registry import build_stores
+from kubellm.registry.rest import Resource, ScaleREST
 from kubellm.registry.storage.etcd import EtcdStorage
 from kubellm.registry.store import ListParams, Store, WriteOptions
 
@@ -48,23 +49,25 @@ async def test_llmservice_defaults_and_scale(stores: dict[str, Store]) -> None:
         2048, "0.85", 1, "")
     assert spec["image"] == RegistryOptions().default_image and spec["hfEndpoint"] == "https://hf-mirror.com"
 
-    scale = await llm.get_scale("ns1", "qwen")
+    scales = Resource.of(llm).rest["scale"]
+    assert isinstance(scales, ScaleREST)
+    scale = await scales.get("ns1", "qwen")
     assert scale["kind"] == "Scale" and scale["apiVersion"] == "autoscaling/v1"
     assert scale["spec"]["replicas"] == 1 and scale["metadata"]["resourceVersion"] == created["metadata"][
         "resourceVersion"]
-    scaled = await llm.update_scale("ns1", "qwen", {"spec": {"replicas": 4},
-                                                    "metadata": scale["metadata"]})
+    scaled = await scales.update("ns1", "qwen", {"spec": {"replicas": 4}, "metadata": scale["metadata"]},
+                                 WriteOptions())
     assert scaled.object["spec"]["replicas"] == 4
     current = await llm.get("ns1", "qwen")
     assert current["spec"]["replicas"] == 4 and current["metadata"]["generation"] == 2
-    await raises(llm.update_scale("ns1", "qwen", {"spec": {"replicas": 2}, "metadata": scale["metadata"]}),
-                 409, "Conflict")
-    err = await raises(llm.update_scale("ns1", "qwen", {"spec": {"replicas": -1}}), 422, "Invalid")
+    await raises(scales.update("ns1", "qwen", {"spec": {"replicas": 2}, "metadata": scale["metadata"]},
+                               WriteOptions()), 409, "Conflict")
+    err = await raises(scales.update("ns1", "qwen", {"spec": {"replicas": -1}}, WriteOptions()), 422, "Invalid")
     assert "spec.replicas: Invalid value: -1: must be greater than or equal to 0" in err.message
-    dry = await llm.update_scale("ns1", "qwen", {"spec": {"replicas": 9}}, options=WriteOptions(dry_run=True))
+    dry = await scales.update("ns1", "qwen", {"spec": {"replicas": 9}}, WriteOptions(dry_run=True))
     assert dry.object["spec"]["replicas"] == 9
     assert (await llm.get("ns1", "qwen"))["spec"]["replicas"] == 4
-    await raises(stores["RAGService"].get_scale("ns1", "x"), 404, "NotFound")
+    assert "scale" not in Resource.of(stores["RAGService"]).rest
 
 
 async def test_field_selector_on_status_phase(stores: dict[str, Store]) -> None:
@@ -170,3 +173,29 @@ async def test_last_applied_annotation_is_stored_without_secrets(stores: dict[st
     patched = await stores["User"].patch(None, "la-user", lambda o: {**o, "metadata": {
         **o["metadata"], "annotations": {LAST_APPLIED: json.dumps(user)}}})
     assert "long enough" not in json.dumps(patched.object)
+
+
+async def test_spec_and_status_are_validated_apart(stores: dict[str, Store]) -> None:
+    """Each endpoint checks what it writes: a stored spec that fails today's rules does not block status
+    writes (a controller reporting on an old object), and a failing status does not block spec edits."""
+    llm = stores["LLMService"]
+    await llm.create(make(KINDS["LLMService"], "rat"), namespace="ns1")
+    key = llm.key("ns1", "rat")
+
+    async def corrupt(obj: dict[str, object]) -> dict[str, object]:  # as if written under older, looser rules
+        obj["spec"] = {**obj["spec"], "maxModelLen": 10}  # type: ignore[dict-item]
+        obj["status"] = {"phase": "Sleeping"}
+        return obj
+
+    await llm.storage.guaranteed_update(key, corrupt)
+    current = await llm.get("ns1", "rat")
+    current["status"] = {"phase": "Serving", "replicas": 1, "readyReplicas": 1}
+    updated = await llm.update("ns1", "rat", current, subresource="status")
+    assert updated.object["status"]["phase"] == "Serving" and updated.object["spec"]["maxModelLen"] == 10
+    await llm.storage.guaranteed_update(key, corrupt)
+    fixed = await llm.patch("ns1", "rat", lambda o: {**o, "spec": {**o["spec"], "maxModelLen": 4096}})
+    assert fixed.object["spec"]["maxModelLen"] == 4096 and fixed.object["status"]["phase"] == "Sleeping"
+    # and each endpoint still refuses what it would write wrong
+    await raises(llm.patch("ns1", "rat", lambda o: {**o, "spec": {**o["spec"], "maxModelLen": 10}}), 422, "Invalid")
+    await raises(llm.patch("ns1", "rat", lambda o: {**o, "status": {"phase": "Sleeping"}}, subresource="status"),
+                 422, "Invalid")

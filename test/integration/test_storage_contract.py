@@ -348,7 +348,7 @@ async def test_guaranteed_update_missing_key(storage: EtcdStorage) -> None:
 async def test_delete_returns_last_state_at_deletion_revision(storage: EtcdStorage) -> None:
     await storage.create(key_of("a"), thing("a", spec={"n": 1}))
     updated = await storage.guaranteed_update(key_of("a"), set_spec(n=2))
-    deleted = await storage.delete(key_of("a"))
+    deleted = (await storage.delete(key_of("a"))).object
     assert deleted["spec"] == {"n": 2}
     assert rv(deleted) > rv(updated)
     assert rv(deleted) == await storage.current_revision()
@@ -372,8 +372,8 @@ async def test_delete_preconditions(storage: EtcdStorage) -> None:
     assert await storage.current_revision() == rev_before
     assert rv(await storage.get(key_of("a"))) == rv(created)
 
-    deleted = await storage.delete(key_of("a"), preconditions=Preconditions(uid="uid-1",
-                                                                            resource_version=str(rv(created))))
+    deleted = (await storage.delete(key_of("a"), preconditions=Preconditions(uid="uid-1",
+                                                                             resource_version=str(rv(created))))).object
     assert deleted["metadata"]["uid"] == "uid-1"
     assert not await exists(storage, key_of("a"))
 
@@ -382,19 +382,18 @@ async def test_delete_validation_can_stop_it(storage: EtcdStorage) -> None:
     created = await storage.create(key_of("a"), thing("a", spec={"protected": True}))
     validated: list[Obj] = []
 
-    async def refuse(obj: Obj) -> None:
+    async def unprotected(obj: Obj) -> bool:
         validated.append(copy.deepcopy(obj))
-        if obj["spec"].get("protected"):
-            raise errors.Conflict(key_of("a"), "protected")
+        return not obj["spec"].get("protected")
 
-    with pytest.raises(errors.Conflict, match="protected"):
-        await storage.delete(key_of("a"), validate_deletion=refuse)
+    kept = await storage.delete(key_of("a"), validate_deletion=unprotected)
+    assert not kept.deleted and rv(kept.object) == rv(created)
     assert len(validated) == 1 and rv(validated[0]) == rv(created)
     assert rv(await storage.get(key_of("a"))) == rv(created)
 
     await storage.guaranteed_update(key_of("a"), set_spec(protected=False))
-    deleted = await storage.delete(key_of("a"), validate_deletion=refuse)
-    assert deleted["spec"] == {"protected": False}
+    deleted = await storage.delete(key_of("a"), validate_deletion=unprotected)
+    assert deleted.deleted and deleted.object["spec"] == {"protected": False}
     assert len(validated) == 2
     assert not await exists(storage, key_of("a"))
 
@@ -674,7 +673,7 @@ async def test_watch_delivers_events_in_revision_order(storage: EtcdStorage) -> 
         a = await storage.create(key_of("a"), thing("a", spec={"n": 0}))
         b = await storage.create(key_of("b"), thing("b"))
         a2 = await storage.guaranteed_update(key_of("a"), set_spec(n=1))
-        bd = await storage.delete(key_of("b"))
+        bd = (await storage.delete(key_of("b"))).object
         events = await collect(w, 4)
         assert [sig(e) for e in events] == [
             ("ADDED", "a", rv(a)), ("ADDED", "b", rv(b)), ("MODIFIED", "a", rv(a2)), ("DELETED", "b", rv(bd))]
@@ -710,7 +709,7 @@ async def writer(storage: EtcdStorage, n_objects: int, pause_at: int | None = No
         if i >= 1:
             last = rv(await storage.guaranteed_update(key_of(f"w{i - 1:02d}"), set_spec(n=1)))
         if i >= 2 and i % 2 == 0:
-            last = rv(await storage.delete(key_of(f"w{i - 2:02d}")))
+            last = rv((await storage.delete(key_of(f"w{i - 2:02d}"))).object)
     return last
 
 
@@ -784,7 +783,7 @@ async def test_watch_with_label_selector(storage: EtcdStorage) -> None:
         await storage.create(key_of("c"), thing("c", labels={"tier": "bronze"}))  # never matches
         await storage.delete(key_of("c"))
         d_add = await storage.create(key_of("d"), thing("d", labels={"tier": "gold"}))
-        b_del = await storage.delete(key_of("b"))
+        b_del = (await storage.delete(key_of("b"))).object
         events = await collect_until_rev(w, rv(b_del))
         assert [sig(e) for e in events] == [
             ("DELETED", "a", rv(a_leaves)),
@@ -829,7 +828,7 @@ async def test_watch_from_zero_sends_current_state_first(storage: EtcdStorage) -
     try:
         initial = await collect(w, 2)
         assert [(e.type, name_of(e.object)) for e in initial] == [("ADDED", "o0"), ("ADDED", "o2")]
-        gone = await storage.delete(key_of("o2"))
+        gone = (await storage.delete(key_of("o2"))).object
         await storage.delete(key_of("o1"))
         back = await storage.create(key_of("o1"), thing("o1", labels={"keep": "yes"}))
         assert [sig(e) for e in await collect(w, 2)] == [("DELETED", "o2", rv(gone)), ("ADDED", "o1", rv(back))]
@@ -921,7 +920,7 @@ async def test_count_and_current_revision(storage: EtcdStorage) -> None:
     assert r1 == max(rv(o) for o in created) + 2
     upd = await storage.guaranteed_update(key_of("o0"), set_spec(n=1))
     assert await storage.current_revision() == rv(upd) == r1 + 1
-    deleted = await storage.delete(key_of("o1"))
+    deleted = (await storage.delete(key_of("o1"))).object
     assert await storage.current_revision() == rv(deleted) == r1 + 2
     assert await storage.count(PREFIX) == 4
 

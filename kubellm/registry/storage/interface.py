@@ -14,7 +14,8 @@ from kubellm.registry.storage.selection import EVERYTHING, SelectionPredicate
 
 Obj = dict[str, Any]
 UpdateFunc = Callable[[Obj], Awaitable[Obj]]
-ValidateDeletion = Callable[[Obj], Awaitable[None]]
+ValidateDeletion = Callable[[Obj], Awaitable[bool]]
+"""Whether the current object may be deleted now (False: it is returned, not deleted)."""
 EventType = Literal["ADDED", "MODIFIED", "DELETED", "BOOKMARK"]
 
 
@@ -22,6 +23,15 @@ EventType = Literal["ADDED", "MODIFIED", "DELETED", "BOOKMARK"]
 class Preconditions:
     uid: str | None = None
     resource_version: str | None = None
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """What `delete` did: the object as deleted (at the deletion's revision), or as it is when
+    `validate_deletion` said no."""
+
+    object: Obj
+    deleted: bool
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,12 @@ class WatchOptions:
     predicate: SelectionPredicate = EVERYTHING
     allow_bookmarks: bool = False
     bookmark_interval: float = 60.0
+    send_initial_events: bool = False
+    """kube's watch-list: first the current state (with a resource_version, a state not older than it) as
+    ADDED events, then a BOOKMARK annotated `k8s.io/initial-events-end: "true"`, then the changes."""
+
+
+INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 
 
 @dataclass
@@ -59,6 +75,12 @@ class Event:
     revision: int = 0
     encoded: bytes | None = None
     """The object's JSON when the producer already has it (a cache encodes once for all its watchers)."""
+
+
+def initial_events_end(revision: int) -> Event:
+    """The bookmark that ends a watch's initial events (sendInitialEvents)."""
+    return Event("BOOKMARK", {"metadata": {"resourceVersion": str(revision),
+                                           "annotations": {INITIAL_EVENTS_END: "true"}}}, revision)
 
 
 class Watcher(Protocol):
@@ -81,7 +103,7 @@ class Storage(Protocol):
                                 ignore_not_found: bool = False) -> Obj: ...
 
     async def delete(self, key: str, *, preconditions: Preconditions | None = None,
-                     validate_deletion: ValidateDeletion | None = None) -> Obj: ...
+                     validate_deletion: ValidateDeletion | None = None) -> Deletion: ...
 
     async def watch(self, prefix: str, opts: WatchOptions) -> Watcher: ...
 

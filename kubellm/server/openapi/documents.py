@@ -18,6 +18,8 @@ from typing import Any
 import orjson
 
 from kubellm.apis.scheme import ResourceInfo
+from kubellm.registry.registry import describe
+from kubellm.registry.rest import Served
 from kubellm.server.openapi import paths as rest
 from kubellm.server.openapi import proto
 from kubellm.server.openapi.schemas import (
@@ -73,22 +75,22 @@ def v3_path(group: str, version: str) -> str:
 class _Catalog:
     """Every definition and path for one set of resources, in v2 form."""
 
-    def __init__(self, resources: tuple[ResourceInfo, ...]) -> None:
+    def __init__(self, resources: tuple[Served, ...]) -> None:
         self.resources = resources
         self.group_versions = sorted({(r.group, r.version) for r in resources})
         builder = SchemaBuilder()
         builder.add_meta(self.group_versions)
-        for info in resources:
-            builder.add_kind(info)
+        for served in resources:
+            builder.add_kind(served.info)
         self.definitions = builder.definitions
 
-    def served(self, group: str, version: str) -> list[ResourceInfo]:
+    def served(self, group: str, version: str) -> list[Served]:
         return [r for r in self.resources if r.group == group and r.version == version]
 
-    def definitions_for(self, infos: Sequence[ResourceInfo], paths: JSON, extra: Sequence[str]) -> JSON:
+    def definitions_for(self, infos: Sequence[Served], paths: JSON, extra: Sequence[str]) -> JSON:
         roots = {*refs_in(paths), *extra}
-        for info in infos:
-            roots.update((kind_name(info), list_name(info)))
+        for r in infos:
+            roots.update((kind_name(r.info), list_name(r.info)))
         names = reachable(self.definitions, roots)
         return {name: self.definitions[name] for name in sorted(names)}
 
@@ -131,6 +133,13 @@ def _to_v2(schema: Any) -> Any:
     return out
 
 
+def as_served(resources: Sequence[Served | ResourceInfo]) -> tuple[Served, ...]:
+    """Resources as served; bare type information is described with the registry's strategies."""
+    bare = [r for r in resources if isinstance(r, ResourceInfo)]
+    described = dict(zip(bare, describe(bare), strict=True)) if bare else {}
+    return tuple(described[r] if isinstance(r, ResourceInfo) else r for r in resources)
+
+
 def _without_validation(node: Any) -> Any:
     """A document without the value constraints (`minimum`, `maxLength`, `pattern`...) in its schemas: the
     protobuf form carries what kubectl reads from it (types, required fields, enums, descriptions), and the
@@ -146,16 +155,16 @@ def _without_validation(node: Any) -> Any:
 
 
 @lru_cache(maxsize=8)
-def _catalog(resources: tuple[ResourceInfo, ...]) -> _Catalog:
+def _catalog(resources: tuple[Served, ...]) -> _Catalog:
     return _Catalog(resources)
 
 
 @lru_cache(maxsize=8)
-def _v2(resources: tuple[ResourceInfo, ...]) -> JSON:
+def _v2(resources: tuple[Served, ...]) -> JSON:
     catalog = _catalog(resources)
     paths: JSON = {}
-    for info in resources:
-        paths.update(rest.render_v2(info))
+    for served in resources:
+        paths.update(rest.render_v2(served))
     extra = [WATCH_EVENT, SCALE, SCALE_SPEC, SCALE_STATUS]
     return {
         "swagger": "2.0",
@@ -169,15 +178,15 @@ def _v2(resources: tuple[ResourceInfo, ...]) -> JSON:
 
 
 @lru_cache(maxsize=64)
-def _v3(resources: tuple[ResourceInfo, ...], group: str, version: str) -> JSON:
+def _v3(resources: tuple[Served, ...], group: str, version: str) -> JSON:
     catalog = _catalog(resources)
-    infos = catalog.served(group, version)
-    if not infos:
+    served = catalog.served(group, version)
+    if not served:
         raise KeyError(f"{group}/{version} is not served")
     paths: JSON = {}
-    for info in infos:
-        paths.update(rest.render_v3(info))
-    schemas = catalog.definitions_for(infos, paths, [WATCH_EVENT])
+    for r in served:
+        paths.update(rest.render_v3(r))
+    schemas = catalog.definitions_for(served, paths, [WATCH_EVENT])
     return {
         "openapi": "3.0.0",
         "info": _info(),
@@ -188,7 +197,7 @@ def _v3(resources: tuple[ResourceInfo, ...], group: str, version: str) -> JSON:
 
 
 @lru_cache(maxsize=8)
-def _v3_index(resources: tuple[ResourceInfo, ...]) -> JSON:
+def _v3_index(resources: tuple[Served, ...]) -> JSON:
     catalog = _catalog(resources)
     index: JSON = {}
     for group, version in catalog.group_versions:
@@ -198,27 +207,27 @@ def _v3_index(resources: tuple[ResourceInfo, ...]) -> JSON:
     return {"paths": index}
 
 
-def build_v2(resources: Sequence[ResourceInfo]) -> JSON:
+def build_v2(resources: Sequence[Served | ResourceInfo]) -> JSON:
     """The Swagger 2.0 document of `/openapi/v2`. Cached: do not modify the result."""
-    return _v2(tuple(resources))
+    return _v2(as_served(resources))
 
 
 @lru_cache(maxsize=8)
-def _v2_protobuf(resources: tuple[ResourceInfo, ...]) -> bytes:
+def _v2_protobuf(resources: tuple[Served, ...]) -> bytes:
     return proto.encode_document(_without_validation(_v2(resources)))
 
 
-def build_v2_protobuf(resources: Sequence[ResourceInfo]) -> bytes:
+def build_v2_protobuf(resources: Sequence[Served | ResourceInfo]) -> bytes:
     """`build_v2` as a serialized gnostic `openapi_v2.Document`: what kubectl asks for (`proto.MEDIA_TYPE`)."""
-    return _v2_protobuf(tuple(resources))
+    return _v2_protobuf(as_served(resources))
 
 
-def build_v3(resources: Sequence[ResourceInfo], group: str, version: str) -> JSON:
+def build_v3(resources: Sequence[Served | ResourceInfo], group: str, version: str) -> JSON:
     """The OpenAPI 3.0 document of one group-version. KeyError if none of `resources` is in it.
     Cached: do not modify the result."""
-    return _v3(tuple(resources), group, version)
+    return _v3(as_served(resources), group, version)
 
 
-def build_v3_index(resources: Sequence[ResourceInfo]) -> JSON:
+def build_v3_index(resources: Sequence[Served | ResourceInfo]) -> JSON:
     """The `/openapi/v3` index: each group-version's document URL with the hash of its content."""
-    return _v3_index(tuple(resources))
+    return _v3_index(as_served(resources))

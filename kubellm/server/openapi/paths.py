@@ -2,7 +2,9 @@
 
 Collection `/apis/<g>/<v>[/namespaces/{namespace}]/<plural>` (list, create, deletecollection), the
 all-namespaces list `/apis/<g>/<v>/<plural>` for namespaced kinds, item `.../{name}` (read,
-replace, patch, delete), and `.../{name}/status` and `.../{name}/scale` where the kind has them.
+replace, patch, delete), and `.../{name}/<subresource>` for each subresource. Which operations a path
+has comes from the verbs its REST object supports (`registry.rest.Resource.describe()`), as kube's
+endpoint installer derives routes from a storage's interfaces.
 Every operation carries `x-kubernetes-action` and `x-kubernetes-group-version-kind` (the kind's,
 or autoscaling/v1 Scale for the scale subresource): `kubectl explain` finds a resource's kind
 through them, and kubectl checks that PATCH operations declare `fieldValidation` and `dryRun`
@@ -17,13 +19,13 @@ import re
 from dataclasses import dataclass, field
 
 from kubellm.apis.scheme import ResourceInfo
+from kubellm.registry.rest import Served, ServedSubresource
 from kubellm.server.openapi.schemas import (
     DELETE_OPTIONS,
     GVK,
     JSON,
     PATCH,
     SCALE,
-    SCALE_GVK,
     STATUS,
     gvk,
     kind_name,
@@ -34,7 +36,8 @@ from kubellm.server.openapi.schemas import (
 JSON_TYPE = "application/json"
 YAML_TYPE = "application/yaml"
 WATCH_TYPE = "application/json;stream=watch"
-PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml")
+APPLY_TYPE = "application/apply-patch+yaml"
+PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json", APPLY_TYPE)
 BODY_TYPES = (JSON_TYPE, YAML_TYPE)
 OBJECT_TYPES = (JSON_TYPE, YAML_TYPE)
 LIST_TYPES = (JSON_TYPE, YAML_TYPE, WATCH_TYPE)
@@ -124,51 +127,73 @@ def operation_id(info: ResourceInfo, verb: str, item: PathItem) -> str:
     return f"{verb}{gv}{scope}{info.kind}{item.operation_suffix}"
 
 
-def path_items(info: ResourceInfo) -> list[PathItem]:
+def _patch_types(applies: bool) -> tuple[str, ...]:
+    return PATCH_TYPES if applies else tuple(t for t in PATCH_TYPES if t != APPLY_TYPE)
+
+
+def path_items(served: Served) -> list[PathItem]:
+    info = served.info
     kind, obj, lst = info.kind, kind_name(info), list_name(info)
     own = gvk(info.group, info.version, kind)
     base = f"/apis/{info.group}/{info.version}"
     root = f"{base}/namespaces/{{namespace}}/{info.plural}" if info.namespaced else f"{base}/{info.plural}"
     scope = (NAMESPACE,) if info.namespaced else ()
     name = Param("name", "string", f"Name of the {kind}.", "path")
+    verbs = set(served.verbs)
     items: list[PathItem] = []
 
     def list_op() -> Operation:
         return Operation("get", "list", "list", f"list or watch objects of kind {kind}", lst, own,
                          params=LIST_PARAMS, produces=LIST_TYPES)
 
-    if info.namespaced:
+    if info.namespaced and "list" in verbs:
         items.append(PathItem(f"{base}/{info.plural}", (PRETTY,), [list_op()], "ForAllNamespaces"))
-    items.append(PathItem(root, (*scope, PRETTY), [
-        list_op(),
-        Operation("post", "post", "create", f"create a {kind}", obj, own, params=WRITE_PARAMS, body=obj,
-                  extra_responses=((201, "Created"), (202, "Accepted"))),
-        Operation("delete", "deletecollection", "deletecollection", f"delete a collection of {kind}", STATUS, own,
-                  params=LIST_PARAMS + DELETE_PARAMS, body=DELETE_OPTIONS, body_required=False),
-    ]))
-    items.append(PathItem(f"{root}/{{name}}", (name, *scope, PRETTY), [
-        Operation("get", "get", "read", f"read the specified {kind}", obj, own),
-        Operation("put", "put", "replace", f"replace the specified {kind}", obj, own, params=WRITE_PARAMS, body=obj,
-                  extra_responses=((201, "Created"),)),
-        Operation("patch", "patch", "patch", f"partially update the specified {kind}", obj, own,
-                  params=(*WRITE_PARAMS, FORCE), body=PATCH, body_types=PATCH_TYPES,
-                  extra_responses=((201, "Created"),)),
-        Operation("delete", "delete", "delete", f"delete a {kind}", STATUS, own, params=DELETE_PARAMS,
-                  body=DELETE_OPTIONS, body_required=False, extra_responses=((202, "Accepted"),)),
-    ]))
-    subresources = [("status", obj, own)] if info.has_status else []
-    if info.has_scale:
-        subresources.append(("scale", SCALE, SCALE_GVK))
-    for sub, schema, sub_gvk in subresources:
-        items.append(PathItem(f"{root}/{{name}}/{sub}", (name, *scope, PRETTY), [
-            Operation("get", "get", "read", f"read {sub} of the specified {kind}", schema, sub_gvk),
-            Operation("put", "put", "replace", f"replace {sub} of the specified {kind}", schema, sub_gvk,
-                      params=WRITE_PARAMS, body=schema, extra_responses=((201, "Created"),)),
-            Operation("patch", "patch", "patch", f"partially update {sub} of the specified {kind}", schema, sub_gvk,
-                      params=(*WRITE_PARAMS, FORCE), body=PATCH, body_types=PATCH_TYPES,
-                      extra_responses=((201, "Created"),)),
-        ], sub.capitalize()))
+    collection = [
+        *([list_op()] if "list" in verbs else []),
+        *([Operation("post", "post", "create", f"create a {kind}", obj, own, params=WRITE_PARAMS, body=obj,
+                     extra_responses=((201, "Created"), (202, "Accepted")))] if "create" in verbs else []),
+        *([Operation("delete", "deletecollection", "deletecollection", f"delete a collection of {kind}", STATUS,
+                     own, params=LIST_PARAMS + DELETE_PARAMS, body=DELETE_OPTIONS, body_required=False)]
+          if "deletecollection" in verbs else []),
+    ]
+    if collection:
+        items.append(PathItem(root, (*scope, PRETTY), collection))
+    items.append(PathItem(f"{root}/{{name}}", (name, *scope, PRETTY),
+                          _item_ops(verbs, served.applies, kind, "", obj, own, delete=True)))
+    for sub in served.subresources:
+        is_own = (sub.group, sub.version, sub.kind) == (info.group, info.version, kind)
+        schema = obj if is_own else f"{group_version_prefix_of(sub)}.{sub.kind}"
+        sub_gvk = gvk(sub.group, sub.version, sub.kind)
+        items.append(PathItem(f"{root}/{{name}}/{sub.name}", (name, *scope, PRETTY),
+                              _item_ops(set(sub.verbs), sub.applies, kind, sub.name, schema, sub_gvk),
+                              sub.name.capitalize()))
     return items
+
+
+def group_version_prefix_of(sub: ServedSubresource) -> str:
+    """Where a subresource's own kind is defined: autoscaling/v1 Scale as `io.k8s.api.autoscaling.v1`."""
+    if (sub.group, sub.version, sub.kind) == ("autoscaling", "v1", "Scale"):
+        return SCALE.rsplit(".", 1)[0]
+    return ".".join([*reversed(sub.group.split(".")), sub.version])
+
+
+def _item_ops(verbs: set[str], applies: bool, kind: str, sub: str, schema: str, own: dict[str, str], *,
+              delete: bool = False) -> list[Operation]:
+    of = f"{sub} of the specified {kind}" if sub else f"the specified {kind}"
+    ops: list[Operation] = []
+    if "get" in verbs:
+        ops.append(Operation("get", "get", "read", f"read {of}", schema, own))
+    if "update" in verbs:
+        ops.append(Operation("put", "put", "replace", f"replace {of}", schema, own, params=WRITE_PARAMS, body=schema,
+                             extra_responses=((201, "Created"),)))
+    if "patch" in verbs:
+        ops.append(Operation("patch", "patch", "patch", f"partially update {of}", schema, own,
+                             params=(*WRITE_PARAMS, FORCE) if applies else WRITE_PARAMS, body=PATCH,
+                             body_types=_patch_types(applies), extra_responses=((201, "Created"),)))
+    if delete and "delete" in verbs:
+        ops.append(Operation("delete", "delete", "delete", f"delete a {kind}", STATUS, own, params=DELETE_PARAMS,
+                             body=DELETE_OPTIONS, body_required=False, extra_responses=((202, "Accepted"),)))
+    return ops
 
 
 # --- rendering -----------------------------------------------------------------------------------
@@ -202,9 +227,10 @@ def _common(info: ResourceInfo, op: Operation, item: PathItem) -> JSON:
     }
 
 
-def render_v2(info: ResourceInfo) -> dict[str, JSON]:
+def render_v2(served: Served) -> dict[str, JSON]:
+    info = served.info
     paths: dict[str, JSON] = {}
-    for item in path_items(info):
+    for item in path_items(served):
         rendered: JSON = {"parameters": [_param_v2(p) for p in item.params]}
         for op in item.operations:
             params = [_param_v2(p) for p in op.params]
@@ -215,7 +241,7 @@ def render_v2(info: ResourceInfo) -> dict[str, JSON]:
             responses["401"] = {"description": "Unauthorized"}
             out = _common(info, op, item)
             out.update(
-                consumes=list(op.body_types if op.body is not None else ("*/*",)),
+                consumes=list(op.body_types if op.body is not None else BODY_TYPES),
                 produces=list(op.produces),
                 schemes=["https"],
                 responses=responses,
@@ -227,19 +253,19 @@ def render_v2(info: ResourceInfo) -> dict[str, JSON]:
     return paths
 
 
-def render_v3(info: ResourceInfo) -> dict[str, JSON]:
+def render_v3(served: Served) -> dict[str, JSON]:
     """Paths in OpenAPI 3 form; references still in v2 form (documents.py rewrites them)."""
+    info = served.info
     paths: dict[str, JSON] = {}
-    for item in path_items(info):
+    for item in path_items(served):
         rendered: JSON = {"parameters": [_param_v3(p) for p in item.params]}
         for op in item.operations:
             out = _common(info, op, item)
             if op.params:
                 out["parameters"] = [_param_v3(p) for p in op.params]
             if op.body is not None:
-                body_types = op.body_types if op.method != "delete" else ("*/*",)
                 out["requestBody"] = {
-                    "content": {t: {"schema": ref(op.body)} for t in body_types},
+                    "content": {t: {"schema": ref(op.body)} for t in op.body_types},
                     "required": op.body_required,
                 }
             responses: JSON = {

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from kubellm.registry.storage.cacher.cacher import Cacher
 from kubellm.registry.storage.interface import (
+    Deletion,
     ListOptions,
     ListResult,
     Obj,
@@ -70,6 +71,16 @@ class CachedStorage:
 
     async def watch(self, prefix: str, opts: WatchOptions) -> Watcher:
         found = self._cacher(_root(prefix))
+        if found is not None and opts.send_initial_events:
+            # the initial state must be at least as new as the resource version asked for, or than etcd's
+            # current revision when none is given (a consistent start), as a list would be
+            rv = opts.resource_version
+            target = int(rv) if rv not in ("", "0") else await self.storage.current_revision() if not rv else 0
+            if await found[0].wait_until(target):
+                watcher = found[0].watch(found[1], opts)
+                if watcher is not None:
+                    return watcher
+            return await self.storage.watch(prefix, opts)
         if found is not None and opts.resource_version and self._after_compaction(opts.resource_version):
             if opts.resource_version == "0":
                 # Start from a state at least as new as the watch request (read-your-writes), as a
@@ -104,7 +115,7 @@ class CachedStorage:
                                                     ignore_not_found=ignore_not_found)
 
     async def delete(self, key: str, *, preconditions: Preconditions | None = None,
-                     validate_deletion: ValidateDeletion | None = None) -> Obj:
+                     validate_deletion: ValidateDeletion | None = None) -> Deletion:
         return await self.storage.delete(key, preconditions=preconditions, validate_deletion=validate_deletion)
 
     async def count(self, prefix: str) -> int:

@@ -10,7 +10,15 @@ import structlog
 
 from kubellm.registry.storage import errors
 from kubellm.registry.storage.cacher.watcher import CacheWatcher
-from kubellm.registry.storage.interface import Event, ListOptions, ListResult, Obj, Storage, WatchOptions
+from kubellm.registry.storage.interface import (
+    Event,
+    ListOptions,
+    ListResult,
+    Obj,
+    Storage,
+    WatchOptions,
+    initial_events_end,
+)
 from kubellm.registry.storage.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
@@ -142,15 +150,18 @@ class Cacher:
     def watch(self, prefix: str, opts: WatchOptions) -> CacheWatcher | None:
         """A watcher served from memory, or None when the start is outside what the cache holds."""
         rv = opts.resource_version
-        start = self.revision if rv == "0" else int(rv)
+        initial = rv == "0" or opts.send_initial_events  # the caller made sure the cache is new enough
+        start = self.revision if initial else int(rv)
         if start < self.window_start:
             return None
         w = CacheWatcher(key_of, prefix, opts, capacity=self._capacity, current_revision=lambda: self.revision,
                          on_close=self.watchers.discard, after=start)
-        if rv == "0":
+        if initial:
             for k, o in sorted(self.objects.items()):
                 if k.startswith(prefix) and opts.predicate.matches(o):
                     w.add_initial(Event("ADDED", o, int(o["metadata"]["resourceVersion"])))
+            if opts.send_initial_events:
+                w.add_initial(initial_events_end(start))
         else:
             for change in self.history:
                 if change.rev > start:

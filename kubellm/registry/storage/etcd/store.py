@@ -18,6 +18,7 @@ from kubellm.registry.storage.etcd.compactor import Compactor
 from kubellm.registry.storage.etcd.config import EtcdConfig
 from kubellm.registry.storage.etcd.watcher import EtcdWatcher
 from kubellm.registry.storage.interface import (
+    Deletion,
     ListOptions,
     ListResult,
     Obj,
@@ -164,7 +165,7 @@ class EtcdStorage:
             cur = _Current.from_kvs(resp["responses"][0]["response_range"].get("kvs"), self.full_values)
 
     async def delete(self, key: str, *, preconditions: Preconditions | None = None,
-                     validate_deletion: ValidateDeletion | None = None) -> Obj:
+                     validate_deletion: ValidateDeletion | None = None) -> Deletion:
         full = self.full_key(key)
         k = b64(full)
         cur = await self._current(full)
@@ -173,14 +174,14 @@ class EtcdStorage:
                 raise errors.KeyNotFound(key)
             existing = cur.obj()
             _check_preconditions(key, preconditions, existing)
-            if validate_deletion is not None:
-                await validate_deletion(existing)
+            if validate_deletion is not None and not await validate_deletion(existing):
+                return Deletion(existing, deleted=False)
             txn = {"compare": [{"key": k, "target": "MOD", "result": "EQUAL", "mod_revision": str(cur.rev)}],
                    "success": [{"request_delete_range": {"key": k}}],
                    "failure": [{"request_range": {"key": k}}]}
             resp = await self.client.call("/kv/txn", txn, op="delete")
             if resp.get("succeeded"):
-                return with_rv(existing, resp["header"]["revision"])
+                return Deletion(with_rv(existing, resp["header"]["revision"]), deleted=True)
             cur = _Current.from_kvs(resp["responses"][0]["response_range"].get("kvs"), self.full_values)
 
     async def get_list(self, prefix: str, opts: ListOptions) -> ListResult:

@@ -19,7 +19,7 @@ import structlog
 
 from kubellm.registry.storage import errors
 from kubellm.registry.storage.etcd.client import b64, b64_end, read_value, translate
-from kubellm.registry.storage.interface import Event, Obj, WatchOptions
+from kubellm.registry.storage.interface import Event, Obj, WatchOptions, initial_events_end
 from kubellm.registry.storage.selection import transition
 from kubellm.registry.storage.value import PrefixTransformers
 
@@ -29,6 +29,13 @@ if TYPE_CHECKING:
     from kubellm.registry.storage.etcd.store import EtcdStorage
 
 TOO_OLD = "The resourceVersion for the provided watch is too old."
+
+
+def _revision(resource_version: str) -> int:
+    try:
+        return int(resource_version)
+    except ValueError as exc:
+        raise errors.InvalidContinue(message=f"invalid resource version {resource_version[:64]!r}") from exc
 
 
 def _decode(kv: dict[str, Any], rev: int | str, values: PrefixTransformers) -> Obj:
@@ -54,20 +61,22 @@ class EtcdWatcher:
     async def start(self) -> None:
         opts = self._opts
         client = self._storage.client
-        if opts.resource_version in ("", "0"):
+        if opts.resource_version in ("", "0") or opts.send_initial_events:
             resp = await client.call("/kv/range", {"key": b64(self._base), "range_end": b64_end(self._base)},
                                      op="list")
             rev = int(resp["header"]["revision"])
+            if opts.send_initial_events and opts.resource_version not in ("", "0") \
+                    and rev < _revision(opts.resource_version):
+                raise errors.TooLargeResourceVersion(message="Too large resource version")
             for kv in resp.get("kvs") or []:
                 obj = _decode(kv, kv["mod_revision"], self._values)
                 if opts.predicate.matches(obj):
                     self._pending.append(Event("ADDED", obj, int(kv["mod_revision"])))
+            if opts.send_initial_events:
+                self._pending.append(initial_events_end(rev))
             start = rev + 1
         else:
-            try:
-                start = int(opts.resource_version) + 1
-            except ValueError as exc:
-                raise errors.InvalidContinue(message=f"invalid resource version {opts.resource_version!r}") from exc
+            start = _revision(opts.resource_version) + 1
         self.last_revision = start - 1
         body = {"create_request": {"key": b64(self._base), "range_end": b64_end(self._base),
                                    "start_revision": str(start), "prev_kv": True, "progress_notify": True}}
