@@ -113,8 +113,8 @@ class _Egress:
             await events.aclose()  # type: ignore[attr-defined]
 
 
-class MainREST(_Egress):
-    """The resource itself: every verb."""
+class _ObjectREST(_Egress):
+    """REST over the resource's own objects (its kind), read through the Store."""
 
     kind: tuple[str, str, str]
 
@@ -125,6 +125,10 @@ class MainREST(_Egress):
 
     async def get(self, namespace: str | None, name: str, resource_version: str = "") -> Obj:
         return self._out(await self.store.get(namespace, name, resource_version))
+
+
+class MainREST(_ObjectREST):
+    """The resource itself: every verb."""
 
     async def list(self, namespace: str | None, params: ListParams) -> Obj:
         return self._list(await self.store.list(namespace, params))
@@ -152,18 +156,8 @@ class MainREST(_Egress):
         return self._list(await self.store.delete_collection(namespace, params, delete))
 
 
-class StatusREST(_Egress):
+class StatusREST(_ObjectREST):
     """The status subresource: get, and writes that change only the status."""
-
-    kind: tuple[str, str, str]
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.strategy = store.strategy
-        self.kind = (store.info.group, store.info.version, store.info.kind)
-
-    async def get(self, namespace: str | None, name: str, resource_version: str = "") -> Obj:
-        return self._out(await self.store.get(namespace, name, resource_version))
 
     async def update(self, namespace: str | None, name: str, body: Obj, options: WriteOptions) -> Result:
         return self._result(await self.store.update(namespace, name, body, options=options, subresource="status"))
