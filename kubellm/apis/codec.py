@@ -1,7 +1,8 @@
 """Decoding request objects into API types, the way kube-apiserver decodes custom resources.
 
 Types are checked strictly (no "3" for 3). Unknown fields are handled per `fieldValidation`:
-Strict rejects with 400, Warn drops them and returns warnings, Ignore drops them silently. Wrong
+Strict rejects with 400, Warn drops them and returns warnings (at most `MAX_WARNINGS`: each becomes a
+response header, and HTTP clients refuse more than about a hundred), Ignore drops them silently. Wrong
 types become field errors (`spec.replicas: Invalid value: "x": must be of type integer`), which the
 Store merges with the semantic validation errors into one 422.
 
@@ -24,6 +25,9 @@ from kubellm.apis.validation import field as ferr
 from kubellm.apis.validation.field import ErrorList
 
 M = TypeVar("M", bound=BaseModel)
+
+MAX_WARNINGS = 32
+"""Unknown-field warnings returned at most (the last one counts the rest)."""
 
 
 class FieldValidation(str, Enum):
@@ -49,6 +53,31 @@ _TYPE_NAMES = {
     "dict_type": "object", "model_type": "object", "model_attributes_type": "object",
     "list_type": "array", "tuple_type": "array",
 }
+
+
+_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v",
+            "\\": "\\\\", '"': '\\"'}
+
+
+def go_quote(text: str) -> str:
+    """`text` quoted as Go's %q (strconv.Quote) writes it, as kube-apiserver's messages quote field names:
+    printable characters kept, the rest escaped. The result holds no control character, so a message naming
+    a client's field can go in a header (warnings) and a log line unchanged."""
+    out = ['"']
+    for ch in text:
+        code = ord(ch)
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif ch.isprintable():
+            out.append(ch)
+        elif code < 0x80:
+            out.append(f"\\x{code:02x}")
+        elif code < 0x10000:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    out.append('"')
+    return "".join(out)
 
 
 def loc_path(loc: Sequence[int | str]) -> str:
@@ -118,9 +147,12 @@ def decode(model: type[M], data: dict[str, Any], validation: FieldValidation = F
             for e in sorted(found, key=lambda e: _sort_key(e["loc"]), reverse=True):
                 _drop(work, e["loc"])
             continue
-        warnings = [f'unknown field "{p}"' for p in unknown]
+        warnings = [f"unknown field {go_quote(p)}" for p in unknown]
         if unknown and validation is FieldValidation.STRICT:
             detail = ", ".join(warnings)
             raise errors.bad_request(f"strict decoding error: {detail}")
+        if len(warnings) > MAX_WARNINGS:
+            more = len(warnings) - MAX_WARNINGS + 1
+            warnings = [*warnings[: MAX_WARNINGS - 1], f"and {more} more unknown fields"]
         return Decoded(obj, field_errors, warnings if validation is FieldValidation.WARN else [])
     raise errors.bad_request("the object could not be decoded")

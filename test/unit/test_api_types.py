@@ -14,7 +14,7 @@ from kubellm.apis import errors
 from kubellm.apis.base import APIModel
 from kubellm.apis.cluster import v1alpha1 as clusterv1
 from kubellm.apis.cluster.v1alpha1 import types as cluster_types
-from kubellm.apis.codec import FieldValidation, decode
+from kubellm.apis.codec import MAX_WARNINGS, FieldValidation, decode
 from kubellm.apis.iam import v1alpha1 as iamv1
 from kubellm.apis.iam.v1alpha1 import types as iam_types
 from kubellm.apis.model import v1alpha1 as modelv1
@@ -514,6 +514,22 @@ def test_unknown_fields_follow_field_validation() -> None:
     typo = decode(modelv1.LLMService, llm(maxModelLength=4096))
     assert typo.warnings == ['unknown field "spec.maxModelLength"']
     assert typo.obj.spec.max_model_len == 2048
+
+
+def test_unknown_field_warnings_are_quoted_as_go_does_and_bounded() -> None:
+    """Found by the schema fuzzer: a field name with a newline or control character made a Warning header aiohttp
+    refuses to write (the connection was dropped), and a hundred unknown fields made more headers than HTTP
+    clients read. Names are quoted as Go's %q (kube-apiserver's messages), and warnings are capped."""
+    data = llm(**{"a\nb": 1, "c\x1d\"d": 2, "é": 3})
+    warned = decode(modelv1.LLMService, data, FieldValidation.WARN).warnings
+    assert sorted(warned) == ['unknown field "spec.a\\nb"', 'unknown field "spec.c\\x1d\\"d"',
+                              'unknown field "spec.é"']
+    assert all(c.isprintable() for w in warned for c in w)
+    many = decode(modelv1.LLMService, llm(**{f"f{i}": i for i in range(100)}), FieldValidation.WARN).warnings
+    assert len(many) == MAX_WARNINGS and many[-1] == f"and {100 - MAX_WARNINGS + 1} more unknown fields"
+    with pytest.raises(errors.StatusError) as exc:
+        decode(modelv1.LLMService, llm(**{f"f{i}": i for i in range(100)}), FieldValidation.STRICT)
+    assert exc.value.message.count("unknown field") == 100  # an error body lists them all
 
 
 def test_special_json_names() -> None:
