@@ -35,15 +35,14 @@ from __future__ import annotations
 
 import functools
 import re
-import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, Field
 from pydantic.fields import FieldInfo
 
-from kubellm.apis.listtypes import combine
+from kubellm.apis.listtypes import combine, unwrap_optional
 
 CONSTRAINTS = "x-kubellm-constraints"
 """The `json_schema_extra` key the declarations are kept under (never published as such)."""
@@ -155,17 +154,9 @@ def of(info: FieldInfo) -> Constraints | None:
 # --- reading a type --------------------------------------------------------------------------------------
 
 
-def _unwrap_optional(annotation: Any) -> Any:
-    if get_origin(annotation) in (Union, types.UnionType):
-        args = [a for a in get_args(annotation) if a is not type(None)]
-        if len(args) == 1:
-            return args[0]
-    return annotation
-
-
 def kind_of(annotation: Any) -> Kind:
     """What a field holds, for the constraints that apply to it."""
-    annotation = _unwrap_optional(annotation)
+    annotation = unwrap_optional(annotation)
     if annotation is str or get_origin(annotation) is Literal:
         return "string"
     if annotation is int:
@@ -179,7 +170,7 @@ def kind_of(annotation: Any) -> Kind:
 
 def nested_models(annotation: Any) -> tuple[type[BaseModel], ...]:
     """The model types a field's values are or hold (in lists and map values)."""
-    annotation = _unwrap_optional(annotation)
+    annotation = unwrap_optional(annotation)
     origin = get_origin(annotation)
     if origin in (list, dict):
         args = get_args(annotation)

@@ -172,7 +172,8 @@ SCALAR = Node("scalar")
 ANY = Node("any")
 
 
-def _unwrap_optional(annotation: Any) -> Any:
+def unwrap_optional(annotation: Any) -> Any:
+    """`X` for `X | None` (and `Optional[X]`); any other annotation unchanged."""
     if get_origin(annotation) in (Union, types.UnionType):
         args = [a for a in get_args(annotation) if a is not type(None)]
         if len(args) == 1:
@@ -183,7 +184,7 @@ def _unwrap_optional(annotation: Any) -> Any:
 def node_of(annotation: Any, extensions: Mapping[str, Any] | None = None, where: str = "") -> Node:
     """The node of a value of type `annotation` in a field declaring `extensions`."""
     ext = extensions or {}
-    annotation = _unwrap_optional(annotation)
+    annotation = unwrap_optional(annotation)
     origin = get_origin(annotation)
     if origin is list:
         (item_type,) = get_args(annotation) or (Any,)
