@@ -1,7 +1,8 @@
-"""Checks of single values that every group uses: ranges, timestamps, URLs, base64, whitespace, uniqueness.
+"""Checks of single values that every group uses: URLs, base64, whitespace, uniqueness, and the messages of
+ranges and RFC 3339 timestamps.
 
-Ranges and timestamps declared on a field (`kubellm.apis.constraints`) are checked by the declared
-validator with these same messages; the functions here are for the rules a group writes by hand.
+Ranges and timestamps are declared on the fields (`kubellm.apis.constraints`) and checked by the declared
+validator with these messages; a group writes by hand only what cannot be declared.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import binascii
 from collections.abc import Iterable, Sequence
 from urllib.parse import urlsplit
 
-from kubellm.apis.timestamps import is_rfc3339
 from kubellm.apis.validation import field
 from kubellm.apis.validation.field import ErrorList, Path
 
@@ -24,24 +24,6 @@ def greater_or_equal_msg(minimum: int) -> str:
 
 def less_or_equal_msg(maximum: int) -> str:
     return f"must be less than or equal to {maximum}"
-
-
-def at_least(value: int, minimum: int, path: Path) -> ErrorList:
-    if value < minimum:
-        return [field.invalid(path, value, greater_or_equal_msg(minimum))]
-    return []
-
-
-def at_most(value: int, maximum: int, path: Path) -> ErrorList:
-    if value > maximum:
-        return [field.invalid(path, value, less_or_equal_msg(maximum))]
-    return []
-
-
-def validate_timestamp(value: str | None, path: Path) -> ErrorList:
-    if value and not is_rfc3339(value):
-        return [field.invalid(path, value, RFC3339_MSG)]
-    return []
 
 
 def url_problems(value: str, schemes: Sequence[str], *, plain: bool = False) -> list[str]:
