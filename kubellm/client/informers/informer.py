@@ -204,6 +204,7 @@ class SharedIndexInformer(Generic[O]):
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup: asyncio.Event | None = None
+        self._need_list = True
 
     # --- handlers -------------------------------------------------------------------------------------------
 
@@ -317,10 +318,10 @@ class SharedIndexInformer(Generic[O]):
 
     async def _run(self) -> None:
         backoff = self._backoff()
-        need_list = True
+        self._need_list = True
         expired = False
         while True:
-            if need_list and not self.use_watch_list:
+            if self._need_list and not self.use_watch_list:
                 try:
                     await self._list(expired)
                 except asyncio.CancelledError:
@@ -330,16 +331,13 @@ class SharedIndexInformer(Generic[O]):
                     expired = expired or needs_relist(exc)
                     await asyncio.sleep(backoff.next())
                     continue
-                need_list = expired = False
+                expired = False
             started = time.monotonic()
-            events_before = self.stats.events + self.stats.bookmarks
+            events_before = self.stats.events + self.stats.bookmarks + self.stats.lists
             try:
-                if need_list:  # watch-list: the initial state from the stream itself
-                    await self._watch(initial=True, expired=expired)
-                    need_list = expired = False
-                else:
-                    await self._watch(initial=False, expired=False)
-                quiet = self.stats.events + self.stats.bookmarks == events_before
+                # with watch-list, a stream that starts without a resourceVersion brings the state first
+                await self._watch(initial=self._need_list)
+                quiet = self.stats.events + self.stats.bookmarks + self.stats.lists == events_before
                 if quiet and time.monotonic() - started < 1.0:
                     await asyncio.sleep(backoff.next())  # a server that ends every watch at once
             except asyncio.CancelledError:
@@ -348,7 +346,7 @@ class SharedIndexInformer(Generic[O]):
                 if needs_relist(exc):
                     self.stats.relists_after_expired += 1
                     log.info("%s informer: %s; listing again", self.name, exc)
-                    need_list = expired = True
+                    self._need_list = expired = True
                     continue
                 self._failed("watch", exc)
                 await asyncio.sleep(backoff.next())
@@ -366,8 +364,9 @@ class SharedIndexInformer(Generic[O]):
                                                     page_size=0 if rv == "0" else self.page_size)
         self.stats.lists += 1
         self._replace(items, list_rv)
+        self._need_list = False
 
-    async def _watch(self, *, initial: bool, expired: bool) -> None:
+    async def _watch(self, *, initial: bool) -> None:
         timeout = int(self.watch_timeout * (1.0 + random.random()))
         self.stats.watches += 1
         source = self.source
@@ -380,6 +379,7 @@ class SharedIndexInformer(Generic[O]):
                 if event.type == "BOOKMARK" and _initial_events_end(source, event.object):
                     self._replace(list(collected.values()), source.resource_version(event.object))
                     self.stats.lists += 1
+                    self._need_list = False
                     collected = None
                 elif event.type != "BOOKMARK":
                     collected[source.key(event.object)] = event.object

@@ -60,6 +60,11 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
         return None
 
 
+def _unsent(exc: BaseException) -> bool:
+    """The request never left: aiohttp could not write it to a connection that was already closed."""
+    return isinstance(exc, aiohttp.ClientOSError) and "Can not write request" in str(exc)
+
+
 class RateLimiter:
     """A token bucket (client-go's `flowcontrol.NewTokenBucketRateLimiter`): `qps` per second, bursts of
     `burst`. Callers reserve a token and wait their turn, in order."""
@@ -215,8 +220,9 @@ class Transport:
             except TimeoutError as exc:
                 raise errors.ClientTimeout(f"{method} {path}: no answer within the deadline") from exc
             except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-                # a kept-alive connection the server had closed: a read is safe to send again
-                if method in IDEMPOTENT and reconnects < 2 and loop_time() < deadline:
+                # a kept-alive connection the server had closed: a read is safe to send again, and so is any
+                # request that could not be written at all
+                if (method in IDEMPOTENT or _unsent(exc)) and reconnects < 2 and loop_time() < deadline:
                     reconnects += 1
                     await asyncio.sleep(0.05 * reconnects)
                     continue
