@@ -5,13 +5,22 @@ fields this client's types do not know, and an update must send them back, or it
 objects are decoded with pydantic's runtime `extra="allow"` (unknown fields land in each model's
 `__pydantic_extra__`, at every level) and encoded with those extras merged back in where they came from.
 Decoding stays in pydantic-core (no Python per field); the merge walks only the fields that hold models.
+
+Lists are decoded with Python's cyclic garbage collector paused (`gc_paused`): a list of 10,000 objects
+allocates about half a million containers, and the collections they trigger (which also scan every object
+already held, an informer's whole cache) took two thirds of the decoding time. Decoding creates no cycles,
+so nothing is left for the collector; it resumes right after.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
+import threading
 import types
 import typing
+from collections.abc import Iterator
 from typing import Any, TypeVar, Union, get_args, get_origin
 
 import orjson
@@ -34,9 +43,40 @@ def _list_adapter(model: type[M]) -> TypeAdapter[list[M]]:
     return TypeAdapter(list[model])  # type: ignore[valid-type]
 
 
+PAUSE_GC_FROM = 256
+"""Lists at least this long are decoded with the cyclic garbage collector paused."""
+
+_gc_lock = threading.Lock()
+_gc_pauses = 0
+_gc_resume = False
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector (if it runs) for the block; nested and thread-safe: it resumes when the
+    last pause ends, and only if it was running before the first."""
+    global _gc_pauses, _gc_resume
+    with _gc_lock:
+        if _gc_pauses == 0:
+            _gc_resume = gc.isenabled()
+            gc.disable()
+        _gc_pauses += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pauses -= 1
+            if _gc_pauses == 0 and _gc_resume:
+                gc.enable()
+
+
 def decode_items(model: type[M], items: list[Any]) -> list[M]:
     """A list's items, in one pydantic-core call."""
-    return _list_adapter(model).validate_python(items, extra="allow", by_alias=True, by_name=False)
+    adapter = _list_adapter(model)
+    if len(items) < PAUSE_GC_FROM:
+        return adapter.validate_python(items, extra="allow", by_alias=True, by_name=False)
+    with gc_paused():
+        return adapter.validate_python(items, extra="allow", by_alias=True, by_name=False)
 
 
 def encode(obj: BaseModel) -> dict[str, Any]:

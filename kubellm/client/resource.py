@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ EventType = Literal["ADDED", "MODIFIED", "DELETED", "BOOKMARK"]
 
 PATCH_TYPES: dict[str, str] = {"merge": MERGE_PATCH, "json": JSON_PATCH, "strategic": STRATEGIC_MERGE_PATCH}
 DEFAULT_PAGE_SIZE = 500
+LARGE_BODY = 256 * 1024
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 
 
@@ -326,10 +328,12 @@ class ResourceOps(Generic[O]):
         if resource_version_match:
             query.append(("resourceVersionMatch", resource_version_match))
         resp = await self.transport.request("GET", self._collection_path(), query=query, timeout=timeout)
-        data = orjson.loads(resp.body)
+        # a large list allocates many containers: decode it without cyclic GC passes (see `codec.gc_paused`)
+        with codec.gc_paused() if len(resp.body) >= LARGE_BODY else contextlib.nullcontext():
+            data = orjson.loads(resp.body)
+            items = self.codec.decode_items(data.get("items") or [])
         meta = data.get("metadata") or {}
-        return ObjectList(self.codec.decode_items(data.get("items") or []),
-                          ListMeta.model_validate(meta, extra="ignore", by_alias=True, by_name=False),
+        return ObjectList(items, ListMeta.model_validate(meta, extra="ignore", by_alias=True, by_name=False),
                           data.get("apiVersion", ""), data.get("kind", ""))
 
     async def iter(self, *, label_selector: Selector = None, field_selector: Selector = None,

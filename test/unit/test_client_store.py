@@ -265,3 +265,26 @@ def test_discovery_documents_become_resources() -> None:
     assert {r.ref.plural: (r.ref.group, r.namespaced, sorted(r.subresources)) for r in v1} == {
         "pods": ("", True, ["log"]), "nodes": ("", False, [])}
     assert v1[0].ref.path("ns", "p", "log") == "/api/v1/namespaces/ns/pods/p/log"
+
+
+def test_gc_pauses_nest_and_resume_only_what_was_running() -> None:
+    import gc
+
+    assert gc.isenabled()
+    with codec.gc_paused():
+        with codec.gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with codec.gc_paused():
+            pass
+        assert not gc.isenabled()  # it was off before: it stays off
+    finally:
+        gc.enable()
+    with pytest.raises(ValueError), codec.gc_paused():
+        raise ValueError("decoding failed")
+    assert gc.isenabled()
+    big = codec.decode_items(LLMService, [NEWER] * (codec.PAUSE_GC_FROM + 1))
+    assert len(big) == codec.PAUSE_GC_FROM + 1 and gc.isenabled()
