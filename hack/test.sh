@@ -11,5 +11,6 @@ echo ">> mypy"
 .venv/bin/mypy
 echo ">> import-linter"
 .venv/bin/lint-imports --no-cache
+echo ">> verify-codegen" && hack/verify-codegen.sh
 echo ">> pytest"
 .venv/bin/pytest -p no:cacheprovider "$@"
