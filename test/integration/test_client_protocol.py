@@ -528,3 +528,27 @@ async def test_discovery_prefers_v2_and_falls_back_to_v1(server: tuple[str, Scri
             with pytest.raises(ResourceNotFound):
                 await dyn.resource(api_version="apps/v1", kind="StatefulSet")
             assert len(script.seen("GET", "/apis")) == fetched + 1  # a miss refreshes once
+
+
+def test_in_cluster_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kubernetes.config import incluster_config
+
+    token, ca = tmp_path / "token", tmp_path / "ca.crt"
+    token.write_text("sa-token")
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(token))
+    monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(ca))
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    config = Config.in_cluster()
+    assert config.host == "https://10.96.0.1:443" and config.ca_file == str(ca)
+    assert config.authorization is not None and config.authorization() == "bearer sa-token"
+    assert not config.insecure_skip_tls_verify
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST")
+    from kubellm.client import ConfigError
+
+    with pytest.raises(ConfigError):
+        Config.in_cluster()
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
+    with pytest.raises(ConfigError):
+        Config.load()
