@@ -15,7 +15,7 @@ import asyncio
 import builtins
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
@@ -100,7 +100,7 @@ class ObjectList(Generic[O]):
     def remaining_item_count(self) -> int | None:
         return self.metadata.remaining_item_count
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[O]:
         return iter(self.items)
 
     def __len__(self) -> int:

@@ -250,17 +250,22 @@ def _wrap_blocking(prefix: str, call: str, indent: str) -> list[str]:
 
 def _client_classes(info: ResourceInfo, const: str) -> list[str]:
     t = info.kind
-    scope = (f"{t}s in one namespace (\"\" on list, watch and delete_collection: all namespaces)"
-             if info.namespaced else f"{t}s (cluster-scoped)")
-    first_line = (info.model.__doc__ or "").strip().splitlines()[0] if info.model.__doc__ else t
+    scope = (" in one namespace (one made without a namespace lists, watches and deletes collections in all of "
+             "them)" if info.namespaced else ", cluster-scoped")
+    about = (info.model.__doc__ or "").strip().splitlines()[0] if info.model.__doc__ else ""
     out: list[str] = []
     for blocking in (False, True):
         cls = f"{t}Client" if blocking else f"Async{t}Client"
         base = f"TypedClient[{t}]" if blocking else f"AsyncTypedClient[{t}]"
         flavour = "blocking" if blocking else "asyncio"
-        out += ["", "", f"class {cls}({base}):",
-                *_doc(f"{scope}, {info.api_version} ({flavour}). {first_line}", "    "), "",
-                f"    ref = {const}", f"    model = {t}", ""]
+        summary = f"The {flavour} client of {t}s ({info.api_version}){scope}."
+        if about:
+            lines = textwrap.wrap(summary, width=112, break_long_words=False)
+            head = [f'    """{lines[0]}', *(f"    {x}" for x in lines[1:]), "",
+                    *(f"    {x}" for x in textwrap.wrap(about, width=112, break_long_words=False)), '    """']
+        else:
+            head = _doc(summary, "    ")
+        out += ["", "", f"class {cls}({base}):", *head, "", f"    ref = {const}", f"    model = {t}", ""]
         for m in METHODS:
             if _has(info, m.needs):
                 out += _method(m, info, blocking)

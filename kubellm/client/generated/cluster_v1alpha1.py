@@ -34,8 +34,9 @@ CLUSTERS = ResourceRef("cluster.kubellm.io", "v1alpha1", "clusters", "Cluster", 
 
 
 class AsyncClusterClient(AsyncTypedClient[Cluster]):
-    """Clusters (cluster-scoped), cluster.kubellm.io/v1alpha1 (asyncio). Cluster is a member Kubernetes cluster with
-    GPUs, on which LLMService replicas are placed.
+    """The asyncio client of Clusters (cluster.kubellm.io/v1alpha1), cluster-scoped.
+
+    Cluster is a member Kubernetes cluster with GPUs, on which LLMService replicas are placed.
     """
 
     ref = CLUSTERS
@@ -136,8 +137,9 @@ class AsyncClusterClient(AsyncTypedClient[Cluster]):
 
 
 class ClusterClient(TypedClient[Cluster]):
-    """Clusters (cluster-scoped), cluster.kubellm.io/v1alpha1 (blocking). Cluster is a member Kubernetes cluster with
-    GPUs, on which LLMService replicas are placed.
+    """The blocking client of Clusters (cluster.kubellm.io/v1alpha1), cluster-scoped.
+
+    Cluster is a member Kubernetes cluster with GPUs, on which LLMService replicas are placed.
     """
 
     ref = CLUSTERS

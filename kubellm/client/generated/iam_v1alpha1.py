@@ -39,8 +39,9 @@ USERS = ResourceRef("iam.kubellm.io", "v1alpha1", "users", "User", False)
 
 
 class AsyncClusterRoleBindingClient(AsyncTypedClient[ClusterRoleBinding]):
-    """ClusterRoleBindings (cluster-scoped), iam.kubellm.io/v1alpha1 (asyncio). ClusterRoleBinding grants a ClusterRole
-    to subjects across the whole server.
+    """The asyncio client of ClusterRoleBindings (iam.kubellm.io/v1alpha1), cluster-scoped.
+
+    ClusterRoleBinding grants a ClusterRole to subjects across the whole server.
     """
 
     ref = CLUSTERROLEBINDINGS
@@ -127,8 +128,9 @@ class AsyncClusterRoleBindingClient(AsyncTypedClient[ClusterRoleBinding]):
 
 
 class ClusterRoleBindingClient(TypedClient[ClusterRoleBinding]):
-    """ClusterRoleBindings (cluster-scoped), iam.kubellm.io/v1alpha1 (blocking). ClusterRoleBinding grants a
-    ClusterRole to subjects across the whole server.
+    """The blocking client of ClusterRoleBindings (iam.kubellm.io/v1alpha1), cluster-scoped.
+
+    ClusterRoleBinding grants a ClusterRole to subjects across the whole server.
     """
 
     ref = CLUSTERROLEBINDINGS
@@ -227,8 +229,9 @@ class ClusterRoleBindingInformer(ResourceInformer[ClusterRoleBinding]):
 
 
 class AsyncClusterRoleClient(AsyncTypedClient[ClusterRole]):
-    """ClusterRoles (cluster-scoped), iam.kubellm.io/v1alpha1 (asyncio). ClusterRole is a cluster-wide set of
-    permissions, granted by a RoleBinding or a ClusterRoleBinding.
+    """The asyncio client of ClusterRoles (iam.kubellm.io/v1alpha1), cluster-scoped.
+
+    ClusterRole is a cluster-wide set of permissions, granted by a RoleBinding or a ClusterRoleBinding.
     """
 
     ref = CLUSTERROLES
@@ -310,8 +313,9 @@ class AsyncClusterRoleClient(AsyncTypedClient[ClusterRole]):
 
 
 class ClusterRoleClient(TypedClient[ClusterRole]):
-    """ClusterRoles (cluster-scoped), iam.kubellm.io/v1alpha1 (blocking). ClusterRole is a cluster-wide set of
-    permissions, granted by a RoleBinding or a ClusterRoleBinding.
+    """The blocking client of ClusterRoles (iam.kubellm.io/v1alpha1), cluster-scoped.
+
+    ClusterRole is a cluster-wide set of permissions, granted by a RoleBinding or a ClusterRoleBinding.
     """
 
     ref = CLUSTERROLES
@@ -408,8 +412,9 @@ class ClusterRoleInformer(ResourceInformer[ClusterRole]):
 
 
 class AsyncLoginRecordClient(AsyncTypedClient[LoginRecord]):
-    """LoginRecords (cluster-scoped), iam.kubellm.io/v1alpha1 (asyncio). LoginRecord is an audit entry for one login
-    attempt; its spec never changes.
+    """The asyncio client of LoginRecords (iam.kubellm.io/v1alpha1), cluster-scoped.
+
+    LoginRecord is an audit entry for one login attempt; its spec never changes.
     """
 
     ref = LOGINRECORDS
@@ -491,8 +496,9 @@ class AsyncLoginRecordClient(AsyncTypedClient[LoginRecord]):
 
 
 class LoginRecordClient(TypedClient[LoginRecord]):
-    """LoginRecords (cluster-scoped), iam.kubellm.io/v1alpha1 (blocking). LoginRecord is an audit entry for one login
-    attempt; its spec never changes.
+    """The blocking client of LoginRecords (iam.kubellm.io/v1alpha1), cluster-scoped.
+
+    LoginRecord is an audit entry for one login attempt; its spec never changes.
     """
 
     ref = LOGINRECORDS
@@ -589,8 +595,10 @@ class LoginRecordInformer(ResourceInformer[LoginRecord]):
 
 
 class AsyncRoleBindingClient(AsyncTypedClient[RoleBinding]):
-    """RoleBindings in one namespace ("" on list, watch and delete_collection: all namespaces), iam.kubellm.io/v1alpha1
-    (asyncio). RoleBinding grants a Role or ClusterRole to subjects, within its namespace.
+    """The asyncio client of RoleBindings (iam.kubellm.io/v1alpha1) in one namespace (one made without a namespace
+    lists, watches and deletes collections in all of them).
+
+    RoleBinding grants a Role or ClusterRole to subjects, within its namespace.
     """
 
     ref = ROLEBINDINGS
@@ -672,8 +680,10 @@ class AsyncRoleBindingClient(AsyncTypedClient[RoleBinding]):
 
 
 class RoleBindingClient(TypedClient[RoleBinding]):
-    """RoleBindings in one namespace ("" on list, watch and delete_collection: all namespaces), iam.kubellm.io/v1alpha1
-    (blocking). RoleBinding grants a Role or ClusterRole to subjects, within its namespace.
+    """The blocking client of RoleBindings (iam.kubellm.io/v1alpha1) in one namespace (one made without a namespace
+    lists, watches and deletes collections in all of them).
+
+    RoleBinding grants a Role or ClusterRole to subjects, within its namespace.
     """
 
     ref = ROLEBINDINGS
@@ -774,8 +784,10 @@ class RoleBindingInformer(ResourceInformer[RoleBinding]):
 
 
 class AsyncRoleClient(AsyncTypedClient[Role]):
-    """Roles in one namespace ("" on list, watch and delete_collection: all namespaces), iam.kubellm.io/v1alpha1
-    (asyncio). Role is a namespaced set of permissions, granted by a RoleBinding.
+    """The asyncio client of Roles (iam.kubellm.io/v1alpha1) in one namespace (one made without a namespace lists,
+    watches and deletes collections in all of them).
+
+    Role is a namespaced set of permissions, granted by a RoleBinding.
     """
 
     ref = ROLES
@@ -856,8 +868,10 @@ class AsyncRoleClient(AsyncTypedClient[Role]):
 
 
 class RoleClient(TypedClient[Role]):
-    """Roles in one namespace ("" on list, watch and delete_collection: all namespaces), iam.kubellm.io/v1alpha1
-    (blocking). Role is a namespaced set of permissions, granted by a RoleBinding.
+    """The blocking client of Roles (iam.kubellm.io/v1alpha1) in one namespace (one made without a namespace lists,
+    watches and deletes collections in all of them).
+
+    Role is a namespaced set of permissions, granted by a RoleBinding.
     """
 
     ref = ROLES
@@ -957,7 +971,10 @@ class RoleInformer(ResourceInformer[Role]):
 
 
 class AsyncUserClient(AsyncTypedClient[User]):
-    """Users (cluster-scoped), iam.kubellm.io/v1alpha1 (asyncio). User is a person who can log in to KubeLLM."""
+    """The asyncio client of Users (iam.kubellm.io/v1alpha1), cluster-scoped.
+
+    User is a person who can log in to KubeLLM.
+    """
 
     ref = USERS
     model = User
@@ -1056,7 +1073,10 @@ class AsyncUserClient(AsyncTypedClient[User]):
 
 
 class UserClient(TypedClient[User]):
-    """Users (cluster-scoped), iam.kubellm.io/v1alpha1 (blocking). User is a person who can log in to KubeLLM."""
+    """The blocking client of Users (iam.kubellm.io/v1alpha1), cluster-scoped.
+
+    User is a person who can log in to KubeLLM.
+    """
 
     ref = USERS
     model = User

@@ -36,9 +36,10 @@ RAGSERVICES = ResourceRef("model.kubellm.io", "v1alpha1", "ragservices", "RAGSer
 
 
 class AsyncLLMServiceClient(AsyncTypedClient[LLMService]):
-    """LLMServices in one namespace ("" on list, watch and delete_collection: all namespaces),
-    model.kubellm.io/v1alpha1 (asyncio). LLMService serves one large language model with vLLM's OpenAI-compatible
-    server on member clusters.
+    """The asyncio client of LLMServices (model.kubellm.io/v1alpha1) in one namespace (one made without a namespace
+    lists, watches and deletes collections in all of them).
+
+    LLMService serves one large language model with vLLM's OpenAI-compatible server on member clusters.
     """
 
     ref = LLMSERVICES
@@ -149,9 +150,10 @@ class AsyncLLMServiceClient(AsyncTypedClient[LLMService]):
 
 
 class LLMServiceClient(TypedClient[LLMService]):
-    """LLMServices in one namespace ("" on list, watch and delete_collection: all namespaces),
-    model.kubellm.io/v1alpha1 (blocking). LLMService serves one large language model with vLLM's OpenAI-compatible
-    server on member clusters.
+    """The blocking client of LLMServices (model.kubellm.io/v1alpha1) in one namespace (one made without a namespace
+    lists, watches and deletes collections in all of them).
+
+    LLMService serves one large language model with vLLM's OpenAI-compatible server on member clusters.
     """
 
     ref = LLMSERVICES
@@ -281,9 +283,10 @@ class LLMServiceInformer(ResourceInformer[LLMService]):
 
 
 class AsyncRAGServiceClient(AsyncTypedClient[RAGService]):
-    """RAGServices in one namespace ("" on list, watch and delete_collection: all namespaces),
-    model.kubellm.io/v1alpha1 (asyncio). RAGService answers questions about a set of documents with retrieval on top
-    of an LLMService.
+    """The asyncio client of RAGServices (model.kubellm.io/v1alpha1) in one namespace (one made without a namespace
+    lists, watches and deletes collections in all of them).
+
+    RAGService answers questions about a set of documents with retrieval on top of an LLMService.
     """
 
     ref = RAGSERVICES
@@ -385,9 +388,10 @@ class AsyncRAGServiceClient(AsyncTypedClient[RAGService]):
 
 
 class RAGServiceClient(TypedClient[RAGService]):
-    """RAGServices in one namespace ("" on list, watch and delete_collection: all namespaces),
-    model.kubellm.io/v1alpha1 (blocking). RAGService answers questions about a set of documents with retrieval on
-    top of an LLMService.
+    """The blocking client of RAGServices (model.kubellm.io/v1alpha1) in one namespace (one made without a namespace
+    lists, watches and deletes collections in all of them).
+
+    RAGService answers questions about a set of documents with retrieval on top of an LLMService.
     """
 
     ref = RAGSERVICES
