@@ -21,6 +21,16 @@ def _no_errors(*_: Any) -> ErrorList:
 
 
 @dataclass(frozen=True)
+class ScaleSpec:
+    """Where a resource keeps what its autoscaling/v1 Scale shows (dotted JSON paths), as a CRD's
+    `subresources.scale` (specReplicasPath, statusReplicasPath, labelSelectorPath)."""
+
+    spec_replicas: str = "spec.replicas"
+    status_replicas: str = "status.replicas"
+    label_selector: str = "status.selector"
+
+
+@dataclass(frozen=True)
 class ResourceInfo:
     group: str
     version: str
@@ -32,7 +42,8 @@ class ResourceInfo:
     short_names: tuple[str, ...] = ()
     categories: tuple[str, ...] = ("kubellm",)
     has_status: bool = True
-    has_scale: bool = False
+    scale: ScaleSpec | None = None
+    """A scale subresource (autoscaling/v1 Scale over these paths), as a CustomResourceDefinition declares one."""
     validate: Validate = _no_errors
     """A new object (its status is cleared before this runs): metadata aside, everything but status."""
     validate_update: ValidateUpdate = _no_errors
@@ -53,6 +64,10 @@ class ResourceInfo:
     def encrypted_by_default(self) -> bool:
         """Whether a generated encryption configuration covers this resource."""
         return self.sensitive or bool(self.secret_fields)
+
+    @property
+    def has_scale(self) -> bool:
+        return self.scale is not None
 
     @property
     def api_version(self) -> str:

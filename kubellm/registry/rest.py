@@ -4,8 +4,8 @@ A served resource is a `Resource`: its main REST object and one per subresource 
 each implementing the capability protocols it supports (`Getter`, `Lister`, `Watcher`, `Creater`,
 `Updater`, `Patcher`, `Applier`, `GracefulDeleter`, `CollectionDeleter`). The HTTP layer derives routes,
 the verbs discovery advertises and the OpenAPI operations from these capabilities, as kube's endpoint
-installer does, so a kind with status and scale needs nothing in the server: its strategy declares
-`scale`, its types a status.
+installer does, so a kind with status and scale needs nothing in the server: its type information declares
+its status and `scale`.
 
 This is also the one egress point for objects: everything a REST object returns (objects, lists,
 watch events) has passed the strategy's output filter, which removes write-only secret fields.
@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from kubellm.apis import errors
-from kubellm.apis.scheme import ResourceInfo
+from kubellm.apis.scheme import ResourceInfo, ScaleSpec
 from kubellm.apis.validation import field as ferr
 from kubellm.registry.storage.interface import Event, Obj
 from kubellm.registry.store import DeleteParams, ListParams, MutateFunc, Result, Store, WriteOptions
-from kubellm.registry.strategy import ScaleSpec, Strategy
+from kubellm.registry.strategy import Strategy
 
 SCALE_GVK = ("autoscaling", "v1", "Scale")
 
@@ -280,8 +280,8 @@ class Resource:
         rest: dict[str, REST] = {"": MainREST(store)}
         if store.info.has_status:
             rest["status"] = StatusREST(store)
-        if store.strategy.scale is not None:
-            rest["scale"] = ScaleREST(store, store.strategy.scale)
+        if store.info.scale is not None:
+            rest["scale"] = ScaleREST(store, store.info.scale)
         return cls(store.info, store.strategy, store, rest)
 
     @property

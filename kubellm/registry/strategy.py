@@ -1,16 +1,14 @@
 """Strategy: the per-resource behaviour the generic Store calls (the k8s RESTCreate/UpdateStrategy).
 
 A resource's strategy is usually this class with a few attributes set; hooks operate on the decoded
-pydantic object. `StatusStrategy` is the variant for the `status` subresource. A strategy also says
-which subresources its resource has beyond status (`scale`, with the paths of its replica counts and
-selector, as a CustomResourceDefinition's scale subresource does): the registry builds the REST
-objects, routes, discovery and OpenAPI from that.
+pydantic object. `StatusStrategy` is the variant for the `status` subresource. Which subresources a
+resource has (status, scale with its paths) is declared with its types (`ResourceInfo`); the registry
+builds the REST objects from that, and the server derives routes, discovery and OpenAPI from those.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from kubellm.apis import secrets
@@ -35,15 +33,6 @@ def _dig(obj: Mapping[str, Any], path: str) -> str:
     return str(node)
 
 
-@dataclass(frozen=True)
-class ScaleSpec:
-    """Where a resource keeps what autoscaling/v1 Scale shows (dotted JSON paths)."""
-
-    spec_replicas: str = "spec.replicas"
-    status_replicas: str = "status.replicas"
-    label_selector: str = "status.selector"
-
-
 def spec_of(model: Object) -> dict[str, Any]:
     """Everything but metadata and status: a change here bumps metadata.generation."""
     return model.model_dump(by_alias=True, exclude_none=True, exclude={"metadata", "status", "api_version", "kind"})
@@ -52,8 +41,6 @@ def spec_of(model: Object) -> dict[str, Any]:
 class Strategy:
     """Defaults for a resource whose main endpoint ignores status and whose spec bumps generation."""
 
-    scale: ScaleSpec | None = None
-    """A scale subresource, when the resource has one."""
     allow_create_on_update = False
     allow_unconditional_update = False
     field_selectors: tuple[str, ...] = ()

@@ -15,6 +15,7 @@ import orjson
 from aiohttp import web
 
 from kubellm.apis import errors
+from kubellm.apis.codec import MAX_WARNINGS
 from kubellm.apis.validation import field as ferr
 from kubellm.registry.rest import (
     REST,
@@ -91,10 +92,26 @@ def respond(request: web.Request, obj: Any, status: int = 200, *, warnings: list
     resp = web.Response(body=body, status=status, content_type=output.content_type.split(";")[0])
     if ";" in output.content_type:
         resp.headers["Content-Type"] = output.content_type
-    for w in warnings or []:
-        text = w.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+    for text in warning_texts(warnings or []):
         resp.headers.add("Warning", f'299 - "{text}"')
     return resp
+
+
+MAX_WARNING_LENGTH = 1024
+
+
+def warning_texts(warnings: list[str]) -> list[str]:
+    """Warnings as Warning header texts: printable ASCII only (anything else escaped, so no header can be
+    refused or split), each at most MAX_WARNING_LENGTH characters, at most MAX_WARNINGS of them (the last
+    counting the rest), as kube-apiserver bounds what its warning recorder sends."""
+    if len(warnings) > MAX_WARNINGS:
+        warnings = [*warnings[: MAX_WARNINGS - 1], f"and {len(warnings) - MAX_WARNINGS + 1} more warnings"]
+    out = []
+    for w in warnings:
+        text = "".join(c if " " <= c <= "~" else c.encode("unicode_escape").decode("ascii") for c in w)
+        text = text.replace("\\", "\\\\").replace('"', '\\"')
+        out.append(text if len(text) <= MAX_WARNING_LENGTH else text[: MAX_WARNING_LENGTH - 3] + "...")
+    return out
 
 
 class ResourceHandler:

@@ -13,12 +13,12 @@ from pydantic import Field
 
 from kubellm.apis.base import APIModel
 from kubellm.apis.meta.v1.types import ObjectMeta, TypedModel
-from kubellm.apis.scheme import ResourceInfo
+from kubellm.apis.scheme import ResourceInfo, ScaleSpec
 from kubellm.apis.validation import field
 from kubellm.apis.validation.field import ErrorList
 from kubellm.registry.registry import build_resources
 from kubellm.registry.storage.etcd import EtcdStorage
-from kubellm.registry.strategy import ScaleSpec, Strategy
+from kubellm.registry.strategy import Strategy
 from kubellm.server.app import APIServerApp
 from kubellm.server.authentication import Authentication
 from kubellm.server.authorization import Authorization
@@ -65,11 +65,13 @@ def validate_widget_update(new: Widget, old: Widget) -> ErrorList:
 
 WIDGETS = ResourceInfo(group=GROUP, version=VERSION, kind="Widget", plural="widgets", singular="widget",
                        namespaced=True, model=Widget, validate=validate_widget,
-                       validate_update=validate_widget_update)
+                       validate_update=validate_widget_update,
+                       scale=ScaleSpec(spec_replicas="spec.count", status_replicas="status.running",
+                                       label_selector="status.selector"))
 
 
 class WidgetStrategy(Strategy):
-    scale = ScaleSpec(spec_replicas="spec.count", status_replicas="status.running", label_selector="status.selector")
+    printer_columns = (("Size", "string", ".spec.size"),)
 
 
 # --- serving it, in process, over real etcd --------------------------------------------------------------------

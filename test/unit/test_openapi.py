@@ -557,6 +557,9 @@ def _decode(data: bytes) -> dict[int, list[Any]]:
             length = varint()
             out.setdefault(field, []).append(data[i:i + length])
             i += length
+        elif wire == 1:  # a double
+            out.setdefault(field, []).append(data[i:i + 8])
+            i += 8
         else:
             raise AssertionError(f"unexpected wire type {wire}")
     return out
@@ -580,6 +583,10 @@ def test_v2_protobuf_encodes_the_document(v2: dict[str, Any]) -> None:
     assert _decode(spec[22][0])[1] == [b"object"]  # type
     props = _named(_decode(spec[25][0])[1])
     assert set(props) == set(v2["definitions"][f"{LLM}.LLMServiceSpec"]["properties"])
+    import struct
+
+    assert struct.unpack("<d", props["maxModelLen"][9][0]) == (512.0,)  # minimum, published in protobuf too
+    assert props["model"][12] == [3]  # minLength
     quantization = props["quantization"]
     assert [yaml.safe_load(_decode(e)[2][0]) for e in quantization[20]] == ["", "awq", "fp8", "gptq"]
     assert yaml.safe_load(_decode(props["maxModelLen"][5][0])[2][0]) == 2048  # default, as YAML
@@ -594,9 +601,24 @@ def test_v2_protobuf_encodes_the_document(v2: dict[str, Any]) -> None:
     assert patch[5] == [b"patchModelKubellmIoV1alpha1NamespacedLLMService"]
 
 
+def test_v2_protobuf_carries_value_constraints() -> None:
+    """gnostic's Schema fields: maximum 7 and minimum 9 (doubles), maxLength 11, minLength 12, pattern 13,
+    maxItems 14, minItems 15 (varints)."""
+    import struct
+
+    encoded = proto.schema({"type": "integer", "minimum": 512, "maximum": 100})
+    i = encoded.index(bytes([7 << 3 | 1]))
+    assert struct.unpack("<d", encoded[i + 1:i + 9]) == (100.0,)
+    i = encoded.index(bytes([9 << 3 | 1]))
+    assert struct.unpack("<d", encoded[i + 1:i + 9]) == (512.0,)
+    fields = _decode(proto.schema({"type": "string", "minLength": 3, "maxLength": 63, "pattern": "^a$"}))
+    assert (fields[11], fields[12], fields[13]) == ([63], [3], [b"^a$"])
+    assert _decode(proto.schema({"type": "array", "minItems": 1}))[15] == [1]
+
+
 def test_v2_protobuf_refuses_what_it_cannot_encode() -> None:
-    with pytest.raises(ValueError, match="minimum"):
-        proto.schema({"type": "integer", "minimum": 1})
+    with pytest.raises(ValueError, match="multipleOf"):
+        proto.schema({"type": "integer", "multipleOf": 2})
 
 
 # --- the real kubectl against a loopback stub -------------------------------------------------------

@@ -6,12 +6,10 @@ from typing import Any
 
 from kubellm.apis.scheme import ResourceInfo
 from kubellm.registry.options import RegistryOptions
-from kubellm.registry.strategy import ScaleSpec, Strategy
+from kubellm.registry.strategy import Strategy
 
 
 class LLMServiceStrategy(Strategy):
-    scale = ScaleSpec(spec_replicas="spec.replicas", status_replicas="status.replicas",
-                      label_selector="status.selector")
     field_selectors = ("status.phase", "spec.model", "spec.quantization")
     printer_columns = (
         ("Model", "string", ".spec.model"),

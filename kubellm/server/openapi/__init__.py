@@ -6,9 +6,10 @@
 - `build_v3(resources, group, version)`: OpenAPI 3.0 for `/openapi/v3/apis/<group>/<version>`.
 - `serialize(doc)` / `document_hash(doc)`: the bytes to serve and the hash the index uses for them.
 
-Schemas come from the types (`schemas.py`), with list and map semantics as the types declare them
-(`kubellm.apis.listtypes`) and requiredness and enums from `hints.py`; paths from `paths.py`. Results
-are cached per set of resources.
+Schemas come from the types (`schemas.py`), with list and map semantics (`kubellm.apis.listtypes`) and
+constraints (`kubellm.apis.constraints`: required, enums, ranges, lengths, patterns) as the types declare
+them; paths from `paths.py`, with the operations each resource's REST objects support. Results are cached
+per set of resources.
 """
 
 from kubellm.server.openapi.documents import (

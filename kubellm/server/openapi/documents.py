@@ -28,7 +28,6 @@ from kubellm.server.openapi.schemas import (
     SCALE,
     SCALE_SPEC,
     SCALE_STATUS,
-    VALIDATION_KEYWORDS,
     WATCH_EVENT,
     WRITE_ONLY,
     SchemaBuilder,
@@ -140,20 +139,6 @@ def as_served(resources: Sequence[Served | ResourceInfo]) -> tuple[Served, ...]:
     return tuple(described[r] if isinstance(r, ResourceInfo) else r for r in resources)
 
 
-def _without_validation(node: Any) -> Any:
-    """A document without the value constraints (`minimum`, `maxLength`, `pattern`...) in its schemas: the
-    protobuf form carries what kubectl reads from it (types, required fields, enums, descriptions), and the
-    encoder (`proto.py`) has no fields for these yet. Changed parts are copied, the rest shared."""
-    if isinstance(node, list):
-        items = [_without_validation(item) for item in node]
-        return node if all(a is b for a, b in zip(items, node)) else items
-    if not isinstance(node, dict):
-        return node
-    out = {key: _without_validation(value) for key, value in node.items()
-           if not (key in VALIDATION_KEYWORDS and not isinstance(value, dict))}
-    return node if len(out) == len(node) and all(out[k] is node[k] for k in node) else out
-
-
 @lru_cache(maxsize=8)
 def _catalog(resources: tuple[Served, ...]) -> _Catalog:
     return _Catalog(resources)
@@ -214,7 +199,7 @@ def build_v2(resources: Sequence[Served | ResourceInfo]) -> JSON:
 
 @lru_cache(maxsize=8)
 def _v2_protobuf(resources: tuple[Served, ...]) -> bytes:
-    return proto.encode_document(_without_validation(_v2(resources)))
+    return proto.encode_document(_v2(resources))
 
 
 def build_v2_protobuf(resources: Sequence[Served | ResourceInfo]) -> bytes:

@@ -49,6 +49,9 @@ class Param:
     type: str
     description: str
     location: str = "query"
+    enum: tuple[str, ...] = ()
+    """The only values the server accepts (it answers anything else with a 400 or 422)."""
+    max_length: int | None = None
 
 
 PRETTY = Param("pretty", "string", "If 'true', the output is pretty printed.")
@@ -60,17 +63,21 @@ LIST_PARAMS = (
     Param("labelSelector", "string", "Only objects whose labels match, e.g. app=chat,tier!=test."),
     Param("limit", "integer", "Most items to return; the list metadata then holds a continue token."),
     Param("resourceVersion", "string", "Which version to read or to watch from; unset: the latest."),
-    Param("resourceVersionMatch", "string", "How resourceVersion applies to a list: Exact or NotOlderThan."),
+    Param("resourceVersionMatch", "string", "How resourceVersion applies to a list: Exact or NotOlderThan.",
+          enum=("Exact", "NotOlderThan")),
     Param("sendInitialEvents", "boolean", "With watch: start with ADDED events for the current objects."),
     Param("timeoutSeconds", "integer", "End the list or watch call after this many seconds."),
     Param("watch", "boolean", "Stream changes (ADDED, MODIFIED, DELETED) instead of returning a list."),
 )
-DRY_RUN = Param("dryRun", "string", "'All': run every stage of the request but do not persist the result.")
-FIELD_MANAGER = Param("fieldManager", "string", "Name of the actor making the change, recorded in managedFields.")
+DRY_RUN = Param("dryRun", "string", "'All': run every stage of the request but do not persist the result.",
+                enum=("All",))
+FIELD_MANAGER = Param("fieldManager", "string", "Name of the actor making the change, recorded in managedFields.",
+                      max_length=128)
 FIELD_VALIDATION = Param(
     "fieldValidation",
     "string",
     "What to do with unknown or duplicate fields: Ignore, Warn (the default) or Strict (reject).",
+    enum=("Ignore", "Strict", "Warn"),
 )
 FORCE = Param("force", "boolean", "Server-side apply: take over fields other managers own. Apply requests only.")
 WRITE_PARAMS = (DRY_RUN, FIELD_MANAGER, FIELD_VALIDATION)
@@ -78,7 +85,8 @@ DELETE_PARAMS = (
     DRY_RUN,
     Param("gracePeriodSeconds", "integer", "Seconds before the object is deleted; zero means immediately."),
     Param("orphanDependents", "boolean", "Deprecated: use propagationPolicy. If true, dependents are orphaned."),
-    Param("propagationPolicy", "string", "Whether and how dependents are deleted: Orphan, Background or Foreground."),
+    Param("propagationPolicy", "string", "Whether and how dependents are deleted: Orphan, Background or Foreground.",
+          enum=("Background", "Foreground", "Orphan")),
 )
 
 
@@ -199,15 +207,25 @@ def _item_ops(verbs: set[str], applies: bool, kind: str, sub: str, schema: str, 
 # --- rendering -----------------------------------------------------------------------------------
 
 
+def _constraints(p: Param) -> JSON:
+    out: JSON = {}
+    if p.enum:
+        out["enum"] = list(p.enum)
+    if p.max_length is not None:
+        out["maxLength"] = p.max_length
+    return out
+
+
 def _param_v2(p: Param) -> JSON:
-    out: JSON = {"name": p.name, "in": p.location, "description": p.description, "type": p.type}
+    out: JSON = {"name": p.name, "in": p.location, "description": p.description, "type": p.type, **_constraints(p)}
     if p.location == "path":
         out["required"] = True
     return out
 
 
 def _param_v3(p: Param) -> JSON:
-    out: JSON = {"name": p.name, "in": p.location, "description": p.description, "schema": {"type": p.type}}
+    out: JSON = {"name": p.name, "in": p.location, "description": p.description,
+                 "schema": {"type": p.type, **_constraints(p)}}
     if p.location == "path":
         out["required"] = True
     return out

@@ -10,6 +10,7 @@ carried as their JSON text in `Any.yaml`, which is valid YAML and what kube-open
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable
 from typing import Any
 
@@ -36,8 +37,17 @@ _SCHEMA_KEYS = frozenset(
         "allOf",
         "properties",
         "readOnly",
+        "maximum",
+        "minimum",
+        "maxLength",
+        "minLength",
+        "pattern",
+        "maxItems",
+        "minItems",
     }
 )
+_DOUBLES = (("maximum", 7), ("minimum", 9))
+_INTEGERS = (("maxLength", 11), ("minLength", 12), ("maxItems", 14), ("minItems", 15))
 _METHODS = {"get": 2, "put": 3, "post": 4, "delete": 5, "options": 6, "head": 7, "patch": 8}
 
 
@@ -70,6 +80,14 @@ def _bool(field: int, value: bool, *, always: bool = False) -> bytes:
     return _varint(field << 3) + (b"\x01" if value else b"\x00") if value or always else b""
 
 
+def _double(field: int, value: float) -> bytes:
+    return _varint(field << 3 | 1) + struct.pack("<d", float(value))
+
+
+def _int64(field: int, value: int) -> bytes:
+    return _varint(field << 3) + _varint(value & 0xFFFFFFFFFFFFFFFF)
+
+
 def _any(value: Any) -> bytes:
     return _message(2, orjson.dumps(value))  # Any.yaml
 
@@ -94,6 +112,10 @@ def schema(node: JSON) -> bytes:
     ]
     if "default" in node:
         out.append(_message(5, _any(node["default"])))
+    out.extend(_double(number, node[key]) for key, number in _DOUBLES if key in node)
+    out.extend(_int64(number, node[key]) for key, number in _INTEGERS[:2] if key in node)
+    out.append(_string(13, node.get("pattern")))
+    out.extend(_int64(number, node[key]) for key, number in _INTEGERS[2:] if key in node)
     out.append(_strings(19, node.get("required", ())))
     out.extend(_message(20, _any(v)) for v in node.get("enum", ()))
     extra = node.get("additionalProperties")
@@ -140,9 +162,13 @@ def _parameter(param: JSON) -> bytes:
         + _string(3, param.get("description"))
         + _string(4, param["name"])
     )
-    if location == "query":  # QueryParameterSubSchema: type 6, format 7, uniqueItems 20
+    if location == "query":  # QueryParameterSubSchema: type 6, format 7, maxLength 15, uniqueItems 20, enum 21
         sub = common + _string(6, param.get("type")) + _string(7, param.get("format"))
-        sub += _bool(20, bool(param.get("uniqueItems"))) + _extensions(23, param)
+        if "maxLength" in param:
+            sub += _int64(15, param["maxLength"])
+        sub += _bool(20, bool(param.get("uniqueItems")))
+        sub += b"".join(_message(21, _any(v)) for v in param.get("enum", ()))
+        sub += _extensions(23, param)
         return _message(1, _message(2, _message(3, sub)))
     if location == "path":  # PathParameterSubSchema: type 5, format 6, uniqueItems 19
         sub = common + _string(5, param.get("type")) + _string(6, param.get("format"))

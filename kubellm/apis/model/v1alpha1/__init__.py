@@ -37,7 +37,7 @@ from kubellm.apis.model.v1alpha1.validation import (
     validate_rag_service_status_update,
     validate_rag_service_update,
 )
-from kubellm.apis.scheme import ResourceInfo
+from kubellm.apis.scheme import ResourceInfo, ScaleSpec
 
 RESOURCES: list[ResourceInfo] = [
     ResourceInfo(
@@ -51,7 +51,8 @@ RESOURCES: list[ResourceInfo] = [
         model=LLMService,
         short_names=("llms",),
         has_status=True,
-        has_scale=True,
+        scale=ScaleSpec(spec_replicas="spec.replicas", status_replicas="status.replicas",
+                        label_selector="status.selector"),
         validate=validate_llm_service,
         validate_update=validate_llm_service_update,
         validate_status_update=validate_llm_service_status_update,
