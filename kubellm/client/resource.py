@@ -513,6 +513,20 @@ class ResourceOps(Generic[O]):
         finally:
             stream.close()
 
+    async def _list_retrying(self, label_selector: Selector, field_selector: Selector, resource_version: str,
+                             backoff: Backoff) -> tuple[builtins.list[O], str]:
+        """`list_all`, tried again after a backoff while it fails in a way that passes (unavailable, busy, cut)."""
+        while True:
+            try:
+                return await self.list_all(label_selector=label_selector, field_selector=field_selector,
+                                           resource_version=resource_version)
+            except RETRYABLE_WATCH_ERRORS as exc:
+                if needs_relist(exc):
+                    raise
+                delay = backoff.next()
+                log.info("list of %s failed (%s); again in %.1fs", self.ref, exc, delay)
+                await asyncio.sleep(delay)
+
     async def watch(self, *, label_selector: Selector = None, field_selector: Selector = None,
                     resource_version: str | None = None, timeout_seconds: int | None = None,
                     bookmarks: bool = False, relist_on_expired: bool = True,
@@ -527,13 +541,12 @@ class ResourceOps(Generic[O]):
         also yields the BOOKMARK events."""
         known: dict[str, O] = {}
         rv = resource_version or ""
+        backoff = backoff or Backoff()
         if rv in ("", "0"):
-            items, rv = await self.list_all(label_selector=label_selector, field_selector=field_selector,
-                                            resource_version=rv)
+            items, rv = await self._list_retrying(label_selector, field_selector, rv, backoff)
             for obj in items:
                 known[self.key(obj)] = obj
                 yield WatchEvent("ADDED", obj)
-        backoff = backoff or Backoff()
         while True:
             try:
                 async for event in self.watch_stream(label_selector=label_selector, field_selector=field_selector,
@@ -563,7 +576,7 @@ class ResourceOps(Generic[O]):
             if not relist_on_expired:
                 raise failure
             log.info("watch of %s: %s; listing again", self.ref, failure)
-            items, rv = await self.list_all(label_selector=label_selector, field_selector=field_selector)
+            items, rv = await self._list_retrying(label_selector, field_selector, "", backoff)
             fresh = {self.key(o): o for o in items}
             for key, obj in fresh.items():
                 old = known.get(key)

@@ -311,17 +311,22 @@ def bookmark(rv: int) -> dict[str, Any]:
     return {"kind": "LLMService", "apiVersion": "model.kubellm.io/v1alpha1", "metadata": {"resourceVersion": str(rv)}}
 
 
-def scripted_history(script: Script) -> asyncio.Event:
+def scripted_history(script: Script, flaky_relist: bool = False) -> asyncio.Event:
     """List: a, c at 1. Watch from 1: a modified (2), a bookmark at 5, then the connection is cut. Watch from
-    5: 410 as an ERROR event. List again: a at 6 and b at 6 (c was deleted meanwhile), at 7. Watch from 7:
-    open, silent. Returns an event set when the last watch is open."""
+    5: 410 as an ERROR event. List again (`flaky_relist`: after one 503): a at 6 and b at 6 (c was deleted
+    meanwhile), at 7. Watch from 7: open, silent. Returns an event set when the last watch is open."""
     lists = iter([[llm("a", 1), llm("c", 1)], [llm("a", 6, replicas=2), llm("b", 6)]])
     list_rvs = iter(["1", "7"])
     last_open = asyncio.Event()
+    list_calls = 0
 
     @script.on("GET", f"{GV}/llmservices")
     async def list_or_watch(request: web.Request) -> web.StreamResponse:
+        nonlocal list_calls
         if request.query.get("watch") != "true":
+            list_calls += 1
+            if flaky_relist and list_calls == 2:
+                return json_response(status(503, "ServiceUnavailable", "storage is unavailable"), 503)
             return json_response({"apiVersion": "model.kubellm.io/v1alpha1", "kind": "LLMServiceList",
                                   "metadata": {"resourceVersion": next(list_rvs)}, "items": next(lists)})
         resp = web.StreamResponse()
@@ -346,7 +351,7 @@ def scripted_history(script: Script) -> asyncio.Event:
 
 async def test_watch_resumes_from_bookmarks_and_relists_after_410(server: tuple[str, Script]) -> None:
     url, script = server
-    last_open = scripted_history(script)
+    last_open = scripted_history(script, flaky_relist=True)
     events: list[tuple[str, str, str]] = []
     async with ClientSet(cfg(url)) as clients:
         watch = clients.model_v1alpha1.llmservices().watch(backoff=FAST, bookmarks=True)
@@ -363,6 +368,8 @@ async def test_watch_resumes_from_bookmarks_and_relists_after_410(server: tuple[
                       ("MODIFIED", "a", "6"), ("ADDED", "b", "6"), ("DELETED", "c", "1")]
     watches = [q for q in script.seen("GET", f"{GV}/llmservices") if q.get("watch") == "true"]
     assert [q["resourceVersion"] for q in watches] == ["1", "5", "7"]
+    lists = [q for q in script.seen("GET", f"{GV}/llmservices") if q.get("watch") != "true"]
+    assert len(lists) == 3  # the first list, a relist answered 503, and its retry
     assert all(q["allowWatchBookmarks"] == "true" for q in watches)
 
 
@@ -435,7 +442,9 @@ async def test_handlers_fail_alone_resync_and_join_late(server: tuple[str, Scrip
         informer.add_event_handler(EventHandlerFuncs(update=lambda old, new: resyncs.append(new.metadata.name)
                                                      if old is new else None), resync_period=0.1)
         factory.start()
-        await factory.wait_for_cache_sync(5)
+        rags = factory.model_v1alpha1.ragservices().informer()  # asked for after start: not started yet
+        assert await factory.wait_for_cache_sync(5) == {informer.source.ref: True}
+        assert not rags.started and not rags.has_synced()
         late: list[tuple[str, bool]] = []
         late_reg = informer.add_event_handler(_Recording(late))
         await asyncio.sleep(0.35)

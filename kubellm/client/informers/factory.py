@@ -86,7 +86,7 @@ class InformerFactory:
         self._start()
 
     async def _wait_for_cache_sync(self, timeout: float | None) -> dict[ResourceRef, bool]:
-        refs = list(self._informers)
+        refs = [ref for ref, informer in self._informers.items() if informer.started]
         results = await asyncio.gather(*(self._informers[r].wait_for_sync(timeout) for r in refs))
         return dict(zip(refs, results))
 

@@ -291,6 +291,10 @@ class SharedIndexInformer(Generic[O]):
                        self._loop.create_task(self._resync_loop(), name=f"resync:{self.name}")]
 
     @property
+    def started(self) -> bool:
+        return self._synced_event is not None
+
+    @property
     def running(self) -> bool:
         return bool(self._tasks) and not all(t.done() for t in self._tasks)
 
