@@ -561,3 +561,22 @@ def test_in_cluster_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
     with pytest.raises(ConfigError):
         Config.load()
+
+
+async def test_one_kept_alive_connection_serves_sequential_calls(server: tuple[str, Script]) -> None:
+    url, script = server
+    peers: set[Any] = set()
+
+    def get(request: web.Request) -> web.Response:
+        assert request.transport is not None
+        peers.add(request.transport.get_extra_info("peername"))
+        return json_response(llm("a", 1))
+
+    script.on("GET", f"{LLMS}/a")(get)
+    async with ClientSet(cfg(url)) as clients:
+        for _ in range(20):
+            await clients.model_v1alpha1.llmservices("ns").get("a")
+        assert len(peers) == 1  # every sequential call on the same connection
+        await asyncio.gather(*(clients.model_v1alpha1.llmservices("ns").get("a") for _ in range(5)))
+    assert 1 < len(peers) <= 5  # concurrent calls open more, from the same pool
+    assert len(script.requests) == 25
