@@ -31,13 +31,11 @@ import multiprocessing as mp
 import os
 import shutil
 import signal
-import ssl
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -45,6 +43,7 @@ from typing import Any
 
 from _http_load import LoadGen, Target, child_main, die_with_parent, proc_cpu
 
+from kubellm.app.readiness import tail, wait_until_ready
 from kubellm.registry.storage.etcd.embedded import EmbeddedEtcd
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,26 +78,7 @@ def start_server(state: Path, etcd: str, log: Path, extra: list[str]) -> subproc
 
 
 async def wait_ready(state: Path, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> str:
-    deadline = time.monotonic() + timeout
-    url_file = state / "apiserver.url"
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"kubellm-apiserver exited with {proc.returncode}:\n{tail(log)}")
-        if url_file.exists():
-            url = url_file.read_text().strip()
-            if await asyncio.to_thread(_ready, url, state):
-                return url
-        await asyncio.sleep(0.1)
-    raise TimeoutError(f"kubellm-apiserver not ready in {timeout}s:\n{tail(log)}")
-
-
-def _ready(url: str, state: Path) -> bool:
-    ctx = ssl.create_default_context(cafile=str(state / "pki" / "serving-ca.crt"))
-    try:
-        with urllib.request.urlopen(f"{url}/readyz", context=ctx, timeout=2) as r:
-            return bool(r.status == 200)
-    except OSError:
-        return False
+    return await asyncio.to_thread(wait_until_ready, state, proc, log, timeout)
 
 
 def stop_server(proc: subprocess.Popen[bytes] | None) -> None:
@@ -110,13 +90,6 @@ def stop_server(proc: subprocess.Popen[bytes] | None) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-
-
-def tail(path: Path, n: int = 4000) -> str:
-    try:
-        return path.read_text(errors="replace")[-n:]
-    except OSError:
-        return ""
 
 
 class LocalLoad:

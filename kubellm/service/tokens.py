@@ -73,6 +73,20 @@ def _b64decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def _header(token: str) -> dict[str, Any]:
+    """The JOSE header of a compact JWS, read before anything is verified (to pick the key); InvalidToken
+    for anything that is not a bounded three-part token with a JSON object header."""
+    if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
+        raise InvalidToken("malformed token")
+    try:
+        header = json.loads(_b64decode(token.split(".", 1)[0]))
+    except (ValueError, RecursionError):
+        raise InvalidToken("malformed token") from None
+    if not isinstance(header, dict):
+        raise InvalidToken("malformed token")
+    return header
+
+
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -340,14 +354,7 @@ class TokenIssuer:
         """The token's claims, or InvalidToken. `is_active(claims)` False refuses the token (the user is
         disabled, gone, or another user of the same name)."""
         at = time.time() if now is None else now
-        if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
-            raise InvalidToken("malformed token")
-        try:
-            header = json.loads(_b64decode(token.split(".", 1)[0]))
-        except (ValueError, RecursionError):
-            raise InvalidToken("malformed token") from None
-        if not isinstance(header, dict):
-            raise InvalidToken("malformed token")
+        header = _header(token)
         kid = header.get("kid")
         key = self.keyring.get(kid, at) if isinstance(kid, str) else None
         if key is None:
@@ -405,14 +412,7 @@ class OIDCVerifier:
     def verify(self, token: str, now: float | None = None) -> tuple[str, tuple[str, ...]]:
         """(user name, groups) of a valid ID token, or InvalidToken."""
         at = time.time() if now is None else now
-        if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
-            raise InvalidToken("malformed token")
-        try:
-            header = json.loads(_b64decode(token.split(".", 1)[0]))
-        except (ValueError, RecursionError):
-            raise InvalidToken("malformed token") from None
-        if not isinstance(header, dict):
-            raise InvalidToken("malformed token")
+        header = _header(token)
         alg, kid = header.get("alg"), header.get("kid")
         if alg not in OIDC_ALGORITHMS:
             raise InvalidToken("algorithm not allowed")

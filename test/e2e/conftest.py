@@ -7,11 +7,9 @@ import os
 import re
 import shutil
 import signal
-import ssl
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from kubellm.app.readiness import wait_until_ready
 from kubellm.server.certs import Pair, ensure_ca
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,25 +97,6 @@ class APIServer:
         return proc
 
 
-def _wait_ready(state: Path, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> str:
-    deadline = time.monotonic() + timeout
-    url_file = state / "apiserver.url"
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"kubellm-apiserver exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
-        if url_file.exists():
-            url = url_file.read_text().strip()
-            ctx = ssl.create_default_context(cafile=str(state / "pki" / "serving-ca.crt"))
-            try:
-                with urllib.request.urlopen(f"{url}/readyz", context=ctx, timeout=2) as r:
-                    if r.status == 200:
-                        return url
-            except OSError:
-                pass
-        time.sleep(0.1)
-    raise TimeoutError(f"kubellm-apiserver not ready in {timeout}s:\n{log.read_text()[-4000:]}")
-
-
 def _die_with_parent() -> None:
     import ctypes
 
@@ -137,7 +117,7 @@ def running_apiserver(state: Path, *extra: str) -> Iterator[APIServer]:
             stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True,
             preexec_fn=_die_with_parent)  # never outlives a killed pytest
     try:
-        url = _wait_ready(state, proc, log)
+        url = wait_until_ready(state, proc, log)
         yield APIServer(url, state / "admin.kubeconfig", state, proc, log)
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -30,6 +30,7 @@ from kubernetes.dynamic.exceptions import (
     UnprocessibleEntityError,
 )
 from kubernetes.dynamic.resource import Resource, ResourceInstance
+from test_http_api import llm
 
 GROUP = "model.kubellm.io"
 VERSION = "v1alpha1"
@@ -75,17 +76,6 @@ def ns(llms: Resource, request: pytest.FixtureRequest) -> Iterator[str]:
                        content_type="application/merge-patch+json")
         with contextlib.suppress(NotFoundError):
             llms.delete(namespace=name, name=obj.metadata.name)
-
-
-def llm(name: str, *, replicas: int = 1, labels: dict[str, str] | None = None,
-        finalizers: list[str] | None = None, **spec: Any) -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": name}
-    if labels:
-        meta["labels"] = labels
-    if finalizers:
-        meta["finalizers"] = finalizers
-    return {"apiVersion": GV, "kind": "LLMService", "metadata": meta,
-            "spec": {"model": MODEL, "replicas": replicas, **spec}}
 
 
 def as_dict(value: object) -> dict[str, Any]:

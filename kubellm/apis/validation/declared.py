@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
@@ -176,3 +176,26 @@ def in_field_order(model: type[BaseModel], *lists: Iterable[FieldError]) -> Erro
     keep their order, and the first list's come first)."""
     errs = [e for errors in lists for e in errors]
     return sorted(errs, key=lambda e: position(model, e.field))
+
+
+class _WithSpecAndStatus(Protocol):
+    spec: Any
+    status: Any
+
+
+def spec_and_status(obj: _WithSpecAndStatus, validate_spec: Callable[[Any], ErrorList],
+                    validate_status: Callable[[Any], ErrorList]) -> ErrorList:
+    """A kind's errors: its spec's, and its status's when it has one, in the order of the fields."""
+    errs = validate_spec(obj.spec)
+    if obj.status is not None:
+        errs = [*errs, *validate_status(obj.status)]
+    return in_field_order(type(obj), errs)  # type: ignore[arg-type]  # every kind is a pydantic model
+
+
+def status_only(validate_status: Callable[[Any], ErrorList]) -> Callable[[Any, Any], ErrorList]:
+    """The check of a status subresource write: only the new status (everything else is kept)."""
+
+    def check(new: Any, old: Any) -> ErrorList:
+        return in_field_order(type(new), validate_status(new.status)) if new.status is not None else []
+
+    return check

@@ -42,22 +42,17 @@ LABEL_VALUE_MSG = (
 )
 
 
+def _dns_name(value: str, maximum: int, pattern: re.Pattern[str], message: str) -> list[str]:
+    errs = [f"must be no more than {maximum} characters"] if len(value) > maximum else []
+    return errs if pattern.fullmatch(value) else [*errs, message]
+
+
 def dns1123_label(value: str) -> list[str]:
-    errs: list[str] = []
-    if len(value) > DNS1123_LABEL_MAX:
-        errs.append(f"must be no more than {DNS1123_LABEL_MAX} characters")
-    if not _DNS1123_LABEL_RE.fullmatch(value):
-        errs.append(DNS1123_LABEL_MSG)
-    return errs
+    return _dns_name(value, DNS1123_LABEL_MAX, _DNS1123_LABEL_RE, DNS1123_LABEL_MSG)
 
 
 def dns1123_subdomain(value: str) -> list[str]:
-    errs: list[str] = []
-    if len(value) > DNS1123_SUBDOMAIN_MAX:
-        errs.append(f"must be no more than {DNS1123_SUBDOMAIN_MAX} characters")
-    if not _DNS1123_SUBDOMAIN_RE.fullmatch(value):
-        errs.append(DNS1123_SUBDOMAIN_MSG)
-    return errs
+    return _dns_name(value, DNS1123_SUBDOMAIN_MAX, _DNS1123_SUBDOMAIN_RE, DNS1123_SUBDOMAIN_MSG)
 
 
 def qualified_name(value: str) -> list[str]:

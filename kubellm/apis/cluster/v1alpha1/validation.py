@@ -85,10 +85,7 @@ def validate_cluster_status(status: ClusterStatus, path: Path = STATUS) -> Error
 
 
 def validate_cluster(obj: Cluster) -> ErrorList:
-    errs = validate_cluster_spec(obj.spec)
-    if obj.status is not None:
-        errs.extend(validate_cluster_status(obj.status))
-    return declared.in_field_order(Cluster, errs)
+    return declared.spec_and_status(obj, validate_cluster_spec, validate_cluster_status)
 
 
 CONNECTION_FIELDS = ("api_endpoint", "ca_bundle", "insecure_skip_tls_verify")
@@ -116,6 +113,5 @@ def validate_cluster_update(new: Cluster, old: Cluster) -> ErrorList:
     return declared.in_field_order(Cluster, errs)
 
 
-def validate_cluster_status_update(new: Cluster, old: Cluster) -> ErrorList:
-    """The status subresource: only the status is written, so only the status is checked."""
-    return declared.in_field_order(Cluster, validate_cluster_status(new.status)) if new.status is not None else []
+validate_cluster_status_update = declared.status_only(validate_cluster_status)
+"""The status subresource: only the status is written, so only the status is checked."""

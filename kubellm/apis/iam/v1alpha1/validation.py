@@ -69,10 +69,7 @@ def validate_user_status(status: UserStatus, path: Path = STATUS) -> ErrorList:
 
 
 def validate_user(obj: User) -> ErrorList:
-    errs = validate_user_spec(obj.spec)
-    if obj.status is not None:
-        errs.extend(validate_user_status(obj.status))
-    return declared.in_field_order(User, errs)
+    return declared.spec_and_status(obj, validate_user_spec, validate_user_status)
 
 
 def validate_user_update(new: User, old: User) -> ErrorList:
@@ -236,6 +233,5 @@ def validate_cluster_role_binding_update(new: ClusterRoleBinding, old: ClusterRo
                                    _role_ref_unchanged(new.role_ref, old.role_ref))
 
 
-def validate_user_status_update(new: User, old: User) -> ErrorList:
-    """The status subresource: only the status is written, so only the status is checked."""
-    return declared.in_field_order(User, validate_user_status(new.status)) if new.status is not None else []
+validate_user_status_update = declared.status_only(validate_user_status)
+"""The status subresource: only the status is written, so only the status is checked."""

@@ -225,10 +225,7 @@ def validate_llm_service_status(status: LLMServiceStatus, path: Path = STATUS) -
 
 
 def validate_llm_service(obj: LLMService) -> ErrorList:
-    errs = validate_llm_service_spec(obj.spec)
-    if obj.status is not None:
-        errs.extend(validate_llm_service_status(obj.status))
-    return declared.in_field_order(LLMService, errs)
+    return declared.spec_and_status(obj, validate_llm_service_spec, validate_llm_service_status)
 
 
 def validate_llm_service_update(new: LLMService, old: LLMService) -> ErrorList:
@@ -236,11 +233,8 @@ def validate_llm_service_update(new: LLMService, old: LLMService) -> ErrorList:
     return validate_llm_service(new)
 
 
-def validate_llm_service_status_update(new: LLMService, old: LLMService) -> ErrorList:
-    """The status subresource: only the status is written, so only the status is checked."""
-    if new.status is None:
-        return []
-    return declared.in_field_order(LLMService, validate_llm_service_status(new.status))
+validate_llm_service_status_update = declared.status_only(validate_llm_service_status)
+"""The status subresource: only the status is written, so only the status is checked."""
 
 
 # --- RAGService ----------------------------------------------------------------------------------
@@ -322,10 +316,7 @@ def validate_rag_service_status(status: RAGServiceStatus, path: Path = STATUS) -
 
 
 def validate_rag_service(obj: RAGService) -> ErrorList:
-    errs = validate_rag_service_spec(obj.spec)
-    if obj.status is not None:
-        errs.extend(validate_rag_service_status(obj.status))
-    return declared.in_field_order(RAGService, errs)
+    return declared.spec_and_status(obj, validate_rag_service_spec, validate_rag_service_status)
 
 
 def validate_rag_service_update(new: RAGService, old: RAGService) -> ErrorList:
@@ -343,11 +334,8 @@ def validate_rag_service_update(new: RAGService, old: RAGService) -> ErrorList:
     return declared.in_field_order(RAGService, errs)
 
 
-def validate_rag_service_status_update(new: RAGService, old: RAGService) -> ErrorList:
-    """The status subresource: only the status is written, so only the status is checked."""
-    if new.status is None:
-        return []
-    return declared.in_field_order(RAGService, validate_rag_service_status(new.status))
+validate_rag_service_status_update = declared.status_only(validate_rag_service_status)
+"""The status subresource: only the status is written, so only the status is checked."""
 
 
 __all__ = [
