@@ -15,7 +15,7 @@ import asyncio
 import builtins
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
@@ -481,7 +481,7 @@ class ResourceOps(Generic[O]):
     async def watch_stream(self, *, label_selector: Selector = None, field_selector: Selector = None,
                            resource_version: str | None = None, allow_bookmarks: bool = True,
                            timeout_seconds: int | None = None, send_initial_events: bool = False,
-                           read_timeout: float | None = None) -> AsyncIterator[WatchEvent[O]]:
+                           read_timeout: float | None = None) -> AsyncGenerator[WatchEvent[O], None]:
         """One watch connection: its events until the server ends the stream. An ERROR event raises its
         typed error (410 → `Expired`/`Gone`); a cut connection raises `TransportError`."""
         query = [("watch", "true"), *_list_query(label_selector, field_selector)]
@@ -549,20 +549,22 @@ class ResourceOps(Generic[O]):
                 yield WatchEvent("ADDED", obj)
         while True:
             try:
-                async for event in self.watch_stream(label_selector=label_selector, field_selector=field_selector,
-                                                     resource_version=rv, timeout_seconds=timeout_seconds):
-                    backoff.reset()
-                    rv = self.resource_version(event.object) or rv
-                    if event.type == "BOOKMARK":
-                        if bookmarks:
-                            yield event
-                        continue
-                    key = self.key(event.object)
-                    if event.type == "DELETED":
-                        known.pop(key, None)
-                    else:
-                        known[key] = event.object
-                    yield event
+                stream = self.watch_stream(label_selector=label_selector, field_selector=field_selector,
+                                           resource_version=rv, timeout_seconds=timeout_seconds)
+                async with contextlib.aclosing(stream):  # closed (its connection too) when the consumer stops
+                    async for event in stream:
+                        backoff.reset()
+                        rv = self.resource_version(event.object) or rv
+                        if event.type == "BOOKMARK":
+                            if bookmarks:
+                                yield event
+                            continue
+                        key = self.key(event.object)
+                        if event.type == "DELETED":
+                            known.pop(key, None)
+                        else:
+                            known[key] = event.object
+                        yield event
                 continue  # the server ended the stream (timeoutSeconds): resume at once
             except RETRYABLE_WATCH_ERRORS as exc:
                 if not needs_relist(exc):

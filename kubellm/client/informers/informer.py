@@ -376,19 +376,21 @@ class SharedIndexInformer(Generic[O]):
         source = self.source
         collected: dict[str, O] | None = {} if initial else None
         rv = "" if initial else self._rv
-        async for event in source.watch_stream(label_selector=self.label_selector, field_selector=self.field_selector,
-                                               resource_version=rv, allow_bookmarks=True, timeout_seconds=timeout,
-                                               send_initial_events=initial, read_timeout=self.watch_read_timeout):
-            if collected is not None:
-                if event.type == "BOOKMARK" and _initial_events_end(source, event.object):
-                    self._replace(list(collected.values()), source.resource_version(event.object))
-                    self.stats.lists += 1
-                    self._need_list = False
-                    collected = None
-                elif event.type != "BOOKMARK":
-                    collected[source.key(event.object)] = event.object
-                continue
-            self._handle(event)
+        stream = source.watch_stream(label_selector=self.label_selector, field_selector=self.field_selector,
+                                     resource_version=rv, allow_bookmarks=True, timeout_seconds=timeout,
+                                     send_initial_events=initial, read_timeout=self.watch_read_timeout)
+        async with contextlib.aclosing(stream):  # its connection closes with it, also when the informer stops
+            async for event in stream:
+                if collected is not None:
+                    if event.type == "BOOKMARK" and _initial_events_end(source, event.object):
+                        self._replace(list(collected.values()), source.resource_version(event.object))
+                        self.stats.lists += 1
+                        self._need_list = False
+                        collected = None
+                    elif event.type != "BOOKMARK":
+                        collected[source.key(event.object)] = event.object
+                    continue
+                self._handle(event)
 
     def _handle(self, event: WatchEvent[O]) -> None:
         obj = event.object
