@@ -3,11 +3,14 @@ change to the API types until hack/update-codegen.sh runs again (in a copy of th
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from kubellm.client import gen
 
@@ -38,6 +41,7 @@ def test_verify_fails_after_a_types_change_until_the_generator_runs(tmp_path: Pa
     for script in ("update-codegen.sh", "verify-codegen.sh"):
         shutil.copy2(ROOT / "hack" / script, tree / "hack" / script)
     generated = tree / "kubellm" / "client" / "generated"
+    assert run(tree, "update-codegen.sh").returncode == 0  # whatever the checkout's state, start up to date
 
     ok = run(tree, "verify-codegen.sh")
     assert ok.returncode == 0, ok.stderr
@@ -71,3 +75,71 @@ def test_verify_fails_after_a_types_change_until_the_generator_runs(tmp_path: Pa
     rag = module[module.index("class AsyncRAGServiceClient"):module.index("class RAGServiceClient")]
     assert "def update" in rag and "def update_status" not in rag and "def apply_status" not in rag
     assert run(tree, "verify-codegen.sh").returncode == 0
+
+
+FAKE_GROUP = '''
+from pydantic import Field
+
+from kubellm.apis.meta.v1 import ObjectMeta, TypedModel
+from kubellm.apis.scheme import ResourceInfo
+
+
+class Namespace(TypedModel):
+    """Namespace is a scope for names."""
+
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+
+
+class Event(TypedModel):
+    """Event reports something that happened."""
+
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    message: str = ""
+
+
+RESOURCES = [
+    ResourceInfo(group="", version="v1", kind="Namespace", plural="namespaces", singular="namespace",
+                 namespaced=False, model=Namespace),
+    ResourceInfo(group="", version="v1", kind="Event", plural="events", singular="event", namespaced=True,
+                 model=Event, has_status=False),
+]
+'''
+
+
+def test_kinds_named_like_the_support_classes_generate_valid_code(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A core/v1 group with `Namespace` (like the lister base class `NamespaceLister`'s stem) and `Event` (like
+    `WatchEvent`): the generated module is ruff-clean, imports, and its classes are what they should be."""
+    package = tmp_path / "fakeapis"
+    (package / "core" / "v1").mkdir(parents=True)
+    for init in (package / "__init__.py", package / "core" / "__init__.py"):
+        init.write_text("")
+    (package / "core" / "v1" / "__init__.py").write_text(FAKE_GROUP)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (gv,) = gen.find_group_versions("fakeapis")
+    assert gv.ident == "core_v1" and gv.camel == "CoreV1"
+    module = tmp_path / "core_v1.py"
+    module.write_text(gen.render_group(gv))
+    lint = subprocess.run([str(ROOT / ".venv" / "bin" / "ruff"), "check", "--config", str(ROOT / "pyproject.toml"),
+                           "--ignore", "I001", str(module)],  # (fakeapis sorts as third-party here)
+                          capture_output=True, text=True, check=False)
+    assert lint.returncode == 0, lint.stdout
+    generated = importlib.import_module("core_v1")
+    from kubellm.client.informers.lister import ClusterScopedLister, NamespacedLister
+    from kubellm.client.resource import ResourceRef
+
+    assert issubclass(generated.NamespaceLister, ClusterScopedLister)
+    assert issubclass(generated.EventLister, NamespacedLister) and hasattr(generated.EventLister, "events")
+    assert ResourceRef("", "v1", "namespaces", "Namespace", False) == generated.NAMESPACES
+    assert "update_status" in vars(generated.NamespaceClient) and "update_status" not in vars(generated.EventClient)
+    assert generated.NAMESPACES.path(None, "default") == "/api/v1/namespaces/default"
+
+
+def test_names_that_would_clash_are_refused() -> None:
+    from kubellm.apis.meta.v1 import TypedModel
+    from kubellm.apis.scheme import ResourceInfo
+
+    infos = tuple(ResourceInfo(group="x.io", version="v1", kind=kind, plural=f"{kind.lower()}s", singular=kind.lower(),
+                               namespaced=True, model=TypedModel) for kind in ("Foo", "FooClient"))
+    with pytest.raises(ValueError, match="FooClient"):
+        gen.render_group(gen.GroupVersion("x", "x.io", "v1", infos))

@@ -46,6 +46,10 @@ class GroupVersion:
         return f"{short.replace('.', '_').replace('-', '_') or 'core'}_{self.version}"
 
     @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
     def camel(self) -> str:
         return "".join(part[:1].upper() + part[1:] for part in self.ident.split("_"))
 
@@ -104,11 +108,13 @@ class Method:
     """"status" or "scale": only for resources with that subresource."""
 
 
-SEL = "label_selector: Selector = None, field_selector: Selector = None"
-WRITE = ("dry_run: bool = False, field_manager: str | None = None, field_validation: FieldValidation | None = None, "
+SEL = "label_selector: _resource.Selector = None, field_selector: _resource.Selector = None"
+WRITE = ("dry_run: bool = False, field_manager: str | None = None, "
+         "field_validation: _resource.FieldValidation | None = None, "
          "timeout: float | None = None")
 WRITE_ARGS = "dry_run=dry_run, field_manager=field_manager, field_validation=field_validation, timeout=timeout"
-DELETE = ("propagation_policy: PropagationPolicy | None = None, grace_period_seconds: int | None = None, "
+PATCH = "_resource.Patch, *, patch_type: _resource.PatchType | None = None"
+DELETE = ("propagation_policy: _resource.PropagationPolicy | None = None, grace_period_seconds: int | None = None, "
           "dry_run: bool = False, timeout: float | None = None")
 DELETE_ARGS = ("propagation_policy=propagation_policy, grace_period_seconds=grace_period_seconds, dry_run=dry_run, "
                "timeout=timeout")
@@ -119,7 +125,7 @@ METHODS: tuple[Method, ...] = (
            "The {kind} `name` (`resource_version=\"0\"`: any cached version will do)."),
     Method("list", f"self, *, {SEL}, limit: int | None = None, continue_: str | None = None, "
            "resource_version: str | None = None, resource_version_match: str | None = None, "
-           "timeout: float | None = None", "ObjectList[{T}]",
+           "timeout: float | None = None", "_resource.ObjectList[{T}]",
            "list(label_selector=label_selector, field_selector=field_selector, limit=limit, continue_=continue_, "
            "resource_version=resource_version, resource_version_match=resource_version_match, timeout=timeout)",
            "One page of {plural}: at most `limit`, from `continue_` (the previous page's `continue_`)."),
@@ -134,10 +140,10 @@ METHODS: tuple[Method, ...] = (
            f"update(obj, subresource=\"status\", {WRITE_ARGS})",
            "Replace the {kind}'s status (nothing else changes); a stale resourceVersion is `Conflict`.",
            needs="status"),
-    Method("patch", f"self, name: str, patch: Patch, *, patch_type: PatchType | None = None, {WRITE}", "{T}",
+    Method("patch", f"self, name: str, patch: {PATCH}, {WRITE}", "{T}",
            f"patch(name, patch, patch_type=patch_type, {WRITE_ARGS})",
            "Patch the {kind} `name`: a merge patch (a mapping) or a JSON patch (a list of operations)."),
-    Method("patch_status", f"self, name: str, patch: Patch, *, patch_type: PatchType | None = None, {WRITE}", "{T}",
+    Method("patch_status", f"self, name: str, patch: {PATCH}, {WRITE}", "{T}",
            f"patch(name, patch, patch_type=patch_type, subresource=\"status\", {WRITE_ARGS})",
            "Patch the {kind}'s status.", needs="status"),
     Method("apply", "self, config: {T} | Mapping[str, Any], *, field_manager: str, force: bool = False, "
@@ -150,7 +156,7 @@ METHODS: tuple[Method, ...] = (
            "apply(config, field_manager=field_manager, force=force, subresource=\"status\", dry_run=dry_run, "
            "timeout=timeout)",
            "Server-side apply to the {kind}'s status.", needs="status"),
-    Method("delete", f"self, name: str, *, preconditions: Preconditions | None = None, {DELETE}", "{T} | None",
+    Method("delete", f"self, name: str, *, preconditions: _meta.Preconditions | None = None, {DELETE}", "{T} | None",
            f"delete(name, preconditions=preconditions, {DELETE_ARGS})",
            "Delete the {kind} `name` (if `preconditions` on uid and resourceVersion hold); the object as the "
            "server returns it (with a deletionTimestamp while finalizers remain), or None."),
@@ -158,18 +164,19 @@ METHODS: tuple[Method, ...] = (
            f"delete_collection(label_selector=label_selector, field_selector=field_selector, {DELETE_ARGS})",
            "Delete every {kind} the selectors match; the deleted objects."),
     Method("watch", f"self, *, {SEL}, resource_version: str | None = None, timeout_seconds: int | None = None, "
-           "bookmarks: bool = False, relist_on_expired: bool = True, backoff: Backoff | None = None",
-           "Iter[WatchEvent[{T}]]",
+           "bookmarks: bool = False, relist_on_expired: bool = True, backoff: _backoff.Backoff | None = None",
+           "Iter[_resource.WatchEvent[{T}]]",
            "watch(label_selector=label_selector, field_selector=field_selector, resource_version=resource_version, "
            "timeout_seconds=timeout_seconds, bookmarks=bookmarks, relist_on_expired=relist_on_expired, "
            "backoff=backoff)",
            "Changes to {plural} until you stop iterating: without `resource_version`, the current {plural} first "
            "(ADDED); resumed from the last resourceVersion after a dropped stream; a 410 relists and sends the "
            "differences.", stream=True),
-    Method("get_scale", "self, name: str, *, timeout: float | None = None", "Scale",
-           "@get_scale(self._ops, name, timeout)", "The autoscaling/v1 Scale of the {kind} `name`.", needs="scale"),
-    Method("update_scale", f"self, name: str, scale: Scale, *, {WRITE}", "Scale",
-           "@update_scale(self._ops, name, scale, dry_run, field_manager, field_validation, timeout)",
+    Method("get_scale", "self, name: str, *, timeout: float | None = None", "_scale.Scale",
+           "@_typed.get_scale(self._ops, name, timeout)", "The autoscaling/v1 Scale of the {kind} `name`.",
+           needs="scale"),
+    Method("update_scale", f"self, name: str, scale: _scale.Scale, *, {WRITE}", "_scale.Scale",
+           "@_typed.update_scale(self._ops, name, scale, dry_run, field_manager, field_validation, timeout)",
            "Set the {kind}'s replicas through its scale subresource.", needs="scale"),
 )
 
@@ -256,7 +263,7 @@ def _client_classes(info: ResourceInfo, const: str) -> list[str]:
     out: list[str] = []
     for blocking in (False, True):
         cls = f"{t}Client" if blocking else f"Async{t}Client"
-        base = f"TypedClient[{t}]" if blocking else f"AsyncTypedClient[{t}]"
+        base = f"_typed.TypedClient[{t}]" if blocking else f"_typed.AsyncTypedClient[{t}]"
         flavour = "blocking" if blocking else "asyncio"
         summary = f"The {flavour} client of {t}s ({info.api_version}){scope}."
         if about:
@@ -277,18 +284,18 @@ def _client_classes(info: ResourceInfo, const: str) -> list[str]:
 def _lister_classes(info: ResourceInfo, const: str) -> list[str]:
     t = info.kind
     if info.namespaced:
-        out = ["", "", f"class {t}Lister(NamespacedLister[{t}]):",
+        out = ["", "", f"class {t}Lister(_listers.NamespacedLister[{t}]):",
                *_doc(f"Reads of {t}s from an informer's store: `list()` in all namespaces, "
                      f"`{info.plural}(namespace)` in one.", "    "), "",
-               f"    def {info.plural}(self, namespace: str) -> NamespaceLister[{t}]:",
+               f"    def {info.plural}(self, namespace: str) -> _listers.NamespaceLister[{t}]:",
                f'        """{t}s in `namespace`."""', "        return self.namespace(namespace)"]
     else:
-        out = ["", "", f"class {t}Lister(ClusterScopedLister[{t}]):",
+        out = ["", "", f"class {t}Lister(_listers.ClusterScopedLister[{t}]):",
                *_doc(f"Reads of {t}s from an informer's store.", "    ")]
-    out += ["", "", f"class {t}Informer(ResourceInformer[{t}]):",
+    out += ["", "", f"class {t}Informer(_informers.ResourceInformer[{t}]):",
             *_doc(f"The shared informer of {t}s and a lister of its store.", "    "), "",
-            "    def __init__(self, factory: InformerFactory) -> None:",
-            f"        super().__init__(factory, {const}, ModelCodec({t}))", "",
+            "    def __init__(self, factory: _informers.InformerFactory) -> None:",
+            f"        super().__init__(factory, {const}, _resource.ModelCodec({t}))", "",
             f"    def lister(self) -> {t}Lister:",
             f"        return {t}Lister(self.informer().indexer, self._codec.labels)"]
     return out
@@ -313,37 +320,45 @@ def _import_block(module: str, names: Iterable[str]) -> list[str]:
     return [f"from {module} import (", *[f"    {n}," for n in ordered], ")"]
 
 
+STDLIB_NAMES = frozenset({"annotations", "builtins", "AsyncIterator", "Iterator", "Mapping", "Any"})
+"""Names the generated modules import besides the kinds (support modules are imported as `_name`)."""
+
+
+def _check_names(gv: GroupVersion) -> None:
+    """Every module-level name of the generated module is distinct (a kind named `Mapping`, or one named
+    `FooClient` next to a kind `Foo`, would shadow another)."""
+    names: list[str] = [*STDLIB_NAMES, "FINGERPRINT", f"{gv.camel}Client", f"Async{gv.camel}Client",
+                        f"{gv.camel}Informers"]
+    for info in gv.resources:
+        t = info.kind
+        names += [t, _const(info), f"{t}Client", f"Async{t}Client", f"{t}Lister", f"{t}Informer"]
+    clashes = sorted({n for n in names if names.count(n) > 1})
+    if clashes:
+        raise ValueError(f"{gv.package}: generated names would clash: {clashes}")
+
+
 def render_group(gv: GroupVersion) -> str:
     kinds = [r.kind for r in gv.resources]
     scale = any(r.has_scale for r in gv.resources)
-    namespaced = any(r.namespaced for r in gv.resources)
-    cluster = any(not r.namespaced for r in gv.resources)
-    imports: dict[str, list[str]] = {
-        gv.package: kinds,
-        "kubellm.apis.meta.v1": ["Preconditions"],
-        "kubellm.client.backoff": ["Backoff"],
-        "kubellm.client.informers.factory": ["InformerFactory", "ResourceInformer"],
-        "kubellm.client.informers.lister": (["NamespacedLister", "NamespaceLister"] if namespaced else [])
-        + (["ClusterScopedLister"] if cluster else []),
-        "kubellm.client.resource": ["FieldValidation", "ModelCodec", "ObjectList", "Patch", "PatchType",
-                                    "PropagationPolicy", "ResourceRef", "Selector", "WatchEvent"],
-        "kubellm.client.rest.loop": ["LoopThread"],
-        "kubellm.client.rest.transport": ["Transport"],
-        "kubellm.client.typed": ["AsyncTypedClient", "TypedClient", *(["get_scale", "update_scale"] if scale else [])],
-    }
-    if scale:
-        imports["kubellm.client.scale"] = ["Scale"]
+    _check_names(gv)
     lines = [HEADER,
-             f'"""Typed clients, listers and informers of {gv.group}/{gv.version} (from `{gv.package}`)."""',
+             f'"""Typed clients, listers and informers of {gv.api_version} (from `{gv.package}`)."""',
              "", "from __future__ import annotations", "", "import builtins",
              "from collections.abc import AsyncIterator, Iterator, Mapping", "from typing import Any", ""]
-    for module in sorted(imports):
-        lines += _import_block(module, imports[module])
+    aliased = [("kubellm.apis.meta", "v1", "_meta"), ("kubellm.client", "backoff", "_backoff"),
+               ("kubellm.client", "resource", "_resource"), ("kubellm.client", "rest", "_rest"),
+               ("kubellm.client", "typed", "_typed"), ("kubellm.client.informers", "factory", "_informers"),
+               ("kubellm.client.informers", "lister", "_listers"),
+               *([("kubellm.client", "scale", "_scale")] if scale else [])]
+    blocks: list[tuple[str, str, list[str]]] = [(gv.package, "", _import_block(gv.package, kinds))]
+    blocks += [(module, name, [f"from {module} import {name} as {alias}"]) for module, name, alias in aliased]
+    for _, _, block in sorted(blocks, key=lambda b: (b[0], b[1])):
+        lines += block
     lines += ["", f'FINGERPRINT = "{fingerprint(gv)}"',
               '"""Digest of the types this module was generated from (see `kubellm.client.gen`)."""', ""]
     for info in gv.resources:
-        lines += [f'{_const(info)} = ResourceRef("{info.group}", "{info.version}", "{info.plural}", "{info.kind}", '
-                  f"{info.namespaced})"]
+        lines += _wrap_call(f"{_const(info)} = ", f'_resource.ResourceRef("{info.group}", "{info.version}", '
+                            f'"{info.plural}", "{info.kind}", {info.namespaced})', "")
     for info in gv.resources:
         lines += _client_classes(info, _const(info))
         lines += _lister_classes(info, _const(info))
@@ -351,8 +366,9 @@ def render_group(gv: GroupVersion) -> str:
     for blocking in (False, True):
         cls = f"{gv.camel}Client" if blocking else f"Async{gv.camel}Client"
         flavour = "blocking" if blocking else "asyncio"
-        args = "self, transport: Transport, loop: LoopThread" if blocking else "self, transport: Transport"
-        lines += ["", "", f"class {cls}:", *_doc(f"The {gv.group}/{gv.version} clients ({flavour}).", "    "), "",
+        args = ("self, transport: _rest.Transport, loop: _rest.LoopThread" if blocking
+                else "self, transport: _rest.Transport")
+        lines += ["", "", f"class {cls}:", *_doc(f"The {gv.api_version} clients ({flavour}).", "    "), "",
                   f"    def __init__({args}) -> None:", "        self._transport = transport"]
         if blocking:
             lines += ["        self._loop = loop"]
@@ -368,8 +384,8 @@ def render_group(gv: GroupVersion) -> str:
                 lines += [f"    def {info.plural}(self) -> {rc}:", f'        """{info.kind}s."""',
                           f"        return {rc}(self._transport{extra})"]
     lines += ["", "", f"class {gv.camel}Informers:",
-              *_doc(f"Shared informers of {gv.group}/{gv.version}, from a factory.", "    "), "",
-              "    def __init__(self, factory: InformerFactory) -> None:", "        self._factory = factory"]
+              *_doc(f"Shared informers of {gv.api_version}, from a factory.", "    "), "",
+              "    def __init__(self, factory: _informers.InformerFactory) -> None:", "        self._factory = factory"]
     for info in gv.resources:
         lines += ["", f"    def {info.plural}(self) -> {info.kind}Informer:",
                   f"        return {info.kind}Informer(self._factory)"]

@@ -8,32 +8,21 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 from kubellm.apis.cluster.v1alpha1 import Cluster
-from kubellm.apis.meta.v1 import Preconditions
-from kubellm.client.backoff import Backoff
-from kubellm.client.informers.factory import InformerFactory, ResourceInformer
-from kubellm.client.informers.lister import ClusterScopedLister
-from kubellm.client.resource import (
-    FieldValidation,
-    ModelCodec,
-    ObjectList,
-    Patch,
-    PatchType,
-    PropagationPolicy,
-    ResourceRef,
-    Selector,
-    WatchEvent,
-)
-from kubellm.client.rest.loop import LoopThread
-from kubellm.client.rest.transport import Transport
-from kubellm.client.typed import AsyncTypedClient, TypedClient
+from kubellm.apis.meta import v1 as _meta
+from kubellm.client import backoff as _backoff
+from kubellm.client import resource as _resource
+from kubellm.client import rest as _rest
+from kubellm.client import typed as _typed
+from kubellm.client.informers import factory as _informers
+from kubellm.client.informers import lister as _listers
 
 FINGERPRINT = "303b954eb70cb62e718156b2e9579e2fc380bba211c9a375bb7b92c7cc6cf195"
 """Digest of the types this module was generated from (see `kubellm.client.gen`)."""
 
-CLUSTERS = ResourceRef("cluster.kubellm.io", "v1alpha1", "clusters", "Cluster", False)
+CLUSTERS = _resource.ResourceRef("cluster.kubellm.io", "v1alpha1", "clusters", "Cluster", False)
 
 
-class AsyncClusterClient(AsyncTypedClient[Cluster]):
+class AsyncClusterClient(_typed.AsyncTypedClient[Cluster]):
     """The asyncio client of Clusters (cluster.kubellm.io/v1alpha1), cluster-scoped.
 
     Cluster is a member Kubernetes cluster with GPUs, on which LLMService replicas are placed.
@@ -46,47 +35,52 @@ class AsyncClusterClient(AsyncTypedClient[Cluster]):
         """The Cluster `name` (`resource_version="0"`: any cached version will do)."""
         return await self._ops.get(name, resource_version=resource_version, timeout=timeout)
 
-    async def list(self, *, label_selector: Selector = None, field_selector: Selector = None, limit: int | None = None,
-                   continue_: str | None = None, resource_version: str | None = None,
-                   resource_version_match: str | None = None, timeout: float | None = None) -> ObjectList[Cluster]:
+    async def list(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+                   limit: int | None = None, continue_: str | None = None, resource_version: str | None = None,
+                   resource_version_match: str | None = None,
+                   timeout: float | None = None) -> _resource.ObjectList[Cluster]:
         """One page of Clusters: at most `limit`, from `continue_` (the previous page's `continue_`)."""
         return await self._ops.list(label_selector=label_selector, field_selector=field_selector, limit=limit,
                                     continue_=continue_, resource_version=resource_version,
                                     resource_version_match=resource_version_match, timeout=timeout)
 
-    def iter(self, *, label_selector: Selector = None, field_selector: Selector = None, page_size: int = 500,
-             timeout: float | None = None) -> AsyncIterator[Cluster]:
+    def iter(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+             page_size: int = 500, timeout: float | None = None) -> AsyncIterator[Cluster]:
         """Every Cluster, read in pages of `page_size` that follow `continue`."""
         return self._ops.iter(label_selector=label_selector, field_selector=field_selector, page_size=page_size,
                               timeout=timeout)
 
     async def create(self, obj: Cluster, *, dry_run: bool = False, field_manager: str | None = None,
-                     field_validation: FieldValidation | None = None, timeout: float | None = None) -> Cluster:
+                     field_validation: _resource.FieldValidation | None = None,
+                     timeout: float | None = None) -> Cluster:
         """Create the Cluster (in its own namespace when the client has none)."""
         return await self._ops.create(obj, dry_run=dry_run, field_manager=field_manager,
                                       field_validation=field_validation, timeout=timeout)
 
     async def update(self, obj: Cluster, *, dry_run: bool = False, field_manager: str | None = None,
-                     field_validation: FieldValidation | None = None, timeout: float | None = None) -> Cluster:
+                     field_validation: _resource.FieldValidation | None = None,
+                     timeout: float | None = None) -> Cluster:
         """Replace the Cluster (its status is kept); a stale resourceVersion is `Conflict`."""
         return await self._ops.update(obj, dry_run=dry_run, field_manager=field_manager,
                                       field_validation=field_validation, timeout=timeout)
 
     async def update_status(self, obj: Cluster, *, dry_run: bool = False, field_manager: str | None = None,
-                            field_validation: FieldValidation | None = None, timeout: float | None = None) -> Cluster:
+                            field_validation: _resource.FieldValidation | None = None,
+                            timeout: float | None = None) -> Cluster:
         """Replace the Cluster's status (nothing else changes); a stale resourceVersion is `Conflict`."""
         return await self._ops.update(obj, subresource="status", dry_run=dry_run, field_manager=field_manager,
                                       field_validation=field_validation, timeout=timeout)
 
-    async def patch(self, name: str, patch: Patch, *, patch_type: PatchType | None = None, dry_run: bool = False,
-                    field_manager: str | None = None, field_validation: FieldValidation | None = None,
-                    timeout: float | None = None) -> Cluster:
+    async def patch(self, name: str, patch: _resource.Patch, *, patch_type: _resource.PatchType | None = None,
+                    dry_run: bool = False, field_manager: str | None = None,
+                    field_validation: _resource.FieldValidation | None = None, timeout: float | None = None) -> Cluster:
         """Patch the Cluster `name`: a merge patch (a mapping) or a JSON patch (a list of operations)."""
         return await self._ops.patch(name, patch, patch_type=patch_type, dry_run=dry_run, field_manager=field_manager,
                                      field_validation=field_validation, timeout=timeout)
 
-    async def patch_status(self, name: str, patch: Patch, *, patch_type: PatchType | None = None, dry_run: bool = False,
-                           field_manager: str | None = None, field_validation: FieldValidation | None = None,
+    async def patch_status(self, name: str, patch: _resource.Patch, *, patch_type: _resource.PatchType | None = None,
+                           dry_run: bool = False, field_manager: str | None = None,
+                           field_validation: _resource.FieldValidation | None = None,
                            timeout: float | None = None) -> Cluster:
         """Patch the Cluster's status."""
         return await self._ops.patch(name, patch, patch_type=patch_type, subresource="status", dry_run=dry_run,
@@ -105,17 +99,19 @@ class AsyncClusterClient(AsyncTypedClient[Cluster]):
         return await self._ops.apply(config, field_manager=field_manager, force=force, subresource="status",
                                      dry_run=dry_run, timeout=timeout)
 
-    async def delete(self, name: str, *, preconditions: Preconditions | None = None,
-                     propagation_policy: PropagationPolicy | None = None, grace_period_seconds: int | None = None,
-                     dry_run: bool = False, timeout: float | None = None) -> Cluster | None:
+    async def delete(self, name: str, *, preconditions: _meta.Preconditions | None = None,
+                     propagation_policy: _resource.PropagationPolicy | None = None,
+                     grace_period_seconds: int | None = None, dry_run: bool = False,
+                     timeout: float | None = None) -> Cluster | None:
         """Delete the Cluster `name` (if `preconditions` on uid and resourceVersion hold); the object as the server
         returns it (with a deletionTimestamp while finalizers remain), or None.
         """
         return await self._ops.delete(name, preconditions=preconditions, propagation_policy=propagation_policy,
                                       grace_period_seconds=grace_period_seconds, dry_run=dry_run, timeout=timeout)
 
-    async def delete_collection(self, *, label_selector: Selector = None, field_selector: Selector = None,
-                                propagation_policy: PropagationPolicy | None = None,
+    async def delete_collection(self, *, label_selector: _resource.Selector = None,
+                                field_selector: _resource.Selector = None,
+                                propagation_policy: _resource.PropagationPolicy | None = None,
                                 grace_period_seconds: int | None = None, dry_run: bool = False,
                                 timeout: float | None = None) -> builtins.list[Cluster]:
         """Delete every Cluster the selectors match; the deleted objects."""
@@ -124,9 +120,10 @@ class AsyncClusterClient(AsyncTypedClient[Cluster]):
                                                  grace_period_seconds=grace_period_seconds, dry_run=dry_run,
                                                  timeout=timeout)
 
-    def watch(self, *, label_selector: Selector = None, field_selector: Selector = None,
+    def watch(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
               resource_version: str | None = None, timeout_seconds: int | None = None, bookmarks: bool = False,
-              relist_on_expired: bool = True, backoff: Backoff | None = None) -> AsyncIterator[WatchEvent[Cluster]]:
+              relist_on_expired: bool = True,
+              backoff: _backoff.Backoff | None = None) -> AsyncIterator[_resource.WatchEvent[Cluster]]:
         """Changes to Clusters until you stop iterating: without `resource_version`, the current Clusters first
         (ADDED); resumed from the last resourceVersion after a dropped stream; a 410 relists and sends the
         differences.
@@ -136,7 +133,7 @@ class AsyncClusterClient(AsyncTypedClient[Cluster]):
                                relist_on_expired=relist_on_expired, backoff=backoff)
 
 
-class ClusterClient(TypedClient[Cluster]):
+class ClusterClient(_typed.TypedClient[Cluster]):
     """The blocking client of Clusters (cluster.kubellm.io/v1alpha1), cluster-scoped.
 
     Cluster is a member Kubernetes cluster with GPUs, on which LLMService replicas are placed.
@@ -149,48 +146,50 @@ class ClusterClient(TypedClient[Cluster]):
         """The Cluster `name` (`resource_version="0"`: any cached version will do)."""
         return self._run(self._ops.get(name, resource_version=resource_version, timeout=timeout))
 
-    def list(self, *, label_selector: Selector = None, field_selector: Selector = None, limit: int | None = None,
-             continue_: str | None = None, resource_version: str | None = None,
-             resource_version_match: str | None = None, timeout: float | None = None) -> ObjectList[Cluster]:
+    def list(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+             limit: int | None = None, continue_: str | None = None, resource_version: str | None = None,
+             resource_version_match: str | None = None, timeout: float | None = None) -> _resource.ObjectList[Cluster]:
         """One page of Clusters: at most `limit`, from `continue_` (the previous page's `continue_`)."""
         return self._run(self._ops.list(label_selector=label_selector, field_selector=field_selector, limit=limit,
                                         continue_=continue_, resource_version=resource_version,
                                         resource_version_match=resource_version_match, timeout=timeout))
 
-    def iter(self, *, label_selector: Selector = None, field_selector: Selector = None, page_size: int = 500,
-             timeout: float | None = None) -> Iterator[Cluster]:
+    def iter(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+             page_size: int = 500, timeout: float | None = None) -> Iterator[Cluster]:
         """Every Cluster, read in pages of `page_size` that follow `continue`."""
         return self._iterate(self._ops.iter(label_selector=label_selector, field_selector=field_selector,
                                             page_size=page_size, timeout=timeout))
 
     def create(self, obj: Cluster, *, dry_run: bool = False, field_manager: str | None = None,
-               field_validation: FieldValidation | None = None, timeout: float | None = None) -> Cluster:
+               field_validation: _resource.FieldValidation | None = None, timeout: float | None = None) -> Cluster:
         """Create the Cluster (in its own namespace when the client has none)."""
         return self._run(self._ops.create(obj, dry_run=dry_run, field_manager=field_manager,
                                           field_validation=field_validation, timeout=timeout))
 
     def update(self, obj: Cluster, *, dry_run: bool = False, field_manager: str | None = None,
-               field_validation: FieldValidation | None = None, timeout: float | None = None) -> Cluster:
+               field_validation: _resource.FieldValidation | None = None, timeout: float | None = None) -> Cluster:
         """Replace the Cluster (its status is kept); a stale resourceVersion is `Conflict`."""
         return self._run(self._ops.update(obj, dry_run=dry_run, field_manager=field_manager,
                                           field_validation=field_validation, timeout=timeout))
 
     def update_status(self, obj: Cluster, *, dry_run: bool = False, field_manager: str | None = None,
-                      field_validation: FieldValidation | None = None, timeout: float | None = None) -> Cluster:
+                      field_validation: _resource.FieldValidation | None = None,
+                      timeout: float | None = None) -> Cluster:
         """Replace the Cluster's status (nothing else changes); a stale resourceVersion is `Conflict`."""
         return self._run(self._ops.update(obj, subresource="status", dry_run=dry_run, field_manager=field_manager,
                                           field_validation=field_validation, timeout=timeout))
 
-    def patch(self, name: str, patch: Patch, *, patch_type: PatchType | None = None, dry_run: bool = False,
-              field_manager: str | None = None, field_validation: FieldValidation | None = None,
-              timeout: float | None = None) -> Cluster:
+    def patch(self, name: str, patch: _resource.Patch, *, patch_type: _resource.PatchType | None = None,
+              dry_run: bool = False, field_manager: str | None = None,
+              field_validation: _resource.FieldValidation | None = None, timeout: float | None = None) -> Cluster:
         """Patch the Cluster `name`: a merge patch (a mapping) or a JSON patch (a list of operations)."""
         return self._run(self._ops.patch(name, patch, patch_type=patch_type, dry_run=dry_run,
                                          field_manager=field_manager, field_validation=field_validation,
                                          timeout=timeout))
 
-    def patch_status(self, name: str, patch: Patch, *, patch_type: PatchType | None = None, dry_run: bool = False,
-                     field_manager: str | None = None, field_validation: FieldValidation | None = None,
+    def patch_status(self, name: str, patch: _resource.Patch, *, patch_type: _resource.PatchType | None = None,
+                     dry_run: bool = False, field_manager: str | None = None,
+                     field_validation: _resource.FieldValidation | None = None,
                      timeout: float | None = None) -> Cluster:
         """Patch the Cluster's status."""
         return self._run(self._ops.patch(name, patch, patch_type=patch_type, subresource="status", dry_run=dry_run,
@@ -211,8 +210,8 @@ class ClusterClient(TypedClient[Cluster]):
         return self._run(self._ops.apply(config, field_manager=field_manager, force=force, subresource="status",
                                          dry_run=dry_run, timeout=timeout))
 
-    def delete(self, name: str, *, preconditions: Preconditions | None = None,
-               propagation_policy: PropagationPolicy | None = None, grace_period_seconds: int | None = None,
+    def delete(self, name: str, *, preconditions: _meta.Preconditions | None = None,
+               propagation_policy: _resource.PropagationPolicy | None = None, grace_period_seconds: int | None = None,
                dry_run: bool = False, timeout: float | None = None) -> Cluster | None:
         """Delete the Cluster `name` (if `preconditions` on uid and resourceVersion hold); the object as the server
         returns it (with a deletionTimestamp while finalizers remain), or None.
@@ -220,18 +219,20 @@ class ClusterClient(TypedClient[Cluster]):
         return self._run(self._ops.delete(name, preconditions=preconditions, propagation_policy=propagation_policy,
                                           grace_period_seconds=grace_period_seconds, dry_run=dry_run, timeout=timeout))
 
-    def delete_collection(self, *, label_selector: Selector = None, field_selector: Selector = None,
-                          propagation_policy: PropagationPolicy | None = None, grace_period_seconds: int | None = None,
-                          dry_run: bool = False, timeout: float | None = None) -> builtins.list[Cluster]:
+    def delete_collection(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+                          propagation_policy: _resource.PropagationPolicy | None = None,
+                          grace_period_seconds: int | None = None, dry_run: bool = False,
+                          timeout: float | None = None) -> builtins.list[Cluster]:
         """Delete every Cluster the selectors match; the deleted objects."""
         return self._run(self._ops.delete_collection(label_selector=label_selector, field_selector=field_selector,
                                                      propagation_policy=propagation_policy,
                                                      grace_period_seconds=grace_period_seconds, dry_run=dry_run,
                                                      timeout=timeout))
 
-    def watch(self, *, label_selector: Selector = None, field_selector: Selector = None,
+    def watch(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
               resource_version: str | None = None, timeout_seconds: int | None = None, bookmarks: bool = False,
-              relist_on_expired: bool = True, backoff: Backoff | None = None) -> Iterator[WatchEvent[Cluster]]:
+              relist_on_expired: bool = True,
+              backoff: _backoff.Backoff | None = None) -> Iterator[_resource.WatchEvent[Cluster]]:
         """Changes to Clusters until you stop iterating: without `resource_version`, the current Clusters first
         (ADDED); resumed from the last resourceVersion after a dropped stream; a 410 relists and sends the
         differences.
@@ -241,15 +242,15 @@ class ClusterClient(TypedClient[Cluster]):
                                              bookmarks=bookmarks, relist_on_expired=relist_on_expired, backoff=backoff))
 
 
-class ClusterLister(ClusterScopedLister[Cluster]):
+class ClusterLister(_listers.ClusterScopedLister[Cluster]):
     """Reads of Clusters from an informer's store."""
 
 
-class ClusterInformer(ResourceInformer[Cluster]):
+class ClusterInformer(_informers.ResourceInformer[Cluster]):
     """The shared informer of Clusters and a lister of its store."""
 
-    def __init__(self, factory: InformerFactory) -> None:
-        super().__init__(factory, CLUSTERS, ModelCodec(Cluster))
+    def __init__(self, factory: _informers.InformerFactory) -> None:
+        super().__init__(factory, CLUSTERS, _resource.ModelCodec(Cluster))
 
     def lister(self) -> ClusterLister:
         return ClusterLister(self.informer().indexer, self._codec.labels)
@@ -258,7 +259,7 @@ class ClusterInformer(ResourceInformer[Cluster]):
 class AsyncClusterV1alpha1Client:
     """The cluster.kubellm.io/v1alpha1 clients (asyncio)."""
 
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: _rest.Transport) -> None:
         self._transport = transport
 
     def clusters(self) -> AsyncClusterClient:
@@ -269,7 +270,7 @@ class AsyncClusterV1alpha1Client:
 class ClusterV1alpha1Client:
     """The cluster.kubellm.io/v1alpha1 clients (blocking)."""
 
-    def __init__(self, transport: Transport, loop: LoopThread) -> None:
+    def __init__(self, transport: _rest.Transport, loop: _rest.LoopThread) -> None:
         self._transport = transport
         self._loop = loop
 
@@ -281,7 +282,7 @@ class ClusterV1alpha1Client:
 class ClusterV1alpha1Informers:
     """Shared informers of cluster.kubellm.io/v1alpha1, from a factory."""
 
-    def __init__(self, factory: InformerFactory) -> None:
+    def __init__(self, factory: _informers.InformerFactory) -> None:
         self._factory = factory
 
     def clusters(self) -> ClusterInformer:

@@ -8,37 +8,27 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 from kubellm.apis.iam.v1alpha1 import ClusterRole, ClusterRoleBinding, LoginRecord, Role, RoleBinding, User
-from kubellm.apis.meta.v1 import Preconditions
-from kubellm.client.backoff import Backoff
-from kubellm.client.informers.factory import InformerFactory, ResourceInformer
-from kubellm.client.informers.lister import ClusterScopedLister, NamespacedLister, NamespaceLister
-from kubellm.client.resource import (
-    FieldValidation,
-    ModelCodec,
-    ObjectList,
-    Patch,
-    PatchType,
-    PropagationPolicy,
-    ResourceRef,
-    Selector,
-    WatchEvent,
-)
-from kubellm.client.rest.loop import LoopThread
-from kubellm.client.rest.transport import Transport
-from kubellm.client.typed import AsyncTypedClient, TypedClient
+from kubellm.apis.meta import v1 as _meta
+from kubellm.client import backoff as _backoff
+from kubellm.client import resource as _resource
+from kubellm.client import rest as _rest
+from kubellm.client import typed as _typed
+from kubellm.client.informers import factory as _informers
+from kubellm.client.informers import lister as _listers
 
 FINGERPRINT = "617bdcae3ced83417814e99db04dd8a84d1d7c99b647bee24cd7fbbe2c2d6c76"
 """Digest of the types this module was generated from (see `kubellm.client.gen`)."""
 
-CLUSTERROLEBINDINGS = ResourceRef("iam.kubellm.io", "v1alpha1", "clusterrolebindings", "ClusterRoleBinding", False)
-CLUSTERROLES = ResourceRef("iam.kubellm.io", "v1alpha1", "clusterroles", "ClusterRole", False)
-LOGINRECORDS = ResourceRef("iam.kubellm.io", "v1alpha1", "loginrecords", "LoginRecord", False)
-ROLEBINDINGS = ResourceRef("iam.kubellm.io", "v1alpha1", "rolebindings", "RoleBinding", True)
-ROLES = ResourceRef("iam.kubellm.io", "v1alpha1", "roles", "Role", True)
-USERS = ResourceRef("iam.kubellm.io", "v1alpha1", "users", "User", False)
+CLUSTERROLEBINDINGS = _resource.ResourceRef("iam.kubellm.io", "v1alpha1", "clusterrolebindings", "ClusterRoleBinding",
+                                            False)
+CLUSTERROLES = _resource.ResourceRef("iam.kubellm.io", "v1alpha1", "clusterroles", "ClusterRole", False)
+LOGINRECORDS = _resource.ResourceRef("iam.kubellm.io", "v1alpha1", "loginrecords", "LoginRecord", False)
+ROLEBINDINGS = _resource.ResourceRef("iam.kubellm.io", "v1alpha1", "rolebindings", "RoleBinding", True)
+ROLES = _resource.ResourceRef("iam.kubellm.io", "v1alpha1", "roles", "Role", True)
+USERS = _resource.ResourceRef("iam.kubellm.io", "v1alpha1", "users", "User", False)
 
 
-class AsyncClusterRoleBindingClient(AsyncTypedClient[ClusterRoleBinding]):
+class AsyncClusterRoleBindingClient(_typed.AsyncTypedClient[ClusterRoleBinding]):
     """The asyncio client of ClusterRoleBindings (iam.kubellm.io/v1alpha1), cluster-scoped.
 
     ClusterRoleBinding grants a ClusterRole to subjects across the whole server.
@@ -52,37 +42,38 @@ class AsyncClusterRoleBindingClient(AsyncTypedClient[ClusterRoleBinding]):
         """The ClusterRoleBinding `name` (`resource_version="0"`: any cached version will do)."""
         return await self._ops.get(name, resource_version=resource_version, timeout=timeout)
 
-    async def list(self, *, label_selector: Selector = None, field_selector: Selector = None, limit: int | None = None,
-                   continue_: str | None = None, resource_version: str | None = None,
+    async def list(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+                   limit: int | None = None, continue_: str | None = None, resource_version: str | None = None,
                    resource_version_match: str | None = None,
-                   timeout: float | None = None) -> ObjectList[ClusterRoleBinding]:
+                   timeout: float | None = None) -> _resource.ObjectList[ClusterRoleBinding]:
         """One page of ClusterRoleBindings: at most `limit`, from `continue_` (the previous page's `continue_`)."""
         return await self._ops.list(label_selector=label_selector, field_selector=field_selector, limit=limit,
                                     continue_=continue_, resource_version=resource_version,
                                     resource_version_match=resource_version_match, timeout=timeout)
 
-    def iter(self, *, label_selector: Selector = None, field_selector: Selector = None, page_size: int = 500,
-             timeout: float | None = None) -> AsyncIterator[ClusterRoleBinding]:
+    def iter(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+             page_size: int = 500, timeout: float | None = None) -> AsyncIterator[ClusterRoleBinding]:
         """Every ClusterRoleBinding, read in pages of `page_size` that follow `continue`."""
         return self._ops.iter(label_selector=label_selector, field_selector=field_selector, page_size=page_size,
                               timeout=timeout)
 
     async def create(self, obj: ClusterRoleBinding, *, dry_run: bool = False, field_manager: str | None = None,
-                     field_validation: FieldValidation | None = None,
+                     field_validation: _resource.FieldValidation | None = None,
                      timeout: float | None = None) -> ClusterRoleBinding:
         """Create the ClusterRoleBinding (in its own namespace when the client has none)."""
         return await self._ops.create(obj, dry_run=dry_run, field_manager=field_manager,
                                       field_validation=field_validation, timeout=timeout)
 
     async def update(self, obj: ClusterRoleBinding, *, dry_run: bool = False, field_manager: str | None = None,
-                     field_validation: FieldValidation | None = None,
+                     field_validation: _resource.FieldValidation | None = None,
                      timeout: float | None = None) -> ClusterRoleBinding:
         """Replace the ClusterRoleBinding (its status is kept); a stale resourceVersion is `Conflict`."""
         return await self._ops.update(obj, dry_run=dry_run, field_manager=field_manager,
                                       field_validation=field_validation, timeout=timeout)
 
-    async def patch(self, name: str, patch: Patch, *, patch_type: PatchType | None = None, dry_run: bool = False,
-                    field_manager: str | None = None, field_validation: FieldValidation | None = None,
+    async def patch(self, name: str, patch: _resource.Patch, *, patch_type: _resource.PatchType | None = None,
+                    dry_run: bool = False, field_manager: str | None = None,
+                    field_validation: _resource.FieldValidation | None = None,
                     timeout: float | None = None) -> ClusterRoleBinding:
         """Patch the ClusterRoleBinding `name`: a merge patch (a mapping) or a JSON patch (a list of operations)."""
         return await self._ops.patch(name, patch, patch_type=patch_type, dry_run=dry_run, field_manager=field_manager,
@@ -95,17 +86,19 @@ class AsyncClusterRoleBindingClient(AsyncTypedClient[ClusterRoleBinding]):
         """
         return await self._ops.apply(config, field_manager=field_manager, force=force, dry_run=dry_run, timeout=timeout)
 
-    async def delete(self, name: str, *, preconditions: Preconditions | None = None,
-                     propagation_policy: PropagationPolicy | None = None, grace_period_seconds: int | None = None,
-                     dry_run: bool = False, timeout: float | None = None) -> ClusterRoleBinding | None:
+    async def delete(self, name: str, *, preconditions: _meta.Preconditions | None = None,
+                     propagation_policy: _resource.PropagationPolicy | None = None,
+                     grace_period_seconds: int | None = None, dry_run: bool = False,
+                     timeout: float | None = None) -> ClusterRoleBinding | None:
         """Delete the ClusterRoleBinding `name` (if `preconditions` on uid and resourceVersion hold); the object as the
         server returns it (with a deletionTimestamp while finalizers remain), or None.
         """
         return await self._ops.delete(name, preconditions=preconditions, propagation_policy=propagation_policy,
                                       grace_period_seconds=grace_period_seconds, dry_run=dry_run, timeout=timeout)
 
-    async def delete_collection(self, *, label_selector: Selector = None, field_selector: Selector = None,
-                                propagation_policy: PropagationPolicy | None = None,
+    async def delete_collection(self, *, label_selector: _resource.Selector = None,
+                                field_selector: _resource.Selector = None,
+                                propagation_policy: _resource.PropagationPolicy | None = None,
                                 grace_period_seconds: int | None = None, dry_run: bool = False,
                                 timeout: float | None = None) -> builtins.list[ClusterRoleBinding]:
         """Delete every ClusterRoleBinding the selectors match; the deleted objects."""
@@ -114,10 +107,10 @@ class AsyncClusterRoleBindingClient(AsyncTypedClient[ClusterRoleBinding]):
                                                  grace_period_seconds=grace_period_seconds, dry_run=dry_run,
                                                  timeout=timeout)
 
-    def watch(self, *, label_selector: Selector = None, field_selector: Selector = None,
+    def watch(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
               resource_version: str | None = None, timeout_seconds: int | None = None, bookmarks: bool = False,
               relist_on_expired: bool = True,
-              backoff: Backoff | None = None) -> AsyncIterator[WatchEvent[ClusterRoleBinding]]:
+              backoff: _backoff.Backoff | None = None) -> AsyncIterator[_resource.WatchEvent[ClusterRoleBinding]]:
         """Changes to ClusterRoleBindings until you stop iterating: without `resource_version`, the current
         ClusterRoleBindings first (ADDED); resumed from the last resourceVersion after a dropped stream; a 410
         relists and sends the differences.
@@ -127,7 +120,7 @@ class AsyncClusterRoleBindingClient(AsyncTypedClient[ClusterRoleBinding]):
                                relist_on_expired=relist_on_expired, backoff=backoff)
 
 
-class ClusterRoleBindingClient(TypedClient[ClusterRoleBinding]):
+class ClusterRoleBindingClient(_typed.TypedClient[ClusterRoleBinding]):
     """The blocking client of ClusterRoleBindings (iam.kubellm.io/v1alpha1), cluster-scoped.
 
     ClusterRoleBinding grants a ClusterRole to subjects across the whole server.
@@ -141,34 +134,38 @@ class ClusterRoleBindingClient(TypedClient[ClusterRoleBinding]):
         """The ClusterRoleBinding `name` (`resource_version="0"`: any cached version will do)."""
         return self._run(self._ops.get(name, resource_version=resource_version, timeout=timeout))
 
-    def list(self, *, label_selector: Selector = None, field_selector: Selector = None, limit: int | None = None,
-             continue_: str | None = None, resource_version: str | None = None,
-             resource_version_match: str | None = None, timeout: float | None = None) -> ObjectList[ClusterRoleBinding]:
+    def list(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+             limit: int | None = None, continue_: str | None = None, resource_version: str | None = None,
+             resource_version_match: str | None = None,
+             timeout: float | None = None) -> _resource.ObjectList[ClusterRoleBinding]:
         """One page of ClusterRoleBindings: at most `limit`, from `continue_` (the previous page's `continue_`)."""
         return self._run(self._ops.list(label_selector=label_selector, field_selector=field_selector, limit=limit,
                                         continue_=continue_, resource_version=resource_version,
                                         resource_version_match=resource_version_match, timeout=timeout))
 
-    def iter(self, *, label_selector: Selector = None, field_selector: Selector = None, page_size: int = 500,
-             timeout: float | None = None) -> Iterator[ClusterRoleBinding]:
+    def iter(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+             page_size: int = 500, timeout: float | None = None) -> Iterator[ClusterRoleBinding]:
         """Every ClusterRoleBinding, read in pages of `page_size` that follow `continue`."""
         return self._iterate(self._ops.iter(label_selector=label_selector, field_selector=field_selector,
                                             page_size=page_size, timeout=timeout))
 
     def create(self, obj: ClusterRoleBinding, *, dry_run: bool = False, field_manager: str | None = None,
-               field_validation: FieldValidation | None = None, timeout: float | None = None) -> ClusterRoleBinding:
+               field_validation: _resource.FieldValidation | None = None,
+               timeout: float | None = None) -> ClusterRoleBinding:
         """Create the ClusterRoleBinding (in its own namespace when the client has none)."""
         return self._run(self._ops.create(obj, dry_run=dry_run, field_manager=field_manager,
                                           field_validation=field_validation, timeout=timeout))
 
     def update(self, obj: ClusterRoleBinding, *, dry_run: bool = False, field_manager: str | None = None,
-               field_validation: FieldValidation | None = None, timeout: float | None = None) -> ClusterRoleBinding:
+               field_validation: _resource.FieldValidation | None = None,
+               timeout: float | None = None) -> ClusterRoleBinding:
         """Replace the ClusterRoleBinding (its status is kept); a stale resourceVersion is `Conflict`."""
         return self._run(self._ops.update(obj, dry_run=dry_run, field_manager=field_manager,
                                           field_validation=field_validation, timeout=timeout))
 
-    def patch(self, name: str, patch: Patch, *, patch_type: PatchType | None = None, dry_run: bool = False,
-              field_manager: str | None = None, field_validation: FieldValidation | None = None,
+    def patch(self, name: str, patch: _resource.Patch, *, patch_type: _resource.PatchType | None = None,
+              dry_run: bool = False, field_manager: str | None = None,
+              field_validation: _resource.FieldValidation | None = None,
               timeout: float | None = None) -> ClusterRoleBinding:
         """Patch the ClusterRoleBinding `name`: a merge patch (a mapping) or a JSON patch (a list of operations)."""
         return self._run(self._ops.patch(name, patch, patch_type=patch_type, dry_run=dry_run,
@@ -183,8 +180,8 @@ class ClusterRoleBindingClient(TypedClient[ClusterRoleBinding]):
         return self._run(self._ops.apply(config, field_manager=field_manager, force=force, dry_run=dry_run,
                                          timeout=timeout))
 
-    def delete(self, name: str, *, preconditions: Preconditions | None = None,
-               propagation_policy: PropagationPolicy | None = None, grace_period_seconds: int | None = None,
+    def delete(self, name: str, *, preconditions: _meta.Preconditions | None = None,
+               propagation_policy: _resource.PropagationPolicy | None = None, grace_period_seconds: int | None = None,
                dry_run: bool = False, timeout: float | None = None) -> ClusterRoleBinding | None:
         """Delete the ClusterRoleBinding `name` (if `preconditions` on uid and resourceVersion hold); the object as the
         server returns it (with a deletionTimestamp while finalizers remain), or None.
@@ -192,19 +189,20 @@ class ClusterRoleBindingClient(TypedClient[ClusterRoleBinding]):
         return self._run(self._ops.delete(name, preconditions=preconditions, propagation_policy=propagation_policy,
                                           grace_period_seconds=grace_period_seconds, dry_run=dry_run, timeout=timeout))
 
-    def delete_collection(self, *, label_selector: Selector = None, field_selector: Selector = None,
-                          propagation_policy: PropagationPolicy | None = None, grace_period_seconds: int | None = None,
-                          dry_run: bool = False, timeout: float | None = None) -> builtins.list[ClusterRoleBinding]:
+    def delete_collection(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+                          propagation_policy: _resource.PropagationPolicy | None = None,
+                          grace_period_seconds: int | None = None, dry_run: bool = False,
+                          timeout: float | None = None) -> builtins.list[ClusterRoleBinding]:
         """Delete every ClusterRoleBinding the selectors match; the deleted objects."""
         return self._run(self._ops.delete_collection(label_selector=label_selector, field_selector=field_selector,
                                                      propagation_policy=propagation_policy,
                                                      grace_period_seconds=grace_period_seconds, dry_run=dry_run,
                                                      timeout=timeout))
 
-    def watch(self, *, label_selector: Selector = None, field_selector: Selector = None,
+    def watch(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
               resource_version: str | None = None, timeout_seconds: int | None = None, bookmarks: bool = False,
               relist_on_expired: bool = True,
-              backoff: Backoff | None = None) -> Iterator[WatchEvent[ClusterRoleBinding]]:
+              backoff: _backoff.Backoff | None = None) -> Iterator[_resource.WatchEvent[ClusterRoleBinding]]:
         """Changes to ClusterRoleBindings until you stop iterating: without `resource_version`, the current
         ClusterRoleBindings first (ADDED); resumed from the last resourceVersion after a dropped stream; a 410
         relists and sends the differences.
@@ -214,21 +212,21 @@ class ClusterRoleBindingClient(TypedClient[ClusterRoleBinding]):
                                              bookmarks=bookmarks, relist_on_expired=relist_on_expired, backoff=backoff))
 
 
-class ClusterRoleBindingLister(ClusterScopedLister[ClusterRoleBinding]):
+class ClusterRoleBindingLister(_listers.ClusterScopedLister[ClusterRoleBinding]):
     """Reads of ClusterRoleBindings from an informer's store."""
 
 
-class ClusterRoleBindingInformer(ResourceInformer[ClusterRoleBinding]):
+class ClusterRoleBindingInformer(_informers.ResourceInformer[ClusterRoleBinding]):
     """The shared informer of ClusterRoleBindings and a lister of its store."""
 
-    def __init__(self, factory: InformerFactory) -> None:
-        super().__init__(factory, CLUSTERROLEBINDINGS, ModelCodec(ClusterRoleBinding))
+    def __init__(self, factory: _informers.InformerFactory) -> None:
+        super().__init__(factory, CLUSTERROLEBINDINGS, _resource.ModelCodec(ClusterRoleBinding))
 
     def lister(self) -> ClusterRoleBindingLister:
         return ClusterRoleBindingLister(self.informer().indexer, self._codec.labels)
 
 
-class AsyncClusterRoleClient(AsyncTypedClient[ClusterRole]):
+class AsyncClusterRoleClient(_typed.AsyncTypedClient[ClusterRole]):
     """The asyncio client of ClusterRoles (iam.kubellm.io/v1alpha1), cluster-scoped.
 
     ClusterRole is a cluster-wide set of permissions, granted by a RoleBinding or a ClusterRoleBinding.
@@ -241,34 +239,38 @@ class AsyncClusterRoleClient(AsyncTypedClient[ClusterRole]):
         """The ClusterRole `name` (`resource_version="0"`: any cached version will do)."""
         return await self._ops.get(name, resource_version=resource_version, timeout=timeout)
 
-    async def list(self, *, label_selector: Selector = None, field_selector: Selector = None, limit: int | None = None,
-                   continue_: str | None = None, resource_version: str | None = None,
-                   resource_version_match: str | None = None, timeout: float | None = None) -> ObjectList[ClusterRole]:
+    async def list(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+                   limit: int | None = None, continue_: str | None = None, resource_version: str | None = None,
+                   resource_version_match: str | None = None,
+                   timeout: float | None = None) -> _resource.ObjectList[ClusterRole]:
         """One page of ClusterRoles: at most `limit`, from `continue_` (the previous page's `continue_`)."""
         return await self._ops.list(label_selector=label_selector, field_selector=field_selector, limit=limit,
                                     continue_=continue_, resource_version=resource_version,
                                     resource_version_match=resource_version_match, timeout=timeout)
 
-    def iter(self, *, label_selector: Selector = None, field_selector: Selector = None, page_size: int = 500,
-             timeout: float | None = None) -> AsyncIterator[ClusterRole]:
+    def iter(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+             page_size: int = 500, timeout: float | None = None) -> AsyncIterator[ClusterRole]:
         """Every ClusterRole, read in pages of `page_size` that follow `continue`."""
         return self._ops.iter(label_selector=label_selector, field_selector=field_selector, page_size=page_size,
                               timeout=timeout)
 
     async def create(self, obj: ClusterRole, *, dry_run: bool = False, field_manager: str | None = None,
-                     field_validation: FieldValidation | None = None, timeout: float | None = None) -> ClusterRole:
+                     field_validation: _resource.FieldValidation | None = None,
+                     timeout: float | None = None) -> ClusterRole:
         """Create the ClusterRole (in its own namespace when the client has none)."""
         return await self._ops.create(obj, dry_run=dry_run, field_manager=field_manager,
                                       field_validation=field_validation, timeout=timeout)
 
     async def update(self, obj: ClusterRole, *, dry_run: bool = False, field_manager: str | None = None,
-                     field_validation: FieldValidation | None = None, timeout: float | None = None) -> ClusterRole:
+                     field_validation: _resource.FieldValidation | None = None,
+                     timeout: float | None = None) -> ClusterRole:
         """Replace the ClusterRole (its status is kept); a stale resourceVersion is `Conflict`."""
         return await self._ops.update(obj, dry_run=dry_run, field_manager=field_manager,
                                       field_validation=field_validation, timeout=timeout)
 
-    async def patch(self, name: str, patch: Patch, *, patch_type: PatchType | None = None, dry_run: bool = False,
-                    field_manager: str | None = None, field_validation: FieldValidation | None = None,
+    async def patch(self, name: str, patch: _resource.Patch, *, patch_type: _resource.PatchType | None = None,
+                    dry_run: bool = False, field_manager: str | None = None,
+                    field_validation: _resource.FieldValidation | None = None,
                     timeout: float | None = None) -> ClusterRole:
         """Patch the ClusterRole `name`: a merge patch (a mapping) or a JSON patch (a list of operations)."""
         return await self._ops.patch(name, patch, patch_type=patch_type, dry_run=dry_run, field_manager=field_manager,
@@ -281,17 +283,19 @@ class AsyncClusterRoleClient(AsyncTypedClient[ClusterRole]):
         """
         return await self._ops.apply(config, field_manager=field_manager, force=force, dry_run=dry_run, timeout=timeout)
 
-    async def delete(self, name: str, *, preconditions: Preconditions | None = None,
-                     propagation_policy: PropagationPolicy | None = None, grace_period_seconds: int | None = None,
-                     dry_run: bool = False, timeout: float | None = None) -> ClusterRole | None:
+    async def delete(self, name: str, *, preconditions: _meta.Preconditions | None = None,
+                     propagation_policy: _resource.PropagationPolicy | None = None,
+                     grace_period_seconds: int | None = None, dry_run: bool = False,
+                     timeout: float | None = None) -> ClusterRole | None:
         """Delete the ClusterRole `name` (if `preconditions` on uid and resourceVersion hold); the object as the server
         returns it (with a deletionTimestamp while finalizers remain), or None.
         """
         return await self._ops.delete(name, preconditions=preconditions, propagation_policy=propagation_policy,
                                       grace_period_seconds=grace_period_seconds, dry_run=dry_run, timeout=timeout)
 
-    async def delete_collection(self, *, label_selector: Selector = None, field_selector: Selector = None,
-                                propagation_policy: PropagationPolicy | None = None,
+    async def delete_collection(self, *, label_selector: _resource.Selector = None,
+                                field_selector: _resource.Selector = None,
+                                propagation_policy: _resource.PropagationPolicy | None = None,
                                 grace_period_seconds: int | None = None, dry_run: bool = False,
                                 timeout: float | None = None) -> builtins.list[ClusterRole]:
         """Delete every ClusterRole the selectors match; the deleted objects."""
@@ -300,9 +304,10 @@ class AsyncClusterRoleClient(AsyncTypedClient[ClusterRole]):
                                                  grace_period_seconds=grace_period_seconds, dry_run=dry_run,
                                                  timeout=timeout)
 
-    def watch(self, *, label_selector: Selector = None, field_selector: Selector = None,
+    def watch(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
               resource_version: str | None = None, timeout_seconds: int | None = None, bookmarks: bool = False,
-              relist_on_expired: bool = True, backoff: Backoff | None = None) -> AsyncIterator[WatchEvent[ClusterRole]]:
+              relist_on_expired: bool = True,
+              backoff: _backoff.Backoff | None = None) -> AsyncIterator[_resource.WatchEvent[ClusterRole]]:
         """Changes to ClusterRoles until you stop iterating: without `resource_version`, the current ClusterRoles first
         (ADDED); resumed from the last resourceVersion after a dropped stream; a 410 relists and sends the
         differences.
@@ -312,7 +317,7 @@ class AsyncClusterRoleClient(AsyncTypedClient[ClusterRole]):
                                relist_on_expired=relist_on_expired, backoff=backoff)
 
 
-class ClusterRoleClient(TypedClient[ClusterRole]):
+class ClusterRoleClient(_typed.TypedClient[ClusterRole]):
     """The blocking client of ClusterRoles (iam.kubellm.io/v1alpha1), cluster-scoped.
 
     ClusterRole is a cluster-wide set of permissions, granted by a RoleBinding or a ClusterRoleBinding.
@@ -325,35 +330,36 @@ class ClusterRoleClient(TypedClient[ClusterRole]):
         """The ClusterRole `name` (`resource_version="0"`: any cached version will do)."""
         return self._run(self._ops.get(name, resource_version=resource_version, timeout=timeout))
 
-    def list(self, *, label_selector: Selector = None, field_selector: Selector = None, limit: int | None = None,
-             continue_: str | None = None, resource_version: str | None = None,
-             resource_version_match: str | None = None, timeout: float | None = None) -> ObjectList[ClusterRole]:
+    def list(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+             limit: int | None = None, continue_: str | None = None, resource_version: str | None = None,
+             resource_version_match: str | None = None,
+             timeout: float | None = None) -> _resource.ObjectList[ClusterRole]:
         """One page of ClusterRoles: at most `limit`, from `continue_` (the previous page's `continue_`)."""
         return self._run(self._ops.list(label_selector=label_selector, field_selector=field_selector, limit=limit,
                                         continue_=continue_, resource_version=resource_version,
                                         resource_version_match=resource_version_match, timeout=timeout))
 
-    def iter(self, *, label_selector: Selector = None, field_selector: Selector = None, page_size: int = 500,
-             timeout: float | None = None) -> Iterator[ClusterRole]:
+    def iter(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+             page_size: int = 500, timeout: float | None = None) -> Iterator[ClusterRole]:
         """Every ClusterRole, read in pages of `page_size` that follow `continue`."""
         return self._iterate(self._ops.iter(label_selector=label_selector, field_selector=field_selector,
                                             page_size=page_size, timeout=timeout))
 
     def create(self, obj: ClusterRole, *, dry_run: bool = False, field_manager: str | None = None,
-               field_validation: FieldValidation | None = None, timeout: float | None = None) -> ClusterRole:
+               field_validation: _resource.FieldValidation | None = None, timeout: float | None = None) -> ClusterRole:
         """Create the ClusterRole (in its own namespace when the client has none)."""
         return self._run(self._ops.create(obj, dry_run=dry_run, field_manager=field_manager,
                                           field_validation=field_validation, timeout=timeout))
 
     def update(self, obj: ClusterRole, *, dry_run: bool = False, field_manager: str | None = None,
-               field_validation: FieldValidation | None = None, timeout: float | None = None) -> ClusterRole:
+               field_validation: _resource.FieldValidation | None = None, timeout: float | None = None) -> ClusterRole:
         """Replace the ClusterRole (its status is kept); a stale resourceVersion is `Conflict`."""
         return self._run(self._ops.update(obj, dry_run=dry_run, field_manager=field_manager,
                                           field_validation=field_validation, timeout=timeout))
 
-    def patch(self, name: str, patch: Patch, *, patch_type: PatchType | None = None, dry_run: bool = False,
-              field_manager: str | None = None, field_validation: FieldValidation | None = None,
-              timeout: float | None = None) -> ClusterRole:
+    def patch(self, name: str, patch: _resource.Patch, *, patch_type: _resource.PatchType | None = None,
+              dry_run: bool = False, field_manager: str | None = None,
+              field_validation: _resource.FieldValidation | None = None, timeout: float | None = None) -> ClusterRole:
         """Patch the ClusterRole `name`: a merge patch (a mapping) or a JSON patch (a list of operations)."""
         return self._run(self._ops.patch(name, patch, patch_type=patch_type, dry_run=dry_run,
                                          field_manager=field_manager, field_validation=field_validation,
@@ -367,8 +373,8 @@ class ClusterRoleClient(TypedClient[ClusterRole]):
         return self._run(self._ops.apply(config, field_manager=field_manager, force=force, dry_run=dry_run,
                                          timeout=timeout))
 
-    def delete(self, name: str, *, preconditions: Preconditions | None = None,
-               propagation_policy: PropagationPolicy | None = None, grace_period_seconds: int | None = None,
+    def delete(self, name: str, *, preconditions: _meta.Preconditions | None = None,
+               propagation_policy: _resource.PropagationPolicy | None = None, grace_period_seconds: int | None = None,
                dry_run: bool = False, timeout: float | None = None) -> ClusterRole | None:
         """Delete the ClusterRole `name` (if `preconditions` on uid and resourceVersion hold); the object as the server
         returns it (with a deletionTimestamp while finalizers remain), or None.
@@ -376,18 +382,20 @@ class ClusterRoleClient(TypedClient[ClusterRole]):
         return self._run(self._ops.delete(name, preconditions=preconditions, propagation_policy=propagation_policy,
                                           grace_period_seconds=grace_period_seconds, dry_run=dry_run, timeout=timeout))
 
-    def delete_collection(self, *, label_selector: Selector = None, field_selector: Selector = None,
-                          propagation_policy: PropagationPolicy | None = None, grace_period_seconds: int | None = None,
-                          dry_run: bool = False, timeout: float | None = None) -> builtins.list[ClusterRole]:
+    def delete_collection(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+                          propagation_policy: _resource.PropagationPolicy | None = None,
+                          grace_period_seconds: int | None = None, dry_run: bool = False,
+                          timeout: float | None = None) -> builtins.list[ClusterRole]:
         """Delete every ClusterRole the selectors match; the deleted objects."""
         return self._run(self._ops.delete_collection(label_selector=label_selector, field_selector=field_selector,
                                                      propagation_policy=propagation_policy,
                                                      grace_period_seconds=grace_period_seconds, dry_run=dry_run,
                                                      timeout=timeout))
 
-    def watch(self, *, label_selector: Selector = None, field_selector: Selector = None,
+    def watch(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
               resource_version: str | None = None, timeout_seconds: int | None = None, bookmarks: bool = False,
-              relist_on_expired: bool = True, backoff: Backoff | None = None) -> Iterator[WatchEvent[ClusterRole]]:
+              relist_on_expired: bool = True,
+              backoff: _backoff.Backoff | None = None) -> Iterator[_resource.WatchEvent[ClusterRole]]:
         """Changes to ClusterRoles until you stop iterating: without `resource_version`, the current ClusterRoles first
         (ADDED); resumed from the last resourceVersion after a dropped stream; a 410 relists and sends the
         differences.
@@ -397,21 +405,21 @@ class ClusterRoleClient(TypedClient[ClusterRole]):
                                              bookmarks=bookmarks, relist_on_expired=relist_on_expired, backoff=backoff))
 
 
-class ClusterRoleLister(ClusterScopedLister[ClusterRole]):
+class ClusterRoleLister(_listers.ClusterScopedLister[ClusterRole]):
     """Reads of ClusterRoles from an informer's store."""
 
 
-class ClusterRoleInformer(ResourceInformer[ClusterRole]):
+class ClusterRoleInformer(_informers.ResourceInformer[ClusterRole]):
     """The shared informer of ClusterRoles and a lister of its store."""
 
-    def __init__(self, factory: InformerFactory) -> None:
-        super().__init__(factory, CLUSTERROLES, ModelCodec(ClusterRole))
+    def __init__(self, factory: _informers.InformerFactory) -> None:
+        super().__init__(factory, CLUSTERROLES, _resource.ModelCodec(ClusterRole))
 
     def lister(self) -> ClusterRoleLister:
         return ClusterRoleLister(self.informer().indexer, self._codec.labels)
 
 
-class AsyncLoginRecordClient(AsyncTypedClient[LoginRecord]):
+class AsyncLoginRecordClient(_typed.AsyncTypedClient[LoginRecord]):
     """The asyncio client of LoginRecords (iam.kubellm.io/v1alpha1), cluster-scoped.
 
     LoginRecord is an audit entry for one login attempt; its spec never changes.
@@ -424,34 +432,38 @@ class AsyncLoginRecordClient(AsyncTypedClient[LoginRecord]):
         """The LoginRecord `name` (`resource_version="0"`: any cached version will do)."""
         return await self._ops.get(name, resource_version=resource_version, timeout=timeout)
 
-    async def list(self, *, label_selector: Selector = None, field_selector: Selector = None, limit: int | None = None,
-                   continue_: str | None = None, resource_version: str | None = None,
-                   resource_version_match: str | None = None, timeout: float | None = None) -> ObjectList[LoginRecord]:
+    async def list(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+                   limit: int | None = None, continue_: str | None = None, resource_version: str | None = None,
+                   resource_version_match: str | None = None,
+                   timeout: float | None = None) -> _resource.ObjectList[LoginRecord]:
         """One page of LoginRecords: at most `limit`, from `continue_` (the previous page's `continue_`)."""
         return await self._ops.list(label_selector=label_selector, field_selector=field_selector, limit=limit,
                                     continue_=continue_, resource_version=resource_version,
                                     resource_version_match=resource_version_match, timeout=timeout)
 
-    def iter(self, *, label_selector: Selector = None, field_selector: Selector = None, page_size: int = 500,
-             timeout: float | None = None) -> AsyncIterator[LoginRecord]:
+    def iter(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+             page_size: int = 500, timeout: float | None = None) -> AsyncIterator[LoginRecord]:
         """Every LoginRecord, read in pages of `page_size` that follow `continue`."""
         return self._ops.iter(label_selector=label_selector, field_selector=field_selector, page_size=page_size,
                               timeout=timeout)
 
     async def create(self, obj: LoginRecord, *, dry_run: bool = False, field_manager: str | None = None,
-                     field_validation: FieldValidation | None = None, timeout: float | None = None) -> LoginRecord:
+                     field_validation: _resource.FieldValidation | None = None,
+                     timeout: float | None = None) -> LoginRecord:
         """Create the LoginRecord (in its own namespace when the client has none)."""
         return await self._ops.create(obj, dry_run=dry_run, field_manager=field_manager,
                                       field_validation=field_validation, timeout=timeout)
 
     async def update(self, obj: LoginRecord, *, dry_run: bool = False, field_manager: str | None = None,
-                     field_validation: FieldValidation | None = None, timeout: float | None = None) -> LoginRecord:
+                     field_validation: _resource.FieldValidation | None = None,
+                     timeout: float | None = None) -> LoginRecord:
         """Replace the LoginRecord (its status is kept); a stale resourceVersion is `Conflict`."""
         return await self._ops.update(obj, dry_run=dry_run, field_manager=field_manager,
                                       field_validation=field_validation, timeout=timeout)
 
-    async def patch(self, name: str, patch: Patch, *, patch_type: PatchType | None = None, dry_run: bool = False,
-                    field_manager: str | None = None, field_validation: FieldValidation | None = None,
+    async def patch(self, name: str, patch: _resource.Patch, *, patch_type: _resource.PatchType | None = None,
+                    dry_run: bool = False, field_manager: str | None = None,
+                    field_validation: _resource.FieldValidation | None = None,
                     timeout: float | None = None) -> LoginRecord:
         """Patch the LoginRecord `name`: a merge patch (a mapping) or a JSON patch (a list of operations)."""
         return await self._ops.patch(name, patch, patch_type=patch_type, dry_run=dry_run, field_manager=field_manager,
@@ -464,17 +476,19 @@ class AsyncLoginRecordClient(AsyncTypedClient[LoginRecord]):
         """
         return await self._ops.apply(config, field_manager=field_manager, force=force, dry_run=dry_run, timeout=timeout)
 
-    async def delete(self, name: str, *, preconditions: Preconditions | None = None,
-                     propagation_policy: PropagationPolicy | None = None, grace_period_seconds: int | None = None,
-                     dry_run: bool = False, timeout: float | None = None) -> LoginRecord | None:
+    async def delete(self, name: str, *, preconditions: _meta.Preconditions | None = None,
+                     propagation_policy: _resource.PropagationPolicy | None = None,
+                     grace_period_seconds: int | None = None, dry_run: bool = False,
+                     timeout: float | None = None) -> LoginRecord | None:
         """Delete the LoginRecord `name` (if `preconditions` on uid and resourceVersion hold); the object as the server
         returns it (with a deletionTimestamp while finalizers remain), or None.
         """
         return await self._ops.delete(name, preconditions=preconditions, propagation_policy=propagation_policy,
                                       grace_period_seconds=grace_period_seconds, dry_run=dry_run, timeout=timeout)
 
-    async def delete_collection(self, *, label_selector: Selector = None, field_selector: Selector = None,
-                                propagation_policy: PropagationPolicy | None = None,
+    async def delete_collection(self, *, label_selector: _resource.Selector = None,
+                                field_selector: _resource.Selector = None,
+                                propagation_policy: _resource.PropagationPolicy | None = None,
                                 grace_period_seconds: int | None = None, dry_run: bool = False,
                                 timeout: float | None = None) -> builtins.list[LoginRecord]:
         """Delete every LoginRecord the selectors match; the deleted objects."""
@@ -483,9 +497,10 @@ class AsyncLoginRecordClient(AsyncTypedClient[LoginRecord]):
                                                  grace_period_seconds=grace_period_seconds, dry_run=dry_run,
                                                  timeout=timeout)
 
-    def watch(self, *, label_selector: Selector = None, field_selector: Selector = None,
+    def watch(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
               resource_version: str | None = None, timeout_seconds: int | None = None, bookmarks: bool = False,
-              relist_on_expired: bool = True, backoff: Backoff | None = None) -> AsyncIterator[WatchEvent[LoginRecord]]:
+              relist_on_expired: bool = True,
+              backoff: _backoff.Backoff | None = None) -> AsyncIterator[_resource.WatchEvent[LoginRecord]]:
         """Changes to LoginRecords until you stop iterating: without `resource_version`, the current LoginRecords first
         (ADDED); resumed from the last resourceVersion after a dropped stream; a 410 relists and sends the
         differences.
@@ -495,7 +510,7 @@ class AsyncLoginRecordClient(AsyncTypedClient[LoginRecord]):
                                relist_on_expired=relist_on_expired, backoff=backoff)
 
 
-class LoginRecordClient(TypedClient[LoginRecord]):
+class LoginRecordClient(_typed.TypedClient[LoginRecord]):
     """The blocking client of LoginRecords (iam.kubellm.io/v1alpha1), cluster-scoped.
 
     LoginRecord is an audit entry for one login attempt; its spec never changes.
@@ -508,35 +523,36 @@ class LoginRecordClient(TypedClient[LoginRecord]):
         """The LoginRecord `name` (`resource_version="0"`: any cached version will do)."""
         return self._run(self._ops.get(name, resource_version=resource_version, timeout=timeout))
 
-    def list(self, *, label_selector: Selector = None, field_selector: Selector = None, limit: int | None = None,
-             continue_: str | None = None, resource_version: str | None = None,
-             resource_version_match: str | None = None, timeout: float | None = None) -> ObjectList[LoginRecord]:
+    def list(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+             limit: int | None = None, continue_: str | None = None, resource_version: str | None = None,
+             resource_version_match: str | None = None,
+             timeout: float | None = None) -> _resource.ObjectList[LoginRecord]:
         """One page of LoginRecords: at most `limit`, from `continue_` (the previous page's `continue_`)."""
         return self._run(self._ops.list(label_selector=label_selector, field_selector=field_selector, limit=limit,
                                         continue_=continue_, resource_version=resource_version,
                                         resource_version_match=resource_version_match, timeout=timeout))
 
-    def iter(self, *, label_selector: Selector = None, field_selector: Selector = None, page_size: int = 500,
-             timeout: float | None = None) -> Iterator[LoginRecord]:
+    def iter(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+             page_size: int = 500, timeout: float | None = None) -> Iterator[LoginRecord]:
         """Every LoginRecord, read in pages of `page_size` that follow `continue`."""
         return self._iterate(self._ops.iter(label_selector=label_selector, field_selector=field_selector,
                                             page_size=page_size, timeout=timeout))
 
     def create(self, obj: LoginRecord, *, dry_run: bool = False, field_manager: str | None = None,
-               field_validation: FieldValidation | None = None, timeout: float | None = None) -> LoginRecord:
+               field_validation: _resource.FieldValidation | None = None, timeout: float | None = None) -> LoginRecord:
         """Create the LoginRecord (in its own namespace when the client has none)."""
         return self._run(self._ops.create(obj, dry_run=dry_run, field_manager=field_manager,
                                           field_validation=field_validation, timeout=timeout))
 
     def update(self, obj: LoginRecord, *, dry_run: bool = False, field_manager: str | None = None,
-               field_validation: FieldValidation | None = None, timeout: float | None = None) -> LoginRecord:
+               field_validation: _resource.FieldValidation | None = None, timeout: float | None = None) -> LoginRecord:
         """Replace the LoginRecord (its status is kept); a stale resourceVersion is `Conflict`."""
         return self._run(self._ops.update(obj, dry_run=dry_run, field_manager=field_manager,
                                           field_validation=field_validation, timeout=timeout))
 
-    def patch(self, name: str, patch: Patch, *, patch_type: PatchType | None = None, dry_run: bool = False,
-              field_manager: str | None = None, field_validation: FieldValidation | None = None,
-              timeout: float | None = None) -> LoginRecord:
+    def patch(self, name: str, patch: _resource.Patch, *, patch_type: _resource.PatchType | None = None,
+              dry_run: bool = False, field_manager: str | None = None,
+              field_validation: _resource.FieldValidation | None = None, timeout: float | None = None) -> LoginRecord:
         """Patch the LoginRecord `name`: a merge patch (a mapping) or a JSON patch (a list of operations)."""
         return self._run(self._ops.patch(name, patch, patch_type=patch_type, dry_run=dry_run,
                                          field_manager=field_manager, field_validation=field_validation,
@@ -550,8 +566,8 @@ class LoginRecordClient(TypedClient[LoginRecord]):
         return self._run(self._ops.apply(config, field_manager=field_manager, force=force, dry_run=dry_run,
                                          timeout=timeout))
 
-    def delete(self, name: str, *, preconditions: Preconditions | None = None,
-               propagation_policy: PropagationPolicy | None = None, grace_period_seconds: int | None = None,
+    def delete(self, name: str, *, preconditions: _meta.Preconditions | None = None,
+               propagation_policy: _resource.PropagationPolicy | None = None, grace_period_seconds: int | None = None,
                dry_run: bool = False, timeout: float | None = None) -> LoginRecord | None:
         """Delete the LoginRecord `name` (if `preconditions` on uid and resourceVersion hold); the object as the server
         returns it (with a deletionTimestamp while finalizers remain), or None.
@@ -559,18 +575,20 @@ class LoginRecordClient(TypedClient[LoginRecord]):
         return self._run(self._ops.delete(name, preconditions=preconditions, propagation_policy=propagation_policy,
                                           grace_period_seconds=grace_period_seconds, dry_run=dry_run, timeout=timeout))
 
-    def delete_collection(self, *, label_selector: Selector = None, field_selector: Selector = None,
-                          propagation_policy: PropagationPolicy | None = None, grace_period_seconds: int | None = None,
-                          dry_run: bool = False, timeout: float | None = None) -> builtins.list[LoginRecord]:
+    def delete_collection(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+                          propagation_policy: _resource.PropagationPolicy | None = None,
+                          grace_period_seconds: int | None = None, dry_run: bool = False,
+                          timeout: float | None = None) -> builtins.list[LoginRecord]:
         """Delete every LoginRecord the selectors match; the deleted objects."""
         return self._run(self._ops.delete_collection(label_selector=label_selector, field_selector=field_selector,
                                                      propagation_policy=propagation_policy,
                                                      grace_period_seconds=grace_period_seconds, dry_run=dry_run,
                                                      timeout=timeout))
 
-    def watch(self, *, label_selector: Selector = None, field_selector: Selector = None,
+    def watch(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
               resource_version: str | None = None, timeout_seconds: int | None = None, bookmarks: bool = False,
-              relist_on_expired: bool = True, backoff: Backoff | None = None) -> Iterator[WatchEvent[LoginRecord]]:
+              relist_on_expired: bool = True,
+              backoff: _backoff.Backoff | None = None) -> Iterator[_resource.WatchEvent[LoginRecord]]:
         """Changes to LoginRecords until you stop iterating: without `resource_version`, the current LoginRecords first
         (ADDED); resumed from the last resourceVersion after a dropped stream; a 410 relists and sends the
         differences.
@@ -580,21 +598,21 @@ class LoginRecordClient(TypedClient[LoginRecord]):
                                              bookmarks=bookmarks, relist_on_expired=relist_on_expired, backoff=backoff))
 
 
-class LoginRecordLister(ClusterScopedLister[LoginRecord]):
+class LoginRecordLister(_listers.ClusterScopedLister[LoginRecord]):
     """Reads of LoginRecords from an informer's store."""
 
 
-class LoginRecordInformer(ResourceInformer[LoginRecord]):
+class LoginRecordInformer(_informers.ResourceInformer[LoginRecord]):
     """The shared informer of LoginRecords and a lister of its store."""
 
-    def __init__(self, factory: InformerFactory) -> None:
-        super().__init__(factory, LOGINRECORDS, ModelCodec(LoginRecord))
+    def __init__(self, factory: _informers.InformerFactory) -> None:
+        super().__init__(factory, LOGINRECORDS, _resource.ModelCodec(LoginRecord))
 
     def lister(self) -> LoginRecordLister:
         return LoginRecordLister(self.informer().indexer, self._codec.labels)
 
 
-class AsyncRoleBindingClient(AsyncTypedClient[RoleBinding]):
+class AsyncRoleBindingClient(_typed.AsyncTypedClient[RoleBinding]):
     """The asyncio client of RoleBindings (iam.kubellm.io/v1alpha1) in one namespace (one made without a namespace
     lists, watches and deletes collections in all of them).
 
@@ -608,34 +626,38 @@ class AsyncRoleBindingClient(AsyncTypedClient[RoleBinding]):
         """The RoleBinding `name` (`resource_version="0"`: any cached version will do)."""
         return await self._ops.get(name, resource_version=resource_version, timeout=timeout)
 
-    async def list(self, *, label_selector: Selector = None, field_selector: Selector = None, limit: int | None = None,
-                   continue_: str | None = None, resource_version: str | None = None,
-                   resource_version_match: str | None = None, timeout: float | None = None) -> ObjectList[RoleBinding]:
+    async def list(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+                   limit: int | None = None, continue_: str | None = None, resource_version: str | None = None,
+                   resource_version_match: str | None = None,
+                   timeout: float | None = None) -> _resource.ObjectList[RoleBinding]:
         """One page of RoleBindings: at most `limit`, from `continue_` (the previous page's `continue_`)."""
         return await self._ops.list(label_selector=label_selector, field_selector=field_selector, limit=limit,
                                     continue_=continue_, resource_version=resource_version,
                                     resource_version_match=resource_version_match, timeout=timeout)
 
-    def iter(self, *, label_selector: Selector = None, field_selector: Selector = None, page_size: int = 500,
-             timeout: float | None = None) -> AsyncIterator[RoleBinding]:
+    def iter(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+             page_size: int = 500, timeout: float | None = None) -> AsyncIterator[RoleBinding]:
         """Every RoleBinding, read in pages of `page_size` that follow `continue`."""
         return self._ops.iter(label_selector=label_selector, field_selector=field_selector, page_size=page_size,
                               timeout=timeout)
 
     async def create(self, obj: RoleBinding, *, dry_run: bool = False, field_manager: str | None = None,
-                     field_validation: FieldValidation | None = None, timeout: float | None = None) -> RoleBinding:
+                     field_validation: _resource.FieldValidation | None = None,
+                     timeout: float | None = None) -> RoleBinding:
         """Create the RoleBinding (in its own namespace when the client has none)."""
         return await self._ops.create(obj, dry_run=dry_run, field_manager=field_manager,
                                       field_validation=field_validation, timeout=timeout)
 
     async def update(self, obj: RoleBinding, *, dry_run: bool = False, field_manager: str | None = None,
-                     field_validation: FieldValidation | None = None, timeout: float | None = None) -> RoleBinding:
+                     field_validation: _resource.FieldValidation | None = None,
+                     timeout: float | None = None) -> RoleBinding:
         """Replace the RoleBinding (its status is kept); a stale resourceVersion is `Conflict`."""
         return await self._ops.update(obj, dry_run=dry_run, field_manager=field_manager,
                                       field_validation=field_validation, timeout=timeout)
 
-    async def patch(self, name: str, patch: Patch, *, patch_type: PatchType | None = None, dry_run: bool = False,
-                    field_manager: str | None = None, field_validation: FieldValidation | None = None,
+    async def patch(self, name: str, patch: _resource.Patch, *, patch_type: _resource.PatchType | None = None,
+                    dry_run: bool = False, field_manager: str | None = None,
+                    field_validation: _resource.FieldValidation | None = None,
                     timeout: float | None = None) -> RoleBinding:
         """Patch the RoleBinding `name`: a merge patch (a mapping) or a JSON patch (a list of operations)."""
         return await self._ops.patch(name, patch, patch_type=patch_type, dry_run=dry_run, field_manager=field_manager,
@@ -648,17 +670,19 @@ class AsyncRoleBindingClient(AsyncTypedClient[RoleBinding]):
         """
         return await self._ops.apply(config, field_manager=field_manager, force=force, dry_run=dry_run, timeout=timeout)
 
-    async def delete(self, name: str, *, preconditions: Preconditions | None = None,
-                     propagation_policy: PropagationPolicy | None = None, grace_period_seconds: int | None = None,
-                     dry_run: bool = False, timeout: float | None = None) -> RoleBinding | None:
+    async def delete(self, name: str, *, preconditions: _meta.Preconditions | None = None,
+                     propagation_policy: _resource.PropagationPolicy | None = None,
+                     grace_period_seconds: int | None = None, dry_run: bool = False,
+                     timeout: float | None = None) -> RoleBinding | None:
         """Delete the RoleBinding `name` (if `preconditions` on uid and resourceVersion hold); the object as the server
         returns it (with a deletionTimestamp while finalizers remain), or None.
         """
         return await self._ops.delete(name, preconditions=preconditions, propagation_policy=propagation_policy,
                                       grace_period_seconds=grace_period_seconds, dry_run=dry_run, timeout=timeout)
 
-    async def delete_collection(self, *, label_selector: Selector = None, field_selector: Selector = None,
-                                propagation_policy: PropagationPolicy | None = None,
+    async def delete_collection(self, *, label_selector: _resource.Selector = None,
+                                field_selector: _resource.Selector = None,
+                                propagation_policy: _resource.PropagationPolicy | None = None,
                                 grace_period_seconds: int | None = None, dry_run: bool = False,
                                 timeout: float | None = None) -> builtins.list[RoleBinding]:
         """Delete every RoleBinding the selectors match; the deleted objects."""
@@ -667,9 +691,10 @@ class AsyncRoleBindingClient(AsyncTypedClient[RoleBinding]):
                                                  grace_period_seconds=grace_period_seconds, dry_run=dry_run,
                                                  timeout=timeout)
 
-    def watch(self, *, label_selector: Selector = None, field_selector: Selector = None,
+    def watch(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
               resource_version: str | None = None, timeout_seconds: int | None = None, bookmarks: bool = False,
-              relist_on_expired: bool = True, backoff: Backoff | None = None) -> AsyncIterator[WatchEvent[RoleBinding]]:
+              relist_on_expired: bool = True,
+              backoff: _backoff.Backoff | None = None) -> AsyncIterator[_resource.WatchEvent[RoleBinding]]:
         """Changes to RoleBindings until you stop iterating: without `resource_version`, the current RoleBindings first
         (ADDED); resumed from the last resourceVersion after a dropped stream; a 410 relists and sends the
         differences.
@@ -679,7 +704,7 @@ class AsyncRoleBindingClient(AsyncTypedClient[RoleBinding]):
                                relist_on_expired=relist_on_expired, backoff=backoff)
 
 
-class RoleBindingClient(TypedClient[RoleBinding]):
+class RoleBindingClient(_typed.TypedClient[RoleBinding]):
     """The blocking client of RoleBindings (iam.kubellm.io/v1alpha1) in one namespace (one made without a namespace
     lists, watches and deletes collections in all of them).
 
@@ -693,35 +718,36 @@ class RoleBindingClient(TypedClient[RoleBinding]):
         """The RoleBinding `name` (`resource_version="0"`: any cached version will do)."""
         return self._run(self._ops.get(name, resource_version=resource_version, timeout=timeout))
 
-    def list(self, *, label_selector: Selector = None, field_selector: Selector = None, limit: int | None = None,
-             continue_: str | None = None, resource_version: str | None = None,
-             resource_version_match: str | None = None, timeout: float | None = None) -> ObjectList[RoleBinding]:
+    def list(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+             limit: int | None = None, continue_: str | None = None, resource_version: str | None = None,
+             resource_version_match: str | None = None,
+             timeout: float | None = None) -> _resource.ObjectList[RoleBinding]:
         """One page of RoleBindings: at most `limit`, from `continue_` (the previous page's `continue_`)."""
         return self._run(self._ops.list(label_selector=label_selector, field_selector=field_selector, limit=limit,
                                         continue_=continue_, resource_version=resource_version,
                                         resource_version_match=resource_version_match, timeout=timeout))
 
-    def iter(self, *, label_selector: Selector = None, field_selector: Selector = None, page_size: int = 500,
-             timeout: float | None = None) -> Iterator[RoleBinding]:
+    def iter(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+             page_size: int = 500, timeout: float | None = None) -> Iterator[RoleBinding]:
         """Every RoleBinding, read in pages of `page_size` that follow `continue`."""
         return self._iterate(self._ops.iter(label_selector=label_selector, field_selector=field_selector,
                                             page_size=page_size, timeout=timeout))
 
     def create(self, obj: RoleBinding, *, dry_run: bool = False, field_manager: str | None = None,
-               field_validation: FieldValidation | None = None, timeout: float | None = None) -> RoleBinding:
+               field_validation: _resource.FieldValidation | None = None, timeout: float | None = None) -> RoleBinding:
         """Create the RoleBinding (in its own namespace when the client has none)."""
         return self._run(self._ops.create(obj, dry_run=dry_run, field_manager=field_manager,
                                           field_validation=field_validation, timeout=timeout))
 
     def update(self, obj: RoleBinding, *, dry_run: bool = False, field_manager: str | None = None,
-               field_validation: FieldValidation | None = None, timeout: float | None = None) -> RoleBinding:
+               field_validation: _resource.FieldValidation | None = None, timeout: float | None = None) -> RoleBinding:
         """Replace the RoleBinding (its status is kept); a stale resourceVersion is `Conflict`."""
         return self._run(self._ops.update(obj, dry_run=dry_run, field_manager=field_manager,
                                           field_validation=field_validation, timeout=timeout))
 
-    def patch(self, name: str, patch: Patch, *, patch_type: PatchType | None = None, dry_run: bool = False,
-              field_manager: str | None = None, field_validation: FieldValidation | None = None,
-              timeout: float | None = None) -> RoleBinding:
+    def patch(self, name: str, patch: _resource.Patch, *, patch_type: _resource.PatchType | None = None,
+              dry_run: bool = False, field_manager: str | None = None,
+              field_validation: _resource.FieldValidation | None = None, timeout: float | None = None) -> RoleBinding:
         """Patch the RoleBinding `name`: a merge patch (a mapping) or a JSON patch (a list of operations)."""
         return self._run(self._ops.patch(name, patch, patch_type=patch_type, dry_run=dry_run,
                                          field_manager=field_manager, field_validation=field_validation,
@@ -735,8 +761,8 @@ class RoleBindingClient(TypedClient[RoleBinding]):
         return self._run(self._ops.apply(config, field_manager=field_manager, force=force, dry_run=dry_run,
                                          timeout=timeout))
 
-    def delete(self, name: str, *, preconditions: Preconditions | None = None,
-               propagation_policy: PropagationPolicy | None = None, grace_period_seconds: int | None = None,
+    def delete(self, name: str, *, preconditions: _meta.Preconditions | None = None,
+               propagation_policy: _resource.PropagationPolicy | None = None, grace_period_seconds: int | None = None,
                dry_run: bool = False, timeout: float | None = None) -> RoleBinding | None:
         """Delete the RoleBinding `name` (if `preconditions` on uid and resourceVersion hold); the object as the server
         returns it (with a deletionTimestamp while finalizers remain), or None.
@@ -744,18 +770,20 @@ class RoleBindingClient(TypedClient[RoleBinding]):
         return self._run(self._ops.delete(name, preconditions=preconditions, propagation_policy=propagation_policy,
                                           grace_period_seconds=grace_period_seconds, dry_run=dry_run, timeout=timeout))
 
-    def delete_collection(self, *, label_selector: Selector = None, field_selector: Selector = None,
-                          propagation_policy: PropagationPolicy | None = None, grace_period_seconds: int | None = None,
-                          dry_run: bool = False, timeout: float | None = None) -> builtins.list[RoleBinding]:
+    def delete_collection(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+                          propagation_policy: _resource.PropagationPolicy | None = None,
+                          grace_period_seconds: int | None = None, dry_run: bool = False,
+                          timeout: float | None = None) -> builtins.list[RoleBinding]:
         """Delete every RoleBinding the selectors match; the deleted objects."""
         return self._run(self._ops.delete_collection(label_selector=label_selector, field_selector=field_selector,
                                                      propagation_policy=propagation_policy,
                                                      grace_period_seconds=grace_period_seconds, dry_run=dry_run,
                                                      timeout=timeout))
 
-    def watch(self, *, label_selector: Selector = None, field_selector: Selector = None,
+    def watch(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
               resource_version: str | None = None, timeout_seconds: int | None = None, bookmarks: bool = False,
-              relist_on_expired: bool = True, backoff: Backoff | None = None) -> Iterator[WatchEvent[RoleBinding]]:
+              relist_on_expired: bool = True,
+              backoff: _backoff.Backoff | None = None) -> Iterator[_resource.WatchEvent[RoleBinding]]:
         """Changes to RoleBindings until you stop iterating: without `resource_version`, the current RoleBindings first
         (ADDED); resumed from the last resourceVersion after a dropped stream; a 410 relists and sends the
         differences.
@@ -765,25 +793,25 @@ class RoleBindingClient(TypedClient[RoleBinding]):
                                              bookmarks=bookmarks, relist_on_expired=relist_on_expired, backoff=backoff))
 
 
-class RoleBindingLister(NamespacedLister[RoleBinding]):
+class RoleBindingLister(_listers.NamespacedLister[RoleBinding]):
     """Reads of RoleBindings from an informer's store: `list()` in all namespaces, `rolebindings(namespace)` in one."""
 
-    def rolebindings(self, namespace: str) -> NamespaceLister[RoleBinding]:
+    def rolebindings(self, namespace: str) -> _listers.NamespaceLister[RoleBinding]:
         """RoleBindings in `namespace`."""
         return self.namespace(namespace)
 
 
-class RoleBindingInformer(ResourceInformer[RoleBinding]):
+class RoleBindingInformer(_informers.ResourceInformer[RoleBinding]):
     """The shared informer of RoleBindings and a lister of its store."""
 
-    def __init__(self, factory: InformerFactory) -> None:
-        super().__init__(factory, ROLEBINDINGS, ModelCodec(RoleBinding))
+    def __init__(self, factory: _informers.InformerFactory) -> None:
+        super().__init__(factory, ROLEBINDINGS, _resource.ModelCodec(RoleBinding))
 
     def lister(self) -> RoleBindingLister:
         return RoleBindingLister(self.informer().indexer, self._codec.labels)
 
 
-class AsyncRoleClient(AsyncTypedClient[Role]):
+class AsyncRoleClient(_typed.AsyncTypedClient[Role]):
     """The asyncio client of Roles (iam.kubellm.io/v1alpha1) in one namespace (one made without a namespace lists,
     watches and deletes collections in all of them).
 
@@ -797,35 +825,36 @@ class AsyncRoleClient(AsyncTypedClient[Role]):
         """The Role `name` (`resource_version="0"`: any cached version will do)."""
         return await self._ops.get(name, resource_version=resource_version, timeout=timeout)
 
-    async def list(self, *, label_selector: Selector = None, field_selector: Selector = None, limit: int | None = None,
-                   continue_: str | None = None, resource_version: str | None = None,
-                   resource_version_match: str | None = None, timeout: float | None = None) -> ObjectList[Role]:
+    async def list(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+                   limit: int | None = None, continue_: str | None = None, resource_version: str | None = None,
+                   resource_version_match: str | None = None,
+                   timeout: float | None = None) -> _resource.ObjectList[Role]:
         """One page of Roles: at most `limit`, from `continue_` (the previous page's `continue_`)."""
         return await self._ops.list(label_selector=label_selector, field_selector=field_selector, limit=limit,
                                     continue_=continue_, resource_version=resource_version,
                                     resource_version_match=resource_version_match, timeout=timeout)
 
-    def iter(self, *, label_selector: Selector = None, field_selector: Selector = None, page_size: int = 500,
-             timeout: float | None = None) -> AsyncIterator[Role]:
+    def iter(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+             page_size: int = 500, timeout: float | None = None) -> AsyncIterator[Role]:
         """Every Role, read in pages of `page_size` that follow `continue`."""
         return self._ops.iter(label_selector=label_selector, field_selector=field_selector, page_size=page_size,
                               timeout=timeout)
 
     async def create(self, obj: Role, *, dry_run: bool = False, field_manager: str | None = None,
-                     field_validation: FieldValidation | None = None, timeout: float | None = None) -> Role:
+                     field_validation: _resource.FieldValidation | None = None, timeout: float | None = None) -> Role:
         """Create the Role (in its own namespace when the client has none)."""
         return await self._ops.create(obj, dry_run=dry_run, field_manager=field_manager,
                                       field_validation=field_validation, timeout=timeout)
 
     async def update(self, obj: Role, *, dry_run: bool = False, field_manager: str | None = None,
-                     field_validation: FieldValidation | None = None, timeout: float | None = None) -> Role:
+                     field_validation: _resource.FieldValidation | None = None, timeout: float | None = None) -> Role:
         """Replace the Role (its status is kept); a stale resourceVersion is `Conflict`."""
         return await self._ops.update(obj, dry_run=dry_run, field_manager=field_manager,
                                       field_validation=field_validation, timeout=timeout)
 
-    async def patch(self, name: str, patch: Patch, *, patch_type: PatchType | None = None, dry_run: bool = False,
-                    field_manager: str | None = None, field_validation: FieldValidation | None = None,
-                    timeout: float | None = None) -> Role:
+    async def patch(self, name: str, patch: _resource.Patch, *, patch_type: _resource.PatchType | None = None,
+                    dry_run: bool = False, field_manager: str | None = None,
+                    field_validation: _resource.FieldValidation | None = None, timeout: float | None = None) -> Role:
         """Patch the Role `name`: a merge patch (a mapping) or a JSON patch (a list of operations)."""
         return await self._ops.patch(name, patch, patch_type=patch_type, dry_run=dry_run, field_manager=field_manager,
                                      field_validation=field_validation, timeout=timeout)
@@ -837,17 +866,19 @@ class AsyncRoleClient(AsyncTypedClient[Role]):
         """
         return await self._ops.apply(config, field_manager=field_manager, force=force, dry_run=dry_run, timeout=timeout)
 
-    async def delete(self, name: str, *, preconditions: Preconditions | None = None,
-                     propagation_policy: PropagationPolicy | None = None, grace_period_seconds: int | None = None,
-                     dry_run: bool = False, timeout: float | None = None) -> Role | None:
+    async def delete(self, name: str, *, preconditions: _meta.Preconditions | None = None,
+                     propagation_policy: _resource.PropagationPolicy | None = None,
+                     grace_period_seconds: int | None = None, dry_run: bool = False,
+                     timeout: float | None = None) -> Role | None:
         """Delete the Role `name` (if `preconditions` on uid and resourceVersion hold); the object as the server
         returns it (with a deletionTimestamp while finalizers remain), or None.
         """
         return await self._ops.delete(name, preconditions=preconditions, propagation_policy=propagation_policy,
                                       grace_period_seconds=grace_period_seconds, dry_run=dry_run, timeout=timeout)
 
-    async def delete_collection(self, *, label_selector: Selector = None, field_selector: Selector = None,
-                                propagation_policy: PropagationPolicy | None = None,
+    async def delete_collection(self, *, label_selector: _resource.Selector = None,
+                                field_selector: _resource.Selector = None,
+                                propagation_policy: _resource.PropagationPolicy | None = None,
                                 grace_period_seconds: int | None = None, dry_run: bool = False,
                                 timeout: float | None = None) -> builtins.list[Role]:
         """Delete every Role the selectors match; the deleted objects."""
@@ -856,9 +887,10 @@ class AsyncRoleClient(AsyncTypedClient[Role]):
                                                  grace_period_seconds=grace_period_seconds, dry_run=dry_run,
                                                  timeout=timeout)
 
-    def watch(self, *, label_selector: Selector = None, field_selector: Selector = None,
+    def watch(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
               resource_version: str | None = None, timeout_seconds: int | None = None, bookmarks: bool = False,
-              relist_on_expired: bool = True, backoff: Backoff | None = None) -> AsyncIterator[WatchEvent[Role]]:
+              relist_on_expired: bool = True,
+              backoff: _backoff.Backoff | None = None) -> AsyncIterator[_resource.WatchEvent[Role]]:
         """Changes to Roles until you stop iterating: without `resource_version`, the current Roles first (ADDED);
         resumed from the last resourceVersion after a dropped stream; a 410 relists and sends the differences.
         """
@@ -867,7 +899,7 @@ class AsyncRoleClient(AsyncTypedClient[Role]):
                                relist_on_expired=relist_on_expired, backoff=backoff)
 
 
-class RoleClient(TypedClient[Role]):
+class RoleClient(_typed.TypedClient[Role]):
     """The blocking client of Roles (iam.kubellm.io/v1alpha1) in one namespace (one made without a namespace lists,
     watches and deletes collections in all of them).
 
@@ -881,35 +913,35 @@ class RoleClient(TypedClient[Role]):
         """The Role `name` (`resource_version="0"`: any cached version will do)."""
         return self._run(self._ops.get(name, resource_version=resource_version, timeout=timeout))
 
-    def list(self, *, label_selector: Selector = None, field_selector: Selector = None, limit: int | None = None,
-             continue_: str | None = None, resource_version: str | None = None,
-             resource_version_match: str | None = None, timeout: float | None = None) -> ObjectList[Role]:
+    def list(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+             limit: int | None = None, continue_: str | None = None, resource_version: str | None = None,
+             resource_version_match: str | None = None, timeout: float | None = None) -> _resource.ObjectList[Role]:
         """One page of Roles: at most `limit`, from `continue_` (the previous page's `continue_`)."""
         return self._run(self._ops.list(label_selector=label_selector, field_selector=field_selector, limit=limit,
                                         continue_=continue_, resource_version=resource_version,
                                         resource_version_match=resource_version_match, timeout=timeout))
 
-    def iter(self, *, label_selector: Selector = None, field_selector: Selector = None, page_size: int = 500,
-             timeout: float | None = None) -> Iterator[Role]:
+    def iter(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+             page_size: int = 500, timeout: float | None = None) -> Iterator[Role]:
         """Every Role, read in pages of `page_size` that follow `continue`."""
         return self._iterate(self._ops.iter(label_selector=label_selector, field_selector=field_selector,
                                             page_size=page_size, timeout=timeout))
 
     def create(self, obj: Role, *, dry_run: bool = False, field_manager: str | None = None,
-               field_validation: FieldValidation | None = None, timeout: float | None = None) -> Role:
+               field_validation: _resource.FieldValidation | None = None, timeout: float | None = None) -> Role:
         """Create the Role (in its own namespace when the client has none)."""
         return self._run(self._ops.create(obj, dry_run=dry_run, field_manager=field_manager,
                                           field_validation=field_validation, timeout=timeout))
 
     def update(self, obj: Role, *, dry_run: bool = False, field_manager: str | None = None,
-               field_validation: FieldValidation | None = None, timeout: float | None = None) -> Role:
+               field_validation: _resource.FieldValidation | None = None, timeout: float | None = None) -> Role:
         """Replace the Role (its status is kept); a stale resourceVersion is `Conflict`."""
         return self._run(self._ops.update(obj, dry_run=dry_run, field_manager=field_manager,
                                           field_validation=field_validation, timeout=timeout))
 
-    def patch(self, name: str, patch: Patch, *, patch_type: PatchType | None = None, dry_run: bool = False,
-              field_manager: str | None = None, field_validation: FieldValidation | None = None,
-              timeout: float | None = None) -> Role:
+    def patch(self, name: str, patch: _resource.Patch, *, patch_type: _resource.PatchType | None = None,
+              dry_run: bool = False, field_manager: str | None = None,
+              field_validation: _resource.FieldValidation | None = None, timeout: float | None = None) -> Role:
         """Patch the Role `name`: a merge patch (a mapping) or a JSON patch (a list of operations)."""
         return self._run(self._ops.patch(name, patch, patch_type=patch_type, dry_run=dry_run,
                                          field_manager=field_manager, field_validation=field_validation,
@@ -923,8 +955,8 @@ class RoleClient(TypedClient[Role]):
         return self._run(self._ops.apply(config, field_manager=field_manager, force=force, dry_run=dry_run,
                                          timeout=timeout))
 
-    def delete(self, name: str, *, preconditions: Preconditions | None = None,
-               propagation_policy: PropagationPolicy | None = None, grace_period_seconds: int | None = None,
+    def delete(self, name: str, *, preconditions: _meta.Preconditions | None = None,
+               propagation_policy: _resource.PropagationPolicy | None = None, grace_period_seconds: int | None = None,
                dry_run: bool = False, timeout: float | None = None) -> Role | None:
         """Delete the Role `name` (if `preconditions` on uid and resourceVersion hold); the object as the server
         returns it (with a deletionTimestamp while finalizers remain), or None.
@@ -932,18 +964,20 @@ class RoleClient(TypedClient[Role]):
         return self._run(self._ops.delete(name, preconditions=preconditions, propagation_policy=propagation_policy,
                                           grace_period_seconds=grace_period_seconds, dry_run=dry_run, timeout=timeout))
 
-    def delete_collection(self, *, label_selector: Selector = None, field_selector: Selector = None,
-                          propagation_policy: PropagationPolicy | None = None, grace_period_seconds: int | None = None,
-                          dry_run: bool = False, timeout: float | None = None) -> builtins.list[Role]:
+    def delete_collection(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+                          propagation_policy: _resource.PropagationPolicy | None = None,
+                          grace_period_seconds: int | None = None, dry_run: bool = False,
+                          timeout: float | None = None) -> builtins.list[Role]:
         """Delete every Role the selectors match; the deleted objects."""
         return self._run(self._ops.delete_collection(label_selector=label_selector, field_selector=field_selector,
                                                      propagation_policy=propagation_policy,
                                                      grace_period_seconds=grace_period_seconds, dry_run=dry_run,
                                                      timeout=timeout))
 
-    def watch(self, *, label_selector: Selector = None, field_selector: Selector = None,
+    def watch(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
               resource_version: str | None = None, timeout_seconds: int | None = None, bookmarks: bool = False,
-              relist_on_expired: bool = True, backoff: Backoff | None = None) -> Iterator[WatchEvent[Role]]:
+              relist_on_expired: bool = True,
+              backoff: _backoff.Backoff | None = None) -> Iterator[_resource.WatchEvent[Role]]:
         """Changes to Roles until you stop iterating: without `resource_version`, the current Roles first (ADDED);
         resumed from the last resourceVersion after a dropped stream; a 410 relists and sends the differences.
         """
@@ -952,25 +986,25 @@ class RoleClient(TypedClient[Role]):
                                              bookmarks=bookmarks, relist_on_expired=relist_on_expired, backoff=backoff))
 
 
-class RoleLister(NamespacedLister[Role]):
+class RoleLister(_listers.NamespacedLister[Role]):
     """Reads of Roles from an informer's store: `list()` in all namespaces, `roles(namespace)` in one."""
 
-    def roles(self, namespace: str) -> NamespaceLister[Role]:
+    def roles(self, namespace: str) -> _listers.NamespaceLister[Role]:
         """Roles in `namespace`."""
         return self.namespace(namespace)
 
 
-class RoleInformer(ResourceInformer[Role]):
+class RoleInformer(_informers.ResourceInformer[Role]):
     """The shared informer of Roles and a lister of its store."""
 
-    def __init__(self, factory: InformerFactory) -> None:
-        super().__init__(factory, ROLES, ModelCodec(Role))
+    def __init__(self, factory: _informers.InformerFactory) -> None:
+        super().__init__(factory, ROLES, _resource.ModelCodec(Role))
 
     def lister(self) -> RoleLister:
         return RoleLister(self.informer().indexer, self._codec.labels)
 
 
-class AsyncUserClient(AsyncTypedClient[User]):
+class AsyncUserClient(_typed.AsyncTypedClient[User]):
     """The asyncio client of Users (iam.kubellm.io/v1alpha1), cluster-scoped.
 
     User is a person who can log in to KubeLLM.
@@ -983,47 +1017,50 @@ class AsyncUserClient(AsyncTypedClient[User]):
         """The User `name` (`resource_version="0"`: any cached version will do)."""
         return await self._ops.get(name, resource_version=resource_version, timeout=timeout)
 
-    async def list(self, *, label_selector: Selector = None, field_selector: Selector = None, limit: int | None = None,
-                   continue_: str | None = None, resource_version: str | None = None,
-                   resource_version_match: str | None = None, timeout: float | None = None) -> ObjectList[User]:
+    async def list(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+                   limit: int | None = None, continue_: str | None = None, resource_version: str | None = None,
+                   resource_version_match: str | None = None,
+                   timeout: float | None = None) -> _resource.ObjectList[User]:
         """One page of Users: at most `limit`, from `continue_` (the previous page's `continue_`)."""
         return await self._ops.list(label_selector=label_selector, field_selector=field_selector, limit=limit,
                                     continue_=continue_, resource_version=resource_version,
                                     resource_version_match=resource_version_match, timeout=timeout)
 
-    def iter(self, *, label_selector: Selector = None, field_selector: Selector = None, page_size: int = 500,
-             timeout: float | None = None) -> AsyncIterator[User]:
+    def iter(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+             page_size: int = 500, timeout: float | None = None) -> AsyncIterator[User]:
         """Every User, read in pages of `page_size` that follow `continue`."""
         return self._ops.iter(label_selector=label_selector, field_selector=field_selector, page_size=page_size,
                               timeout=timeout)
 
     async def create(self, obj: User, *, dry_run: bool = False, field_manager: str | None = None,
-                     field_validation: FieldValidation | None = None, timeout: float | None = None) -> User:
+                     field_validation: _resource.FieldValidation | None = None, timeout: float | None = None) -> User:
         """Create the User (in its own namespace when the client has none)."""
         return await self._ops.create(obj, dry_run=dry_run, field_manager=field_manager,
                                       field_validation=field_validation, timeout=timeout)
 
     async def update(self, obj: User, *, dry_run: bool = False, field_manager: str | None = None,
-                     field_validation: FieldValidation | None = None, timeout: float | None = None) -> User:
+                     field_validation: _resource.FieldValidation | None = None, timeout: float | None = None) -> User:
         """Replace the User (its status is kept); a stale resourceVersion is `Conflict`."""
         return await self._ops.update(obj, dry_run=dry_run, field_manager=field_manager,
                                       field_validation=field_validation, timeout=timeout)
 
     async def update_status(self, obj: User, *, dry_run: bool = False, field_manager: str | None = None,
-                            field_validation: FieldValidation | None = None, timeout: float | None = None) -> User:
+                            field_validation: _resource.FieldValidation | None = None,
+                            timeout: float | None = None) -> User:
         """Replace the User's status (nothing else changes); a stale resourceVersion is `Conflict`."""
         return await self._ops.update(obj, subresource="status", dry_run=dry_run, field_manager=field_manager,
                                       field_validation=field_validation, timeout=timeout)
 
-    async def patch(self, name: str, patch: Patch, *, patch_type: PatchType | None = None, dry_run: bool = False,
-                    field_manager: str | None = None, field_validation: FieldValidation | None = None,
-                    timeout: float | None = None) -> User:
+    async def patch(self, name: str, patch: _resource.Patch, *, patch_type: _resource.PatchType | None = None,
+                    dry_run: bool = False, field_manager: str | None = None,
+                    field_validation: _resource.FieldValidation | None = None, timeout: float | None = None) -> User:
         """Patch the User `name`: a merge patch (a mapping) or a JSON patch (a list of operations)."""
         return await self._ops.patch(name, patch, patch_type=patch_type, dry_run=dry_run, field_manager=field_manager,
                                      field_validation=field_validation, timeout=timeout)
 
-    async def patch_status(self, name: str, patch: Patch, *, patch_type: PatchType | None = None, dry_run: bool = False,
-                           field_manager: str | None = None, field_validation: FieldValidation | None = None,
+    async def patch_status(self, name: str, patch: _resource.Patch, *, patch_type: _resource.PatchType | None = None,
+                           dry_run: bool = False, field_manager: str | None = None,
+                           field_validation: _resource.FieldValidation | None = None,
                            timeout: float | None = None) -> User:
         """Patch the User's status."""
         return await self._ops.patch(name, patch, patch_type=patch_type, subresource="status", dry_run=dry_run,
@@ -1042,17 +1079,19 @@ class AsyncUserClient(AsyncTypedClient[User]):
         return await self._ops.apply(config, field_manager=field_manager, force=force, subresource="status",
                                      dry_run=dry_run, timeout=timeout)
 
-    async def delete(self, name: str, *, preconditions: Preconditions | None = None,
-                     propagation_policy: PropagationPolicy | None = None, grace_period_seconds: int | None = None,
-                     dry_run: bool = False, timeout: float | None = None) -> User | None:
+    async def delete(self, name: str, *, preconditions: _meta.Preconditions | None = None,
+                     propagation_policy: _resource.PropagationPolicy | None = None,
+                     grace_period_seconds: int | None = None, dry_run: bool = False,
+                     timeout: float | None = None) -> User | None:
         """Delete the User `name` (if `preconditions` on uid and resourceVersion hold); the object as the server
         returns it (with a deletionTimestamp while finalizers remain), or None.
         """
         return await self._ops.delete(name, preconditions=preconditions, propagation_policy=propagation_policy,
                                       grace_period_seconds=grace_period_seconds, dry_run=dry_run, timeout=timeout)
 
-    async def delete_collection(self, *, label_selector: Selector = None, field_selector: Selector = None,
-                                propagation_policy: PropagationPolicy | None = None,
+    async def delete_collection(self, *, label_selector: _resource.Selector = None,
+                                field_selector: _resource.Selector = None,
+                                propagation_policy: _resource.PropagationPolicy | None = None,
                                 grace_period_seconds: int | None = None, dry_run: bool = False,
                                 timeout: float | None = None) -> builtins.list[User]:
         """Delete every User the selectors match; the deleted objects."""
@@ -1061,9 +1100,10 @@ class AsyncUserClient(AsyncTypedClient[User]):
                                                  grace_period_seconds=grace_period_seconds, dry_run=dry_run,
                                                  timeout=timeout)
 
-    def watch(self, *, label_selector: Selector = None, field_selector: Selector = None,
+    def watch(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
               resource_version: str | None = None, timeout_seconds: int | None = None, bookmarks: bool = False,
-              relist_on_expired: bool = True, backoff: Backoff | None = None) -> AsyncIterator[WatchEvent[User]]:
+              relist_on_expired: bool = True,
+              backoff: _backoff.Backoff | None = None) -> AsyncIterator[_resource.WatchEvent[User]]:
         """Changes to Users until you stop iterating: without `resource_version`, the current Users first (ADDED);
         resumed from the last resourceVersion after a dropped stream; a 410 relists and sends the differences.
         """
@@ -1072,7 +1112,7 @@ class AsyncUserClient(AsyncTypedClient[User]):
                                relist_on_expired=relist_on_expired, backoff=backoff)
 
 
-class UserClient(TypedClient[User]):
+class UserClient(_typed.TypedClient[User]):
     """The blocking client of Users (iam.kubellm.io/v1alpha1), cluster-scoped.
 
     User is a person who can log in to KubeLLM.
@@ -1085,49 +1125,49 @@ class UserClient(TypedClient[User]):
         """The User `name` (`resource_version="0"`: any cached version will do)."""
         return self._run(self._ops.get(name, resource_version=resource_version, timeout=timeout))
 
-    def list(self, *, label_selector: Selector = None, field_selector: Selector = None, limit: int | None = None,
-             continue_: str | None = None, resource_version: str | None = None,
-             resource_version_match: str | None = None, timeout: float | None = None) -> ObjectList[User]:
+    def list(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+             limit: int | None = None, continue_: str | None = None, resource_version: str | None = None,
+             resource_version_match: str | None = None, timeout: float | None = None) -> _resource.ObjectList[User]:
         """One page of Users: at most `limit`, from `continue_` (the previous page's `continue_`)."""
         return self._run(self._ops.list(label_selector=label_selector, field_selector=field_selector, limit=limit,
                                         continue_=continue_, resource_version=resource_version,
                                         resource_version_match=resource_version_match, timeout=timeout))
 
-    def iter(self, *, label_selector: Selector = None, field_selector: Selector = None, page_size: int = 500,
-             timeout: float | None = None) -> Iterator[User]:
+    def iter(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+             page_size: int = 500, timeout: float | None = None) -> Iterator[User]:
         """Every User, read in pages of `page_size` that follow `continue`."""
         return self._iterate(self._ops.iter(label_selector=label_selector, field_selector=field_selector,
                                             page_size=page_size, timeout=timeout))
 
     def create(self, obj: User, *, dry_run: bool = False, field_manager: str | None = None,
-               field_validation: FieldValidation | None = None, timeout: float | None = None) -> User:
+               field_validation: _resource.FieldValidation | None = None, timeout: float | None = None) -> User:
         """Create the User (in its own namespace when the client has none)."""
         return self._run(self._ops.create(obj, dry_run=dry_run, field_manager=field_manager,
                                           field_validation=field_validation, timeout=timeout))
 
     def update(self, obj: User, *, dry_run: bool = False, field_manager: str | None = None,
-               field_validation: FieldValidation | None = None, timeout: float | None = None) -> User:
+               field_validation: _resource.FieldValidation | None = None, timeout: float | None = None) -> User:
         """Replace the User (its status is kept); a stale resourceVersion is `Conflict`."""
         return self._run(self._ops.update(obj, dry_run=dry_run, field_manager=field_manager,
                                           field_validation=field_validation, timeout=timeout))
 
     def update_status(self, obj: User, *, dry_run: bool = False, field_manager: str | None = None,
-                      field_validation: FieldValidation | None = None, timeout: float | None = None) -> User:
+                      field_validation: _resource.FieldValidation | None = None, timeout: float | None = None) -> User:
         """Replace the User's status (nothing else changes); a stale resourceVersion is `Conflict`."""
         return self._run(self._ops.update(obj, subresource="status", dry_run=dry_run, field_manager=field_manager,
                                           field_validation=field_validation, timeout=timeout))
 
-    def patch(self, name: str, patch: Patch, *, patch_type: PatchType | None = None, dry_run: bool = False,
-              field_manager: str | None = None, field_validation: FieldValidation | None = None,
-              timeout: float | None = None) -> User:
+    def patch(self, name: str, patch: _resource.Patch, *, patch_type: _resource.PatchType | None = None,
+              dry_run: bool = False, field_manager: str | None = None,
+              field_validation: _resource.FieldValidation | None = None, timeout: float | None = None) -> User:
         """Patch the User `name`: a merge patch (a mapping) or a JSON patch (a list of operations)."""
         return self._run(self._ops.patch(name, patch, patch_type=patch_type, dry_run=dry_run,
                                          field_manager=field_manager, field_validation=field_validation,
                                          timeout=timeout))
 
-    def patch_status(self, name: str, patch: Patch, *, patch_type: PatchType | None = None, dry_run: bool = False,
-                     field_manager: str | None = None, field_validation: FieldValidation | None = None,
-                     timeout: float | None = None) -> User:
+    def patch_status(self, name: str, patch: _resource.Patch, *, patch_type: _resource.PatchType | None = None,
+                     dry_run: bool = False, field_manager: str | None = None,
+                     field_validation: _resource.FieldValidation | None = None, timeout: float | None = None) -> User:
         """Patch the User's status."""
         return self._run(self._ops.patch(name, patch, patch_type=patch_type, subresource="status", dry_run=dry_run,
                                          field_manager=field_manager, field_validation=field_validation,
@@ -1147,8 +1187,8 @@ class UserClient(TypedClient[User]):
         return self._run(self._ops.apply(config, field_manager=field_manager, force=force, subresource="status",
                                          dry_run=dry_run, timeout=timeout))
 
-    def delete(self, name: str, *, preconditions: Preconditions | None = None,
-               propagation_policy: PropagationPolicy | None = None, grace_period_seconds: int | None = None,
+    def delete(self, name: str, *, preconditions: _meta.Preconditions | None = None,
+               propagation_policy: _resource.PropagationPolicy | None = None, grace_period_seconds: int | None = None,
                dry_run: bool = False, timeout: float | None = None) -> User | None:
         """Delete the User `name` (if `preconditions` on uid and resourceVersion hold); the object as the server
         returns it (with a deletionTimestamp while finalizers remain), or None.
@@ -1156,18 +1196,20 @@ class UserClient(TypedClient[User]):
         return self._run(self._ops.delete(name, preconditions=preconditions, propagation_policy=propagation_policy,
                                           grace_period_seconds=grace_period_seconds, dry_run=dry_run, timeout=timeout))
 
-    def delete_collection(self, *, label_selector: Selector = None, field_selector: Selector = None,
-                          propagation_policy: PropagationPolicy | None = None, grace_period_seconds: int | None = None,
-                          dry_run: bool = False, timeout: float | None = None) -> builtins.list[User]:
+    def delete_collection(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+                          propagation_policy: _resource.PropagationPolicy | None = None,
+                          grace_period_seconds: int | None = None, dry_run: bool = False,
+                          timeout: float | None = None) -> builtins.list[User]:
         """Delete every User the selectors match; the deleted objects."""
         return self._run(self._ops.delete_collection(label_selector=label_selector, field_selector=field_selector,
                                                      propagation_policy=propagation_policy,
                                                      grace_period_seconds=grace_period_seconds, dry_run=dry_run,
                                                      timeout=timeout))
 
-    def watch(self, *, label_selector: Selector = None, field_selector: Selector = None,
+    def watch(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
               resource_version: str | None = None, timeout_seconds: int | None = None, bookmarks: bool = False,
-              relist_on_expired: bool = True, backoff: Backoff | None = None) -> Iterator[WatchEvent[User]]:
+              relist_on_expired: bool = True,
+              backoff: _backoff.Backoff | None = None) -> Iterator[_resource.WatchEvent[User]]:
         """Changes to Users until you stop iterating: without `resource_version`, the current Users first (ADDED);
         resumed from the last resourceVersion after a dropped stream; a 410 relists and sends the differences.
         """
@@ -1176,15 +1218,15 @@ class UserClient(TypedClient[User]):
                                              bookmarks=bookmarks, relist_on_expired=relist_on_expired, backoff=backoff))
 
 
-class UserLister(ClusterScopedLister[User]):
+class UserLister(_listers.ClusterScopedLister[User]):
     """Reads of Users from an informer's store."""
 
 
-class UserInformer(ResourceInformer[User]):
+class UserInformer(_informers.ResourceInformer[User]):
     """The shared informer of Users and a lister of its store."""
 
-    def __init__(self, factory: InformerFactory) -> None:
-        super().__init__(factory, USERS, ModelCodec(User))
+    def __init__(self, factory: _informers.InformerFactory) -> None:
+        super().__init__(factory, USERS, _resource.ModelCodec(User))
 
     def lister(self) -> UserLister:
         return UserLister(self.informer().indexer, self._codec.labels)
@@ -1193,7 +1235,7 @@ class UserInformer(ResourceInformer[User]):
 class AsyncIamV1alpha1Client:
     """The iam.kubellm.io/v1alpha1 clients (asyncio)."""
 
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: _rest.Transport) -> None:
         self._transport = transport
 
     def clusterrolebindings(self) -> AsyncClusterRoleBindingClient:
@@ -1224,7 +1266,7 @@ class AsyncIamV1alpha1Client:
 class IamV1alpha1Client:
     """The iam.kubellm.io/v1alpha1 clients (blocking)."""
 
-    def __init__(self, transport: Transport, loop: LoopThread) -> None:
+    def __init__(self, transport: _rest.Transport, loop: _rest.LoopThread) -> None:
         self._transport = transport
         self._loop = loop
 
@@ -1256,7 +1298,7 @@ class IamV1alpha1Client:
 class IamV1alpha1Informers:
     """Shared informers of iam.kubellm.io/v1alpha1, from a factory."""
 
-    def __init__(self, factory: InformerFactory) -> None:
+    def __init__(self, factory: _informers.InformerFactory) -> None:
         self._factory = factory
 
     def clusterrolebindings(self) -> ClusterRoleBindingInformer:

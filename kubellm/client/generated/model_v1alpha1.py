@@ -7,35 +7,24 @@ import builtins
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
-from kubellm.apis.meta.v1 import Preconditions
+from kubellm.apis.meta import v1 as _meta
 from kubellm.apis.model.v1alpha1 import LLMService, RAGService
-from kubellm.client.backoff import Backoff
-from kubellm.client.informers.factory import InformerFactory, ResourceInformer
-from kubellm.client.informers.lister import NamespacedLister, NamespaceLister
-from kubellm.client.resource import (
-    FieldValidation,
-    ModelCodec,
-    ObjectList,
-    Patch,
-    PatchType,
-    PropagationPolicy,
-    ResourceRef,
-    Selector,
-    WatchEvent,
-)
-from kubellm.client.rest.loop import LoopThread
-from kubellm.client.rest.transport import Transport
-from kubellm.client.scale import Scale
-from kubellm.client.typed import AsyncTypedClient, TypedClient, get_scale, update_scale
+from kubellm.client import backoff as _backoff
+from kubellm.client import resource as _resource
+from kubellm.client import rest as _rest
+from kubellm.client import scale as _scale
+from kubellm.client import typed as _typed
+from kubellm.client.informers import factory as _informers
+from kubellm.client.informers import lister as _listers
 
 FINGERPRINT = "07a0bc77df59e3f6d99009bcfe80abc40ed3de83743847e7a6c63b660cb05e1f"
 """Digest of the types this module was generated from (see `kubellm.client.gen`)."""
 
-LLMSERVICES = ResourceRef("model.kubellm.io", "v1alpha1", "llmservices", "LLMService", True)
-RAGSERVICES = ResourceRef("model.kubellm.io", "v1alpha1", "ragservices", "RAGService", True)
+LLMSERVICES = _resource.ResourceRef("model.kubellm.io", "v1alpha1", "llmservices", "LLMService", True)
+RAGSERVICES = _resource.ResourceRef("model.kubellm.io", "v1alpha1", "ragservices", "RAGService", True)
 
 
-class AsyncLLMServiceClient(AsyncTypedClient[LLMService]):
+class AsyncLLMServiceClient(_typed.AsyncTypedClient[LLMService]):
     """The asyncio client of LLMServices (model.kubellm.io/v1alpha1) in one namespace (one made without a namespace
     lists, watches and deletes collections in all of them).
 
@@ -49,48 +38,53 @@ class AsyncLLMServiceClient(AsyncTypedClient[LLMService]):
         """The LLMService `name` (`resource_version="0"`: any cached version will do)."""
         return await self._ops.get(name, resource_version=resource_version, timeout=timeout)
 
-    async def list(self, *, label_selector: Selector = None, field_selector: Selector = None, limit: int | None = None,
-                   continue_: str | None = None, resource_version: str | None = None,
-                   resource_version_match: str | None = None, timeout: float | None = None) -> ObjectList[LLMService]:
+    async def list(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+                   limit: int | None = None, continue_: str | None = None, resource_version: str | None = None,
+                   resource_version_match: str | None = None,
+                   timeout: float | None = None) -> _resource.ObjectList[LLMService]:
         """One page of LLMServices: at most `limit`, from `continue_` (the previous page's `continue_`)."""
         return await self._ops.list(label_selector=label_selector, field_selector=field_selector, limit=limit,
                                     continue_=continue_, resource_version=resource_version,
                                     resource_version_match=resource_version_match, timeout=timeout)
 
-    def iter(self, *, label_selector: Selector = None, field_selector: Selector = None, page_size: int = 500,
-             timeout: float | None = None) -> AsyncIterator[LLMService]:
+    def iter(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+             page_size: int = 500, timeout: float | None = None) -> AsyncIterator[LLMService]:
         """Every LLMService, read in pages of `page_size` that follow `continue`."""
         return self._ops.iter(label_selector=label_selector, field_selector=field_selector, page_size=page_size,
                               timeout=timeout)
 
     async def create(self, obj: LLMService, *, dry_run: bool = False, field_manager: str | None = None,
-                     field_validation: FieldValidation | None = None, timeout: float | None = None) -> LLMService:
+                     field_validation: _resource.FieldValidation | None = None,
+                     timeout: float | None = None) -> LLMService:
         """Create the LLMService (in its own namespace when the client has none)."""
         return await self._ops.create(obj, dry_run=dry_run, field_manager=field_manager,
                                       field_validation=field_validation, timeout=timeout)
 
     async def update(self, obj: LLMService, *, dry_run: bool = False, field_manager: str | None = None,
-                     field_validation: FieldValidation | None = None, timeout: float | None = None) -> LLMService:
+                     field_validation: _resource.FieldValidation | None = None,
+                     timeout: float | None = None) -> LLMService:
         """Replace the LLMService (its status is kept); a stale resourceVersion is `Conflict`."""
         return await self._ops.update(obj, dry_run=dry_run, field_manager=field_manager,
                                       field_validation=field_validation, timeout=timeout)
 
     async def update_status(self, obj: LLMService, *, dry_run: bool = False, field_manager: str | None = None,
-                            field_validation: FieldValidation | None = None,
+                            field_validation: _resource.FieldValidation | None = None,
                             timeout: float | None = None) -> LLMService:
         """Replace the LLMService's status (nothing else changes); a stale resourceVersion is `Conflict`."""
         return await self._ops.update(obj, subresource="status", dry_run=dry_run, field_manager=field_manager,
                                       field_validation=field_validation, timeout=timeout)
 
-    async def patch(self, name: str, patch: Patch, *, patch_type: PatchType | None = None, dry_run: bool = False,
-                    field_manager: str | None = None, field_validation: FieldValidation | None = None,
+    async def patch(self, name: str, patch: _resource.Patch, *, patch_type: _resource.PatchType | None = None,
+                    dry_run: bool = False, field_manager: str | None = None,
+                    field_validation: _resource.FieldValidation | None = None,
                     timeout: float | None = None) -> LLMService:
         """Patch the LLMService `name`: a merge patch (a mapping) or a JSON patch (a list of operations)."""
         return await self._ops.patch(name, patch, patch_type=patch_type, dry_run=dry_run, field_manager=field_manager,
                                      field_validation=field_validation, timeout=timeout)
 
-    async def patch_status(self, name: str, patch: Patch, *, patch_type: PatchType | None = None, dry_run: bool = False,
-                           field_manager: str | None = None, field_validation: FieldValidation | None = None,
+    async def patch_status(self, name: str, patch: _resource.Patch, *, patch_type: _resource.PatchType | None = None,
+                           dry_run: bool = False, field_manager: str | None = None,
+                           field_validation: _resource.FieldValidation | None = None,
                            timeout: float | None = None) -> LLMService:
         """Patch the LLMService's status."""
         return await self._ops.patch(name, patch, patch_type=patch_type, subresource="status", dry_run=dry_run,
@@ -109,17 +103,19 @@ class AsyncLLMServiceClient(AsyncTypedClient[LLMService]):
         return await self._ops.apply(config, field_manager=field_manager, force=force, subresource="status",
                                      dry_run=dry_run, timeout=timeout)
 
-    async def delete(self, name: str, *, preconditions: Preconditions | None = None,
-                     propagation_policy: PropagationPolicy | None = None, grace_period_seconds: int | None = None,
-                     dry_run: bool = False, timeout: float | None = None) -> LLMService | None:
+    async def delete(self, name: str, *, preconditions: _meta.Preconditions | None = None,
+                     propagation_policy: _resource.PropagationPolicy | None = None,
+                     grace_period_seconds: int | None = None, dry_run: bool = False,
+                     timeout: float | None = None) -> LLMService | None:
         """Delete the LLMService `name` (if `preconditions` on uid and resourceVersion hold); the object as the server
         returns it (with a deletionTimestamp while finalizers remain), or None.
         """
         return await self._ops.delete(name, preconditions=preconditions, propagation_policy=propagation_policy,
                                       grace_period_seconds=grace_period_seconds, dry_run=dry_run, timeout=timeout)
 
-    async def delete_collection(self, *, label_selector: Selector = None, field_selector: Selector = None,
-                                propagation_policy: PropagationPolicy | None = None,
+    async def delete_collection(self, *, label_selector: _resource.Selector = None,
+                                field_selector: _resource.Selector = None,
+                                propagation_policy: _resource.PropagationPolicy | None = None,
                                 grace_period_seconds: int | None = None, dry_run: bool = False,
                                 timeout: float | None = None) -> builtins.list[LLMService]:
         """Delete every LLMService the selectors match; the deleted objects."""
@@ -128,9 +124,10 @@ class AsyncLLMServiceClient(AsyncTypedClient[LLMService]):
                                                  grace_period_seconds=grace_period_seconds, dry_run=dry_run,
                                                  timeout=timeout)
 
-    def watch(self, *, label_selector: Selector = None, field_selector: Selector = None,
+    def watch(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
               resource_version: str | None = None, timeout_seconds: int | None = None, bookmarks: bool = False,
-              relist_on_expired: bool = True, backoff: Backoff | None = None) -> AsyncIterator[WatchEvent[LLMService]]:
+              relist_on_expired: bool = True,
+              backoff: _backoff.Backoff | None = None) -> AsyncIterator[_resource.WatchEvent[LLMService]]:
         """Changes to LLMServices until you stop iterating: without `resource_version`, the current LLMServices first
         (ADDED); resumed from the last resourceVersion after a dropped stream; a 410 relists and sends the
         differences.
@@ -139,17 +136,18 @@ class AsyncLLMServiceClient(AsyncTypedClient[LLMService]):
                                resource_version=resource_version, timeout_seconds=timeout_seconds, bookmarks=bookmarks,
                                relist_on_expired=relist_on_expired, backoff=backoff)
 
-    async def get_scale(self, name: str, *, timeout: float | None = None) -> Scale:
+    async def get_scale(self, name: str, *, timeout: float | None = None) -> _scale.Scale:
         """The autoscaling/v1 Scale of the LLMService `name`."""
-        return await get_scale(self._ops, name, timeout)
+        return await _typed.get_scale(self._ops, name, timeout)
 
-    async def update_scale(self, name: str, scale: Scale, *, dry_run: bool = False, field_manager: str | None = None,
-                           field_validation: FieldValidation | None = None, timeout: float | None = None) -> Scale:
+    async def update_scale(self, name: str, scale: _scale.Scale, *, dry_run: bool = False,
+                           field_manager: str | None = None, field_validation: _resource.FieldValidation | None = None,
+                           timeout: float | None = None) -> _scale.Scale:
         """Set the LLMService's replicas through its scale subresource."""
-        return await update_scale(self._ops, name, scale, dry_run, field_manager, field_validation, timeout)
+        return await _typed.update_scale(self._ops, name, scale, dry_run, field_manager, field_validation, timeout)
 
 
-class LLMServiceClient(TypedClient[LLMService]):
+class LLMServiceClient(_typed.TypedClient[LLMService]):
     """The blocking client of LLMServices (model.kubellm.io/v1alpha1) in one namespace (one made without a namespace
     lists, watches and deletes collections in all of them).
 
@@ -163,48 +161,51 @@ class LLMServiceClient(TypedClient[LLMService]):
         """The LLMService `name` (`resource_version="0"`: any cached version will do)."""
         return self._run(self._ops.get(name, resource_version=resource_version, timeout=timeout))
 
-    def list(self, *, label_selector: Selector = None, field_selector: Selector = None, limit: int | None = None,
-             continue_: str | None = None, resource_version: str | None = None,
-             resource_version_match: str | None = None, timeout: float | None = None) -> ObjectList[LLMService]:
+    def list(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+             limit: int | None = None, continue_: str | None = None, resource_version: str | None = None,
+             resource_version_match: str | None = None,
+             timeout: float | None = None) -> _resource.ObjectList[LLMService]:
         """One page of LLMServices: at most `limit`, from `continue_` (the previous page's `continue_`)."""
         return self._run(self._ops.list(label_selector=label_selector, field_selector=field_selector, limit=limit,
                                         continue_=continue_, resource_version=resource_version,
                                         resource_version_match=resource_version_match, timeout=timeout))
 
-    def iter(self, *, label_selector: Selector = None, field_selector: Selector = None, page_size: int = 500,
-             timeout: float | None = None) -> Iterator[LLMService]:
+    def iter(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+             page_size: int = 500, timeout: float | None = None) -> Iterator[LLMService]:
         """Every LLMService, read in pages of `page_size` that follow `continue`."""
         return self._iterate(self._ops.iter(label_selector=label_selector, field_selector=field_selector,
                                             page_size=page_size, timeout=timeout))
 
     def create(self, obj: LLMService, *, dry_run: bool = False, field_manager: str | None = None,
-               field_validation: FieldValidation | None = None, timeout: float | None = None) -> LLMService:
+               field_validation: _resource.FieldValidation | None = None, timeout: float | None = None) -> LLMService:
         """Create the LLMService (in its own namespace when the client has none)."""
         return self._run(self._ops.create(obj, dry_run=dry_run, field_manager=field_manager,
                                           field_validation=field_validation, timeout=timeout))
 
     def update(self, obj: LLMService, *, dry_run: bool = False, field_manager: str | None = None,
-               field_validation: FieldValidation | None = None, timeout: float | None = None) -> LLMService:
+               field_validation: _resource.FieldValidation | None = None, timeout: float | None = None) -> LLMService:
         """Replace the LLMService (its status is kept); a stale resourceVersion is `Conflict`."""
         return self._run(self._ops.update(obj, dry_run=dry_run, field_manager=field_manager,
                                           field_validation=field_validation, timeout=timeout))
 
     def update_status(self, obj: LLMService, *, dry_run: bool = False, field_manager: str | None = None,
-                      field_validation: FieldValidation | None = None, timeout: float | None = None) -> LLMService:
+                      field_validation: _resource.FieldValidation | None = None,
+                      timeout: float | None = None) -> LLMService:
         """Replace the LLMService's status (nothing else changes); a stale resourceVersion is `Conflict`."""
         return self._run(self._ops.update(obj, subresource="status", dry_run=dry_run, field_manager=field_manager,
                                           field_validation=field_validation, timeout=timeout))
 
-    def patch(self, name: str, patch: Patch, *, patch_type: PatchType | None = None, dry_run: bool = False,
-              field_manager: str | None = None, field_validation: FieldValidation | None = None,
-              timeout: float | None = None) -> LLMService:
+    def patch(self, name: str, patch: _resource.Patch, *, patch_type: _resource.PatchType | None = None,
+              dry_run: bool = False, field_manager: str | None = None,
+              field_validation: _resource.FieldValidation | None = None, timeout: float | None = None) -> LLMService:
         """Patch the LLMService `name`: a merge patch (a mapping) or a JSON patch (a list of operations)."""
         return self._run(self._ops.patch(name, patch, patch_type=patch_type, dry_run=dry_run,
                                          field_manager=field_manager, field_validation=field_validation,
                                          timeout=timeout))
 
-    def patch_status(self, name: str, patch: Patch, *, patch_type: PatchType | None = None, dry_run: bool = False,
-                     field_manager: str | None = None, field_validation: FieldValidation | None = None,
+    def patch_status(self, name: str, patch: _resource.Patch, *, patch_type: _resource.PatchType | None = None,
+                     dry_run: bool = False, field_manager: str | None = None,
+                     field_validation: _resource.FieldValidation | None = None,
                      timeout: float | None = None) -> LLMService:
         """Patch the LLMService's status."""
         return self._run(self._ops.patch(name, patch, patch_type=patch_type, subresource="status", dry_run=dry_run,
@@ -225,8 +226,8 @@ class LLMServiceClient(TypedClient[LLMService]):
         return self._run(self._ops.apply(config, field_manager=field_manager, force=force, subresource="status",
                                          dry_run=dry_run, timeout=timeout))
 
-    def delete(self, name: str, *, preconditions: Preconditions | None = None,
-               propagation_policy: PropagationPolicy | None = None, grace_period_seconds: int | None = None,
+    def delete(self, name: str, *, preconditions: _meta.Preconditions | None = None,
+               propagation_policy: _resource.PropagationPolicy | None = None, grace_period_seconds: int | None = None,
                dry_run: bool = False, timeout: float | None = None) -> LLMService | None:
         """Delete the LLMService `name` (if `preconditions` on uid and resourceVersion hold); the object as the server
         returns it (with a deletionTimestamp while finalizers remain), or None.
@@ -234,18 +235,20 @@ class LLMServiceClient(TypedClient[LLMService]):
         return self._run(self._ops.delete(name, preconditions=preconditions, propagation_policy=propagation_policy,
                                           grace_period_seconds=grace_period_seconds, dry_run=dry_run, timeout=timeout))
 
-    def delete_collection(self, *, label_selector: Selector = None, field_selector: Selector = None,
-                          propagation_policy: PropagationPolicy | None = None, grace_period_seconds: int | None = None,
-                          dry_run: bool = False, timeout: float | None = None) -> builtins.list[LLMService]:
+    def delete_collection(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+                          propagation_policy: _resource.PropagationPolicy | None = None,
+                          grace_period_seconds: int | None = None, dry_run: bool = False,
+                          timeout: float | None = None) -> builtins.list[LLMService]:
         """Delete every LLMService the selectors match; the deleted objects."""
         return self._run(self._ops.delete_collection(label_selector=label_selector, field_selector=field_selector,
                                                      propagation_policy=propagation_policy,
                                                      grace_period_seconds=grace_period_seconds, dry_run=dry_run,
                                                      timeout=timeout))
 
-    def watch(self, *, label_selector: Selector = None, field_selector: Selector = None,
+    def watch(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
               resource_version: str | None = None, timeout_seconds: int | None = None, bookmarks: bool = False,
-              relist_on_expired: bool = True, backoff: Backoff | None = None) -> Iterator[WatchEvent[LLMService]]:
+              relist_on_expired: bool = True,
+              backoff: _backoff.Backoff | None = None) -> Iterator[_resource.WatchEvent[LLMService]]:
         """Changes to LLMServices until you stop iterating: without `resource_version`, the current LLMServices first
         (ADDED); resumed from the last resourceVersion after a dropped stream; a 410 relists and sends the
         differences.
@@ -254,35 +257,36 @@ class LLMServiceClient(TypedClient[LLMService]):
                                              resource_version=resource_version, timeout_seconds=timeout_seconds,
                                              bookmarks=bookmarks, relist_on_expired=relist_on_expired, backoff=backoff))
 
-    def get_scale(self, name: str, *, timeout: float | None = None) -> Scale:
+    def get_scale(self, name: str, *, timeout: float | None = None) -> _scale.Scale:
         """The autoscaling/v1 Scale of the LLMService `name`."""
-        return self._run(get_scale(self._ops, name, timeout))
+        return self._run(_typed.get_scale(self._ops, name, timeout))
 
-    def update_scale(self, name: str, scale: Scale, *, dry_run: bool = False, field_manager: str | None = None,
-                     field_validation: FieldValidation | None = None, timeout: float | None = None) -> Scale:
+    def update_scale(self, name: str, scale: _scale.Scale, *, dry_run: bool = False, field_manager: str | None = None,
+                     field_validation: _resource.FieldValidation | None = None,
+                     timeout: float | None = None) -> _scale.Scale:
         """Set the LLMService's replicas through its scale subresource."""
-        return self._run(update_scale(self._ops, name, scale, dry_run, field_manager, field_validation, timeout))
+        return self._run(_typed.update_scale(self._ops, name, scale, dry_run, field_manager, field_validation, timeout))
 
 
-class LLMServiceLister(NamespacedLister[LLMService]):
+class LLMServiceLister(_listers.NamespacedLister[LLMService]):
     """Reads of LLMServices from an informer's store: `list()` in all namespaces, `llmservices(namespace)` in one."""
 
-    def llmservices(self, namespace: str) -> NamespaceLister[LLMService]:
+    def llmservices(self, namespace: str) -> _listers.NamespaceLister[LLMService]:
         """LLMServices in `namespace`."""
         return self.namespace(namespace)
 
 
-class LLMServiceInformer(ResourceInformer[LLMService]):
+class LLMServiceInformer(_informers.ResourceInformer[LLMService]):
     """The shared informer of LLMServices and a lister of its store."""
 
-    def __init__(self, factory: InformerFactory) -> None:
-        super().__init__(factory, LLMSERVICES, ModelCodec(LLMService))
+    def __init__(self, factory: _informers.InformerFactory) -> None:
+        super().__init__(factory, LLMSERVICES, _resource.ModelCodec(LLMService))
 
     def lister(self) -> LLMServiceLister:
         return LLMServiceLister(self.informer().indexer, self._codec.labels)
 
 
-class AsyncRAGServiceClient(AsyncTypedClient[RAGService]):
+class AsyncRAGServiceClient(_typed.AsyncTypedClient[RAGService]):
     """The asyncio client of RAGServices (model.kubellm.io/v1alpha1) in one namespace (one made without a namespace
     lists, watches and deletes collections in all of them).
 
@@ -296,48 +300,53 @@ class AsyncRAGServiceClient(AsyncTypedClient[RAGService]):
         """The RAGService `name` (`resource_version="0"`: any cached version will do)."""
         return await self._ops.get(name, resource_version=resource_version, timeout=timeout)
 
-    async def list(self, *, label_selector: Selector = None, field_selector: Selector = None, limit: int | None = None,
-                   continue_: str | None = None, resource_version: str | None = None,
-                   resource_version_match: str | None = None, timeout: float | None = None) -> ObjectList[RAGService]:
+    async def list(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+                   limit: int | None = None, continue_: str | None = None, resource_version: str | None = None,
+                   resource_version_match: str | None = None,
+                   timeout: float | None = None) -> _resource.ObjectList[RAGService]:
         """One page of RAGServices: at most `limit`, from `continue_` (the previous page's `continue_`)."""
         return await self._ops.list(label_selector=label_selector, field_selector=field_selector, limit=limit,
                                     continue_=continue_, resource_version=resource_version,
                                     resource_version_match=resource_version_match, timeout=timeout)
 
-    def iter(self, *, label_selector: Selector = None, field_selector: Selector = None, page_size: int = 500,
-             timeout: float | None = None) -> AsyncIterator[RAGService]:
+    def iter(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+             page_size: int = 500, timeout: float | None = None) -> AsyncIterator[RAGService]:
         """Every RAGService, read in pages of `page_size` that follow `continue`."""
         return self._ops.iter(label_selector=label_selector, field_selector=field_selector, page_size=page_size,
                               timeout=timeout)
 
     async def create(self, obj: RAGService, *, dry_run: bool = False, field_manager: str | None = None,
-                     field_validation: FieldValidation | None = None, timeout: float | None = None) -> RAGService:
+                     field_validation: _resource.FieldValidation | None = None,
+                     timeout: float | None = None) -> RAGService:
         """Create the RAGService (in its own namespace when the client has none)."""
         return await self._ops.create(obj, dry_run=dry_run, field_manager=field_manager,
                                       field_validation=field_validation, timeout=timeout)
 
     async def update(self, obj: RAGService, *, dry_run: bool = False, field_manager: str | None = None,
-                     field_validation: FieldValidation | None = None, timeout: float | None = None) -> RAGService:
+                     field_validation: _resource.FieldValidation | None = None,
+                     timeout: float | None = None) -> RAGService:
         """Replace the RAGService (its status is kept); a stale resourceVersion is `Conflict`."""
         return await self._ops.update(obj, dry_run=dry_run, field_manager=field_manager,
                                       field_validation=field_validation, timeout=timeout)
 
     async def update_status(self, obj: RAGService, *, dry_run: bool = False, field_manager: str | None = None,
-                            field_validation: FieldValidation | None = None,
+                            field_validation: _resource.FieldValidation | None = None,
                             timeout: float | None = None) -> RAGService:
         """Replace the RAGService's status (nothing else changes); a stale resourceVersion is `Conflict`."""
         return await self._ops.update(obj, subresource="status", dry_run=dry_run, field_manager=field_manager,
                                       field_validation=field_validation, timeout=timeout)
 
-    async def patch(self, name: str, patch: Patch, *, patch_type: PatchType | None = None, dry_run: bool = False,
-                    field_manager: str | None = None, field_validation: FieldValidation | None = None,
+    async def patch(self, name: str, patch: _resource.Patch, *, patch_type: _resource.PatchType | None = None,
+                    dry_run: bool = False, field_manager: str | None = None,
+                    field_validation: _resource.FieldValidation | None = None,
                     timeout: float | None = None) -> RAGService:
         """Patch the RAGService `name`: a merge patch (a mapping) or a JSON patch (a list of operations)."""
         return await self._ops.patch(name, patch, patch_type=patch_type, dry_run=dry_run, field_manager=field_manager,
                                      field_validation=field_validation, timeout=timeout)
 
-    async def patch_status(self, name: str, patch: Patch, *, patch_type: PatchType | None = None, dry_run: bool = False,
-                           field_manager: str | None = None, field_validation: FieldValidation | None = None,
+    async def patch_status(self, name: str, patch: _resource.Patch, *, patch_type: _resource.PatchType | None = None,
+                           dry_run: bool = False, field_manager: str | None = None,
+                           field_validation: _resource.FieldValidation | None = None,
                            timeout: float | None = None) -> RAGService:
         """Patch the RAGService's status."""
         return await self._ops.patch(name, patch, patch_type=patch_type, subresource="status", dry_run=dry_run,
@@ -356,17 +365,19 @@ class AsyncRAGServiceClient(AsyncTypedClient[RAGService]):
         return await self._ops.apply(config, field_manager=field_manager, force=force, subresource="status",
                                      dry_run=dry_run, timeout=timeout)
 
-    async def delete(self, name: str, *, preconditions: Preconditions | None = None,
-                     propagation_policy: PropagationPolicy | None = None, grace_period_seconds: int | None = None,
-                     dry_run: bool = False, timeout: float | None = None) -> RAGService | None:
+    async def delete(self, name: str, *, preconditions: _meta.Preconditions | None = None,
+                     propagation_policy: _resource.PropagationPolicy | None = None,
+                     grace_period_seconds: int | None = None, dry_run: bool = False,
+                     timeout: float | None = None) -> RAGService | None:
         """Delete the RAGService `name` (if `preconditions` on uid and resourceVersion hold); the object as the server
         returns it (with a deletionTimestamp while finalizers remain), or None.
         """
         return await self._ops.delete(name, preconditions=preconditions, propagation_policy=propagation_policy,
                                       grace_period_seconds=grace_period_seconds, dry_run=dry_run, timeout=timeout)
 
-    async def delete_collection(self, *, label_selector: Selector = None, field_selector: Selector = None,
-                                propagation_policy: PropagationPolicy | None = None,
+    async def delete_collection(self, *, label_selector: _resource.Selector = None,
+                                field_selector: _resource.Selector = None,
+                                propagation_policy: _resource.PropagationPolicy | None = None,
                                 grace_period_seconds: int | None = None, dry_run: bool = False,
                                 timeout: float | None = None) -> builtins.list[RAGService]:
         """Delete every RAGService the selectors match; the deleted objects."""
@@ -375,9 +386,10 @@ class AsyncRAGServiceClient(AsyncTypedClient[RAGService]):
                                                  grace_period_seconds=grace_period_seconds, dry_run=dry_run,
                                                  timeout=timeout)
 
-    def watch(self, *, label_selector: Selector = None, field_selector: Selector = None,
+    def watch(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
               resource_version: str | None = None, timeout_seconds: int | None = None, bookmarks: bool = False,
-              relist_on_expired: bool = True, backoff: Backoff | None = None) -> AsyncIterator[WatchEvent[RAGService]]:
+              relist_on_expired: bool = True,
+              backoff: _backoff.Backoff | None = None) -> AsyncIterator[_resource.WatchEvent[RAGService]]:
         """Changes to RAGServices until you stop iterating: without `resource_version`, the current RAGServices first
         (ADDED); resumed from the last resourceVersion after a dropped stream; a 410 relists and sends the
         differences.
@@ -387,7 +399,7 @@ class AsyncRAGServiceClient(AsyncTypedClient[RAGService]):
                                relist_on_expired=relist_on_expired, backoff=backoff)
 
 
-class RAGServiceClient(TypedClient[RAGService]):
+class RAGServiceClient(_typed.TypedClient[RAGService]):
     """The blocking client of RAGServices (model.kubellm.io/v1alpha1) in one namespace (one made without a namespace
     lists, watches and deletes collections in all of them).
 
@@ -401,48 +413,51 @@ class RAGServiceClient(TypedClient[RAGService]):
         """The RAGService `name` (`resource_version="0"`: any cached version will do)."""
         return self._run(self._ops.get(name, resource_version=resource_version, timeout=timeout))
 
-    def list(self, *, label_selector: Selector = None, field_selector: Selector = None, limit: int | None = None,
-             continue_: str | None = None, resource_version: str | None = None,
-             resource_version_match: str | None = None, timeout: float | None = None) -> ObjectList[RAGService]:
+    def list(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+             limit: int | None = None, continue_: str | None = None, resource_version: str | None = None,
+             resource_version_match: str | None = None,
+             timeout: float | None = None) -> _resource.ObjectList[RAGService]:
         """One page of RAGServices: at most `limit`, from `continue_` (the previous page's `continue_`)."""
         return self._run(self._ops.list(label_selector=label_selector, field_selector=field_selector, limit=limit,
                                         continue_=continue_, resource_version=resource_version,
                                         resource_version_match=resource_version_match, timeout=timeout))
 
-    def iter(self, *, label_selector: Selector = None, field_selector: Selector = None, page_size: int = 500,
-             timeout: float | None = None) -> Iterator[RAGService]:
+    def iter(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+             page_size: int = 500, timeout: float | None = None) -> Iterator[RAGService]:
         """Every RAGService, read in pages of `page_size` that follow `continue`."""
         return self._iterate(self._ops.iter(label_selector=label_selector, field_selector=field_selector,
                                             page_size=page_size, timeout=timeout))
 
     def create(self, obj: RAGService, *, dry_run: bool = False, field_manager: str | None = None,
-               field_validation: FieldValidation | None = None, timeout: float | None = None) -> RAGService:
+               field_validation: _resource.FieldValidation | None = None, timeout: float | None = None) -> RAGService:
         """Create the RAGService (in its own namespace when the client has none)."""
         return self._run(self._ops.create(obj, dry_run=dry_run, field_manager=field_manager,
                                           field_validation=field_validation, timeout=timeout))
 
     def update(self, obj: RAGService, *, dry_run: bool = False, field_manager: str | None = None,
-               field_validation: FieldValidation | None = None, timeout: float | None = None) -> RAGService:
+               field_validation: _resource.FieldValidation | None = None, timeout: float | None = None) -> RAGService:
         """Replace the RAGService (its status is kept); a stale resourceVersion is `Conflict`."""
         return self._run(self._ops.update(obj, dry_run=dry_run, field_manager=field_manager,
                                           field_validation=field_validation, timeout=timeout))
 
     def update_status(self, obj: RAGService, *, dry_run: bool = False, field_manager: str | None = None,
-                      field_validation: FieldValidation | None = None, timeout: float | None = None) -> RAGService:
+                      field_validation: _resource.FieldValidation | None = None,
+                      timeout: float | None = None) -> RAGService:
         """Replace the RAGService's status (nothing else changes); a stale resourceVersion is `Conflict`."""
         return self._run(self._ops.update(obj, subresource="status", dry_run=dry_run, field_manager=field_manager,
                                           field_validation=field_validation, timeout=timeout))
 
-    def patch(self, name: str, patch: Patch, *, patch_type: PatchType | None = None, dry_run: bool = False,
-              field_manager: str | None = None, field_validation: FieldValidation | None = None,
-              timeout: float | None = None) -> RAGService:
+    def patch(self, name: str, patch: _resource.Patch, *, patch_type: _resource.PatchType | None = None,
+              dry_run: bool = False, field_manager: str | None = None,
+              field_validation: _resource.FieldValidation | None = None, timeout: float | None = None) -> RAGService:
         """Patch the RAGService `name`: a merge patch (a mapping) or a JSON patch (a list of operations)."""
         return self._run(self._ops.patch(name, patch, patch_type=patch_type, dry_run=dry_run,
                                          field_manager=field_manager, field_validation=field_validation,
                                          timeout=timeout))
 
-    def patch_status(self, name: str, patch: Patch, *, patch_type: PatchType | None = None, dry_run: bool = False,
-                     field_manager: str | None = None, field_validation: FieldValidation | None = None,
+    def patch_status(self, name: str, patch: _resource.Patch, *, patch_type: _resource.PatchType | None = None,
+                     dry_run: bool = False, field_manager: str | None = None,
+                     field_validation: _resource.FieldValidation | None = None,
                      timeout: float | None = None) -> RAGService:
         """Patch the RAGService's status."""
         return self._run(self._ops.patch(name, patch, patch_type=patch_type, subresource="status", dry_run=dry_run,
@@ -463,8 +478,8 @@ class RAGServiceClient(TypedClient[RAGService]):
         return self._run(self._ops.apply(config, field_manager=field_manager, force=force, subresource="status",
                                          dry_run=dry_run, timeout=timeout))
 
-    def delete(self, name: str, *, preconditions: Preconditions | None = None,
-               propagation_policy: PropagationPolicy | None = None, grace_period_seconds: int | None = None,
+    def delete(self, name: str, *, preconditions: _meta.Preconditions | None = None,
+               propagation_policy: _resource.PropagationPolicy | None = None, grace_period_seconds: int | None = None,
                dry_run: bool = False, timeout: float | None = None) -> RAGService | None:
         """Delete the RAGService `name` (if `preconditions` on uid and resourceVersion hold); the object as the server
         returns it (with a deletionTimestamp while finalizers remain), or None.
@@ -472,18 +487,20 @@ class RAGServiceClient(TypedClient[RAGService]):
         return self._run(self._ops.delete(name, preconditions=preconditions, propagation_policy=propagation_policy,
                                           grace_period_seconds=grace_period_seconds, dry_run=dry_run, timeout=timeout))
 
-    def delete_collection(self, *, label_selector: Selector = None, field_selector: Selector = None,
-                          propagation_policy: PropagationPolicy | None = None, grace_period_seconds: int | None = None,
-                          dry_run: bool = False, timeout: float | None = None) -> builtins.list[RAGService]:
+    def delete_collection(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
+                          propagation_policy: _resource.PropagationPolicy | None = None,
+                          grace_period_seconds: int | None = None, dry_run: bool = False,
+                          timeout: float | None = None) -> builtins.list[RAGService]:
         """Delete every RAGService the selectors match; the deleted objects."""
         return self._run(self._ops.delete_collection(label_selector=label_selector, field_selector=field_selector,
                                                      propagation_policy=propagation_policy,
                                                      grace_period_seconds=grace_period_seconds, dry_run=dry_run,
                                                      timeout=timeout))
 
-    def watch(self, *, label_selector: Selector = None, field_selector: Selector = None,
+    def watch(self, *, label_selector: _resource.Selector = None, field_selector: _resource.Selector = None,
               resource_version: str | None = None, timeout_seconds: int | None = None, bookmarks: bool = False,
-              relist_on_expired: bool = True, backoff: Backoff | None = None) -> Iterator[WatchEvent[RAGService]]:
+              relist_on_expired: bool = True,
+              backoff: _backoff.Backoff | None = None) -> Iterator[_resource.WatchEvent[RAGService]]:
         """Changes to RAGServices until you stop iterating: without `resource_version`, the current RAGServices first
         (ADDED); resumed from the last resourceVersion after a dropped stream; a 410 relists and sends the
         differences.
@@ -493,19 +510,19 @@ class RAGServiceClient(TypedClient[RAGService]):
                                              bookmarks=bookmarks, relist_on_expired=relist_on_expired, backoff=backoff))
 
 
-class RAGServiceLister(NamespacedLister[RAGService]):
+class RAGServiceLister(_listers.NamespacedLister[RAGService]):
     """Reads of RAGServices from an informer's store: `list()` in all namespaces, `ragservices(namespace)` in one."""
 
-    def ragservices(self, namespace: str) -> NamespaceLister[RAGService]:
+    def ragservices(self, namespace: str) -> _listers.NamespaceLister[RAGService]:
         """RAGServices in `namespace`."""
         return self.namespace(namespace)
 
 
-class RAGServiceInformer(ResourceInformer[RAGService]):
+class RAGServiceInformer(_informers.ResourceInformer[RAGService]):
     """The shared informer of RAGServices and a lister of its store."""
 
-    def __init__(self, factory: InformerFactory) -> None:
-        super().__init__(factory, RAGSERVICES, ModelCodec(RAGService))
+    def __init__(self, factory: _informers.InformerFactory) -> None:
+        super().__init__(factory, RAGSERVICES, _resource.ModelCodec(RAGService))
 
     def lister(self) -> RAGServiceLister:
         return RAGServiceLister(self.informer().indexer, self._codec.labels)
@@ -514,7 +531,7 @@ class RAGServiceInformer(ResourceInformer[RAGService]):
 class AsyncModelV1alpha1Client:
     """The model.kubellm.io/v1alpha1 clients (asyncio)."""
 
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: _rest.Transport) -> None:
         self._transport = transport
 
     def llmservices(self, namespace: str = "") -> AsyncLLMServiceClient:
@@ -529,7 +546,7 @@ class AsyncModelV1alpha1Client:
 class ModelV1alpha1Client:
     """The model.kubellm.io/v1alpha1 clients (blocking)."""
 
-    def __init__(self, transport: Transport, loop: LoopThread) -> None:
+    def __init__(self, transport: _rest.Transport, loop: _rest.LoopThread) -> None:
         self._transport = transport
         self._loop = loop
 
@@ -545,7 +562,7 @@ class ModelV1alpha1Client:
 class ModelV1alpha1Informers:
     """Shared informers of model.kubellm.io/v1alpha1, from a factory."""
 
-    def __init__(self, factory: InformerFactory) -> None:
+    def __init__(self, factory: _informers.InformerFactory) -> None:
         self._factory = factory
 
     def llmservices(self) -> LLMServiceInformer:
