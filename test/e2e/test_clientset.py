@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import importlib
 import inspect
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -18,10 +19,7 @@ from typing import Any
 import pytest
 from conftest import APIServer
 
-from kubellm.apis.cluster.v1alpha1 import RESOURCES as CLUSTER_RESOURCES
-from kubellm.apis.iam.v1alpha1 import RESOURCES as IAM_RESOURCES
 from kubellm.apis.meta.v1 import Preconditions
-from kubellm.apis.model.v1alpha1 import RESOURCES as MODEL_RESOURCES
 from kubellm.apis.model.v1alpha1 import LLMService, LLMServiceSpec
 from kubellm.apis.scheme import ResourceInfo
 from kubellm.client import (
@@ -34,17 +32,31 @@ from kubellm.client import (
     Invalid,
     NotFound,
     Unauthorized,
+    gen,
 )
 from kubellm.client import codec as client_codec
-from kubellm.client.generated import cluster_v1alpha1, iam_v1alpha1, model_v1alpha1
+from kubellm.client.generated import model_v1alpha1
 from kubellm.client.resource import ObjectList, WatchEvent
 from kubellm.client.scale import Scale
 from kubellm.server.certs import Pair, issue_client_certificate
 
-RESOURCES: tuple[ResourceInfo, ...] = (*IAM_RESOURCES, *CLUSTER_RESOURCES, *MODEL_RESOURCES)
-MODULES = {"iam.kubellm.io": iam_v1alpha1, "cluster.kubellm.io": cluster_v1alpha1, "model.kubellm.io": model_v1alpha1}
-GROUP_ATTR = {"iam.kubellm.io": "iam_v1alpha1", "cluster.kubellm.io": "cluster_v1alpha1",
-              "model.kubellm.io": "model_v1alpha1"}
+GROUP_VERSIONS = gen.find_group_versions()  # every group/version the clientset is generated for
+RESOURCES: tuple[ResourceInfo, ...] = tuple(info for gv in GROUP_VERSIONS for info in gv.resources)
+GROUP_ATTR = {(gv.group, gv.version): gv.ident for gv in GROUP_VERSIONS}
+
+
+def generated_module(info: ResourceInfo) -> Any:
+    try:
+        return importlib.import_module(f"kubellm.client.generated.{GROUP_ATTR[info.group, info.version]}")
+    except ModuleNotFoundError:
+        pytest.fail(f"no generated client for {info.api_version}: run hack/update-codegen.sh")
+
+
+def group_client(clients: Any, info: ResourceInfo) -> Any:
+    ident = GROUP_ATTR[info.group, info.version]
+    if not hasattr(clients, ident):
+        pytest.fail(f"the clientset has no {ident}: run hack/update-codegen.sh")
+    return getattr(clients, ident)
 
 SPECS: dict[str, dict[str, Any]] = {
     "User": {"spec": {"email": "alice@example.com", "groups": ["dev"]}},
@@ -167,6 +179,10 @@ class Flavour:
 
 
 async def scenario(info: ResourceInfo, group_client: Any, flavour: Flavour, namespace: str) -> None:
+    missing = [table for table, samples in (("SPECS", SPECS), ("CHANGES", CHANGES), ("INVALID", INVALID))
+               if info.kind not in samples] + (["STATUSES"] if info.has_status and info.kind not in STATUSES else [])
+    if missing:
+        pytest.fail(f"{info.kind} is served and generated but has no sample in {missing} of {__file__}")
     f = flavour
     plural = info.plural
     client = getattr(group_client, plural)(namespace) if info.namespaced else getattr(group_client, plural)()
@@ -286,7 +302,7 @@ def config(apiserver: APIServer) -> Config:
 @pytest.mark.parametrize("info", RESOURCES, ids=lambda i: i.kind)
 async def test_every_method_asyncio(config: Config, info: ResourceInfo) -> None:
     async with AsyncClientSet(config) as clients:
-        group = getattr(clients, GROUP_ATTR[info.group])
+        group = group_client(clients, info)
         await scenario(info, group, Flavour(blocking=False), f"aio-{info.plural}")
 
 
@@ -294,7 +310,7 @@ async def test_every_method_asyncio(config: Config, info: ResourceInfo) -> None:
 async def test_every_method_blocking(config: Config, info: ResourceInfo) -> None:
     clients = ClientSet(config)
     try:
-        group = getattr(clients, GROUP_ATTR[info.group])
+        group = group_client(clients, info)
         await scenario(info, group, Flavour(blocking=True), f"sync-{info.plural}")
     finally:
         clients.close()
@@ -302,7 +318,7 @@ async def test_every_method_blocking(config: Config, info: ResourceInfo) -> None
 
 def test_every_resource_has_both_flavours() -> None:
     for info in RESOURCES:
-        module = MODULES[info.group]
+        module = generated_module(info)
         sync_cls, async_cls = getattr(module, f"{info.kind}Client"), getattr(module, f"Async{info.kind}Client")
         assert public_methods(sync_cls) == public_methods(async_cls)
         expected = {"get", "list", "iter", "create", "update", "patch", "apply", "delete", "delete_collection",
