@@ -47,17 +47,18 @@ from kubellm.client.resource import (
 log = logging.getLogger("kubellm.client.informers")
 
 O = TypeVar("O")  # noqa: E741
+H = TypeVar("H", contravariant=True)
 MaybeAwaitable = Any  # a handler may return None or an awaitable
 
 
-class ResourceEventHandler(Protocol[O]):  # type: ignore[misc]
+class ResourceEventHandler(Protocol[H]):
     """What an informer calls (client-go's `ResourceEventHandler`)."""
 
-    def on_add(self, obj: O, is_in_initial_list: bool) -> MaybeAwaitable: ...
+    def on_add(self, obj: H, is_in_initial_list: bool) -> MaybeAwaitable: ...
 
-    def on_update(self, old: O, new: O) -> MaybeAwaitable: ...
+    def on_update(self, old: H, new: H) -> MaybeAwaitable: ...
 
-    def on_delete(self, obj: O | DeletedFinalStateUnknown[O]) -> MaybeAwaitable: ...
+    def on_delete(self, obj: H | DeletedFinalStateUnknown[H]) -> MaybeAwaitable: ...
 
 
 @dataclass
