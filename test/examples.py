@@ -75,4 +75,18 @@ FULL: dict[str, dict[str, Any]] = {
         status={"phase": "Serving", "endpoint": "http://x", "readyReplicas": 1, "indexedDocuments": 3, "message": "m",
                 "observedGeneration": 1, "conditions": [CONDITION]},
     ),
+    "Namespace": _obj("Namespace", False, spec={"finalizers": ["kubernetes"]}, status={"phase": "Active"}),
+    "Event": _obj(
+        "Event", True,
+        involvedObject={"apiVersion": "model.kubellm.io/v1alpha1", "kind": "LLMService", "namespace": "default",
+                        "name": "qwen", "uid": "u-1", "resourceVersion": "7", "fieldPath": "spec"},
+        reason="Placed", message="placed on gpu-a", source={"component": "kubellm-controller", "host": "n1"},
+        firstTimestamp=NOW, lastTimestamp=NOW, count=2, type="Normal", eventTime="2025-01-02T03:04:05.123456Z",
+        series={"count": 2, "lastObservedTime": "2025-01-02T03:04:05.123456Z"}, action="Place",
+        related={"kind": "Cluster", "name": "gpu-a"}, reportingComponent="kubellm-controller",
+        reportingInstance="kcm-0",
+    ),
+    "Lease": _obj("Lease", True, spec={"holderIdentity": "kcm-0", "leaseDurationSeconds": 15,
+                                       "acquireTime": "2025-01-02T03:04:05.000000Z",
+                                       "renewTime": "2025-01-02T03:04:05.000000Z", "leaseTransitions": 1}),
 }

@@ -20,6 +20,11 @@ def _no_errors(*_: Any) -> ErrorList:
     return []
 
 
+def storage_root(group: str, plural: str) -> str:
+    """The storage key prefix of `plural` in `group` (as Kubernetes keys core resources without a group)."""
+    return f"/{group}/{plural}/" if group else f"/{plural}/"
+
+
 @dataclass(frozen=True)
 class ScaleSpec:
     """Where a resource keeps what its autoscaling/v1 Scale shows (dotted JSON paths), as a CRD's
@@ -52,6 +57,9 @@ class ResourceInfo:
     validate_status_update: ValidateUpdate = _no_errors
     """An update through the status subresource: only the status (everything else is kept)."""
     validate_name: ValidateName = dns1123_subdomain
+    host_kind: bool = False
+    """A kind a host cluster serves (Namespaces, Events, Leases): KubeLLM serves it only when it runs on its
+    own, and never registers an APIService for it."""
     sensitive: bool = False
     """Encrypted at rest by default even without secret fields (e.g. LoginRecords: who logged in from where)."""
 
@@ -76,6 +84,11 @@ class ResourceInfo:
     @property
     def list_kind(self) -> str:
         return f"{self.kind}List"
+
+    @property
+    def storage_root(self) -> str:
+        """The storage key prefix of the resource: `/<group>/<plural>/`, `/<plural>/` for the core group."""
+        return storage_root(self.group, self.plural)
 
     @property
     def group_resource(self) -> str:

@@ -29,12 +29,14 @@ from kubellm.app.delegation import (
     DelegatedAuthentication,
     DelegatedAuthorization,
     FrontProxySettings,
+    HostNamespaces,
     read_front_proxy_settings,
 )
 from kubellm.app.etcd_pki import ensure_etcd_pki
 from kubellm.app.kubeconfig import write_admin_kubeconfig
 from kubellm.app.lockout import SourceThrottle
 from kubellm.app.login import AUDIENCE, ISSUER, LoginService, load_keyring, refresh_keyring
+from kubellm.app.namespaces import ensure_default_namespaces, expire_events, finalize_namespaces
 from kubellm.app.options import Config, Options
 from kubellm.app.rbac_source import CacheRuleSource
 from kubellm.registry.options import RegistryOptions
@@ -142,15 +144,17 @@ class Server:
             encryption.load(cfg.encryption_provider_config, cfg.state_dir))
         await etcd.check_health()
         etcd.start_compactor()
-        roots = [resource_root(info) for info in ALL_RESOURCES]
+        served = tuple(info for info in ALL_RESOURCES if cfg.serve_host_kinds or not info.host_kind)
+        roots = [resource_root(info) for info in served]
         self.storage = CachedStorage(etcd, roots)
         self.storage.start()
         await asyncio.wait_for(self.storage.wait_ready(), 30)
         hasher, policy = PasswordHasher(), PasswordPolicy()
-        self.stores = build_stores(self.storage, RegistryOptions(
+        self.stores = build_stores(self.storage, infos=served, options=RegistryOptions(
             cfg.default_image, cfg.default_hf_endpoint, password_hasher=hasher.hash, password_verifier=hasher.verify,
             password_policy=policy.check))
         await ensure_default_policy(self.stores)
+        await self._host_kinds(cfg)
         await ensure_admin_user(self.stores, cfg.state_dir)
         by_kind = {st.info.kind: st for st in self.stores.values()}
         self.login = LoginService(by_kind["User"], by_kind["LoginRecord"], hasher,
@@ -166,6 +170,21 @@ class Server:
             Periodic("login-lockouts", login.sweep_expired_lockouts, sweep_every),
         ]
         await self._serve(endpoints)
+
+    async def _host_kinds(self, cfg: Config) -> None:
+        """Namespaces and Events, when this server serves them: default namespaces, namespace deletion and
+        event expiry (as kube-controller-manager and kube-apiserver's event TTL do in a cluster)."""
+        by_kind = {st.info.kind: st for st in self.stores.values()}
+        namespaces, events = by_kind.get("Namespace"), by_kind.get("Event")
+        if namespaces is None or events is None:
+            return
+        namespaced = [st for st in self.stores.values() if st.info.namespaced]
+        await ensure_default_namespaces(namespaces)
+        self.jobs += [
+            Periodic("namespaces", lambda: finalize_namespaces(namespaces, namespaced), 1.0),
+            Periodic("event-ttl", lambda: expire_events(events, cfg.event_ttl_seconds),
+                     max(1.0, min(60.0, cfg.event_ttl_seconds / 2))),
+        ]
 
     async def _serve(self, endpoints: tuple[str, ...]) -> None:
         cfg = self.config
@@ -199,7 +218,9 @@ class Server:
                            Authorization(Authorizer(CacheRuleSource(self.storage)),
                                          DelegatedAuthorization(cfg.authorization_kubeconfig)
                                          if cfg.authorization_kubeconfig else None),
-                           self.audit, self.login, cfg.serving)
+                           self.audit, self.login, cfg.serving,
+                           HostNamespaces(cfg.authentication_kubeconfig)
+                           if cfg.authentication_kubeconfig and not cfg.serve_host_kinds else None)
         # Connections are bounded (timeouts, a cap that also fits the file-descriptor limit): protocol.py, listener.py.
         limits = dataclasses.replace(cfg.serving, max_open_connections=connection_budget(
             cfg.serving.max_open_connections))

@@ -137,3 +137,31 @@ def read_front_proxy_settings(kubeconfig: Path) -> FrontProxySettings | None:
         _json_list(data, "requestheader-username-headers", ("X-Remote-User",)),
         _json_list(data, "requestheader-group-headers", ("X-Remote-Group",)),
         _json_list(data, "requestheader-extra-headers-prefix", ("X-Remote-Extra-",)))
+
+
+class HostNamespaces:
+    """The host cluster's namespaces, for NamespaceLifecycle behind the aggregator: objects go only into
+    namespaces the host has and is not deleting (as the host refuses them for its own resources). Answers
+    are cached briefly; the host's service account needs `get` on namespaces."""
+
+    provision = False
+
+    def __init__(self, kubeconfig: Path, ttl: float = 5.0) -> None:
+        self.api = client.CoreV1Api(_api_client(kubeconfig))
+        self.cache = _TTLCache(ttl)
+
+    async def lookup(self, name: str) -> dict[str, Any] | None:
+        hit, value = self.cache.get(name)
+        if hit:
+            return value  # type: ignore[no-any-return]
+        try:
+            ns = await asyncio.to_thread(self.api.read_namespace, name, _request_timeout=5)
+        except client.ApiException as exc:
+            if exc.status != 404:
+                raise
+            found = None
+        else:
+            deleted = ns.metadata.deletion_timestamp if ns.metadata is not None else None
+            found = {"metadata": {"name": name, **({"deletionTimestamp": str(deleted)} if deleted else {})}}
+        self.cache.put(name, found)
+        return found

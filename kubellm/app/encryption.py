@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from kubellm.apis.scheme import storage_root
 from kubellm.registry.registry import ALL_RESOURCES
 from kubellm.registry.storage.value import IDENTITY, AESGCMTransformer, PrefixTransformers, Transformer
 
@@ -80,7 +81,7 @@ def parse(config: dict[str, Any]) -> PrefixTransformers:
         transformer = _transformer(list(entry.get("providers") or []), where)
         for resource in entry.get("resources") or []:
             plural, _, group = str(resource).partition(".")
-            rules.append((f"/{group}/{plural}/", transformer))
+            rules.append((storage_root(group, plural), transformer))
     return PrefixTransformers(tuple(rules))
 
 

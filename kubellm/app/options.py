@@ -60,6 +60,8 @@ class Options:
     login_max_failures: int = 5
     login_lockout_seconds: int = 300
     login_source_max_failures: int = 20
+    serve_host_kinds: str = "auto"
+    event_ttl_seconds: int = 3600
     token_ttl_seconds: int = 3600
     max_requests_inflight: int = _LIMITS.max_requests_inflight
     max_mutating_requests_inflight: int = _LIMITS.max_mutating_requests_inflight
@@ -116,6 +118,11 @@ class Options:
                        help="host cluster for delegated TokenReview of bearer tokens this server does not know")
         p.add_argument("--authorization-kubeconfig", default="",
                        help="host cluster for delegated SubjectAccessReview when local RBAC does not allow")
+        p.add_argument("--serve-host-kinds", choices=("auto", "true", "false"), default="auto",
+                       help="serve Namespaces, Events and Leases (what a host cluster serves); auto: unless "
+                            "--authentication-kubeconfig names a host cluster")
+        p.add_argument("--event-ttl-seconds", type=int, default=3600, help="how long Events are kept (kube's "
+                                                                             "--event-ttl)")
         p.add_argument("--login-max-failures", type=int, default=5,
                        help="failed logins in a row after which a user is locked out")
         p.add_argument("--login-lockout-seconds", type=int, default=300, help="how long a lockout lasts")
@@ -158,6 +165,8 @@ class Options:
             login_max_failures=a.login_max_failures,
             login_lockout_seconds=a.login_lockout_seconds,
             login_source_max_failures=a.login_source_max_failures,
+            serve_host_kinds=a.serve_host_kinds,
+            event_ttl_seconds=a.event_ttl_seconds,
             token_ttl_seconds=a.token_ttl_seconds,
             max_requests_inflight=a.max_requests_inflight,
             max_mutating_requests_inflight=a.max_mutating_requests_inflight,
@@ -191,6 +200,8 @@ class Options:
             problems.append("--oidc-issuer-url must be an https:// URL and needs --oidc-client-id")
         if self.login_max_failures < 1 or self.login_lockout_seconds < 0:
             problems.append("--login-max-failures must be at least 1 and --login-lockout-seconds not negative")
+        if self.event_ttl_seconds < 1:
+            problems.append("--event-ttl-seconds must be at least 1")
         if self.login_source_max_failures < 1:
             problems.append("--login-source-max-failures must be at least 1")
         if not 60 <= self.token_ttl_seconds <= 86_000:
@@ -261,6 +272,9 @@ class Options:
             login_max_failures=self.login_max_failures,
             login_lockout_seconds=self.login_lockout_seconds,
             login_source_max_failures=self.login_source_max_failures,
+            serve_host_kinds=self.serve_host_kinds == "true" or (self.serve_host_kinds == "auto"
+                                                                 and not self.authentication_kubeconfig),
+            event_ttl_seconds=self.event_ttl_seconds,
             token_ttl_seconds=self.token_ttl_seconds,
             serving=self.serving_limits(),
         )
@@ -331,5 +345,7 @@ class Config:
     login_max_failures: int
     login_lockout_seconds: int
     login_source_max_failures: int
+    serve_host_kinds: bool
+    event_ttl_seconds: int
     token_ttl_seconds: int
     serving: ServingLimits = field(default_factory=ServingLimits)

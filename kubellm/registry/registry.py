@@ -6,10 +6,15 @@ from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 from kubellm.apis.cluster.v1alpha1 import RESOURCES as CLUSTER_RESOURCES
+from kubellm.apis.coordination.v1 import RESOURCES as COORDINATION_RESOURCES
+from kubellm.apis.core.v1 import RESOURCES as CORE_RESOURCES
 from kubellm.apis.iam.v1alpha1 import RESOURCES as IAM_RESOURCES
 from kubellm.apis.model.v1alpha1 import RESOURCES as MODEL_RESOURCES
 from kubellm.apis.scheme import ResourceInfo
 from kubellm.registry.cluster.cluster import ClusterStrategy
+from kubellm.registry.coordination.lease import LeaseStrategy
+from kubellm.registry.core.event import EventStrategy
+from kubellm.registry.core.namespace import NamespaceStrategy
 from kubellm.registry.iam.rbac import BindingStrategy, RoleStrategy
 from kubellm.registry.iam.user import LoginRecordStrategy, UserStrategy
 from kubellm.registry.model.llmservice import LLMServiceStrategy
@@ -20,7 +25,8 @@ from kubellm.registry.storage.interface import Storage
 from kubellm.registry.store import Store
 from kubellm.registry.strategy import Strategy
 
-ALL_RESOURCES: tuple[ResourceInfo, ...] = (*IAM_RESOURCES, *CLUSTER_RESOURCES, *MODEL_RESOURCES)
+ALL_RESOURCES: tuple[ResourceInfo, ...] = (*IAM_RESOURCES, *CLUSTER_RESOURCES, *MODEL_RESOURCES, *CORE_RESOURCES,
+                                           *COORDINATION_RESOURCES)
 
 StrategyFactory = Callable[[ResourceInfo, RegistryOptions], Strategy]
 
@@ -34,6 +40,9 @@ STRATEGIES: dict[str, StrategyFactory] = {
     "Cluster": lambda info, _: ClusterStrategy(info),
     "LLMService": lambda info, opts: LLMServiceStrategy(info, opts),
     "RAGService": lambda info, _: RAGServiceStrategy(info),
+    "Namespace": lambda info, _: NamespaceStrategy(info),
+    "Event": lambda info, _: EventStrategy(info),
+    "Lease": lambda info, _: LeaseStrategy(info),
 }
 
 

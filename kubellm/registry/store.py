@@ -59,7 +59,7 @@ Admit = Callable[[Obj, Obj | None], None]
 
 def resource_root(info: ResourceInfo) -> str:
     """The storage key prefix of a resource: `/<group>/<plural>/`."""
-    return f"/{info.group}/{info.plural}/"
+    return info.storage_root
 
 
 @dataclass(frozen=True)
@@ -509,6 +509,10 @@ class Store:
         """Delete now, or, while finalizers remain, mark with deletionTimestamp and return the object."""
         key = self.key(namespace, name)
         self._check_delete_params(params)
+        if name in self.strategy.undeletable:
+            raise errors.StatusError(403, "Forbidden", f'{self.info.group_resource} "{name}" is forbidden: this '
+                                     f"{self.info.singular} may not be deleted",
+                                     {"name": name, "group": self.info.group, "kind": self.info.plural})
         pre = params.preconditions
 
         async def without_finalizers(existing: Obj) -> bool:
@@ -578,6 +582,8 @@ class Store:
         removed: list[Obj] = []
         for item in listed["items"]:
             meta = item["metadata"]
+            if meta["name"] in self.strategy.undeletable:
+                continue  # a collection delete leaves them in place
             try:
                 result = await self.delete(meta.get("namespace"), meta["name"],
                                            DeleteParams(None, delete.propagation_policy,

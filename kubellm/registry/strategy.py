@@ -47,6 +47,8 @@ class Strategy:
     """Fields, besides metadata.name and metadata.namespace, that a field selector may use."""
     printer_columns: tuple[tuple[str, str, str], ...] = ()
     """(name, type, JSON path) columns for server-side tables; used by the HTTP layer."""
+    undeletable: frozenset[str] = frozenset()
+    """Names that may never be deleted (kube's immortal namespaces): 403."""
 
     def __init__(self, info: ResourceInfo) -> None:
         self.info = info

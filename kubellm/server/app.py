@@ -11,11 +11,10 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from kubellm.apis import errors
-from kubellm.apis.validation.names import dns1123_label
 from kubellm.registry.rest import Resource, Served
 from kubellm.server import discovery, negotiation, params, protobuf, reviews
 from kubellm.server import requestinfo as ri
-from kubellm.server.admission import Admission
+from kubellm.server.admission import Admission, NamespaceSource
 from kubellm.server.audit import AuditLog
 from kubellm.server.authentication import Authentication
 from kubellm.server.authorization import Authorization
@@ -156,22 +155,11 @@ def served_resources(resources: list[Served]) -> ServedResources:
     return ServedResources.of(entries)
 
 
-def namespace_object(name: str) -> dict[str, object]:
-    """Standalone KubeLLM has no namespace lifecycle: every valid namespace name exists and is Active.
-
-    kubectl looks a namespace up after a NotFound to word its error; this answers that lookup. Behind the
-    aggregator, the host cluster serves namespaces and this path is never reached."""
-    problems = dns1123_label(name)
-    if problems:
-        raise errors.not_found("namespaces", "", name)
-    return {"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": name},
-            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
-
-
 class APIServerApp:
     def __init__(self, resources: list[Resource], health: Health, version: dict[str, str], server_address: str,
                  authentication: Authentication, authorization: Authorization, audit: AuditLog | None = None,
-                 login: Login | None = None, limits: ServingLimits | None = None) -> None:
+                 login: Login | None = None, limits: ServingLimits | None = None,
+                 namespaces: NamespaceSource | None = None) -> None:
         self.limits = limits or ServingLimits()
         served = [r.describe() for r in resources]
         self.served = served_resources(served)
@@ -179,7 +167,7 @@ class APIServerApp:
         self.login_service = login
         self.authentication = authentication
         self.authorization = authorization
-        self.resources = ResourceHandler(resources, Admission(authorization.authorizer))
+        self.resources = ResourceHandler(resources, Admission(authorization.authorizer), namespaces)
         self.gvs = discovery.group_versions(served)
         self.health = health
         self.version = version
@@ -243,15 +231,26 @@ class APIServerApp:
         raise not_found_path()
 
     async def api(self, request: web.Request) -> web.StreamResponse:
+        """The core group: /api (APIVersions, or aggregated discovery), /api/v1 (its resources) and its
+        resource requests."""
+        info: ri.RequestInfo = request["info"]
+        if info.is_resource_request:
+            return await self.resources.handle(request, info)
+        if request.method not in ("GET", "HEAD"):
+            raise method_not_allowed(request.method)
         parts = [p for p in request.path.strip("/").split("/") if p]
-        if len(parts) == 4 and parts[1:3] == ["v1", "namespaces"] and request.method in ("GET", "HEAD"):
-            return respond(request, namespace_object(parts[3]))
-        if request.path.rstrip("/") != "/api":
+        if len(parts) == 2:
+            for gv in self.gvs:
+                if (gv.group, gv.version) == ("", parts[1]):
+                    return respond(request, discovery.resource_list(gv))
+        if len(parts) != 1:
             raise not_found_path()
         output = negotiation.negotiate(request.headers.get("Accept"), discovery_ok=True)
         if output.kind == negotiation.DISCOVERY_V2:
-            return respond(request, discovery.aggregated_legacy(), output=output)
-        return respond(request, discovery.api_versions(self.server_address), output=output)
+            resp = respond(request, discovery.aggregated(self.gvs, core=True), output=output)
+            resp.headers["Vary"] = "Accept"
+            return resp
+        return respond(request, discovery.api_versions(self.server_address, self.gvs), output=output)
 
     async def version_handler(self, request: web.Request) -> web.Response:
         return respond(request, self.version)

@@ -51,7 +51,8 @@ def resource_list(gv: GroupVersion) -> dict[str, Any]:
             if sub.group != info.group:
                 sub_entry["group"], sub_entry["version"] = sub.group, sub.version
             resources.append(sub_entry)
-    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"{gv.group}/{gv.version}",
+    return {"kind": "APIResourceList", "apiVersion": "v1",
+            "groupVersion": f"{gv.group}/{gv.version}" if gv.group else gv.version,
             "resources": resources}
 
 
@@ -61,9 +62,11 @@ def _group(name: str, gvs: list[GroupVersion]) -> dict[str, Any]:
 
 
 def groups(gvs: list[GroupVersion]) -> dict[str, dict[str, Any]]:
+    """The named groups (the core group is discovered at /api, not /apis)."""
     by_group: dict[str, list[GroupVersion]] = {}
     for gv in gvs:
-        by_group.setdefault(gv.group, []).append(gv)
+        if gv.group:
+            by_group.setdefault(gv.group, []).append(gv)
     return {name: _group(name, v) for name, v in by_group.items()}
 
 
@@ -76,14 +79,19 @@ def api_group(gvs: list[GroupVersion], name: str) -> dict[str, Any] | None:
     return {"kind": "APIGroup", "apiVersion": "v1", **g} if g else None
 
 
-def api_versions(server_address: str) -> dict[str, Any]:
-    return {"kind": "APIVersions", "versions": [],
+def api_versions(server_address: str, gvs: list[GroupVersion] | None = None) -> dict[str, Any]:
+    """/api: the core group's versions (none when the core group is not served)."""
+    versions = [gv.version for gv in gvs or [] if not gv.group]
+    return {"kind": "APIVersions", "versions": versions,
             "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}]}
 
 
-def aggregated(gvs: list[GroupVersion]) -> dict[str, Any]:
+def aggregated(gvs: list[GroupVersion], *, core: bool = False) -> dict[str, Any]:
+    """Aggregated discovery v2: the named groups (/apis), or with `core` the core group (/api)."""
     items: dict[str, dict[str, Any]] = {}
     for gv in gvs:
+        if bool(gv.group) == core:
+            continue
         resources = []
         for served in gv.resources:
             info = served.info
@@ -108,7 +116,3 @@ def aggregated(gvs: list[GroupVersion]) -> dict[str, Any]:
         item["versions"].append({"version": gv.version, "resources": resources, "freshness": "Current"})
     return {"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {},
             "items": list(items.values())}
-
-
-def aggregated_legacy() -> dict[str, Any]:
-    return {"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": []}

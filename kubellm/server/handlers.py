@@ -34,8 +34,8 @@ from kubellm.registry.rest import (
 from kubellm.registry.store import Result, WriteOptions
 from kubellm.server import negotiation as n
 from kubellm.server import patch as patches
-from kubellm.server import tables
-from kubellm.server.admission import Admission
+from kubellm.server import protobuf, tables
+from kubellm.server.admission import Admission, LocalNamespaces, NamespaceLifecycle, NamespaceSource
 from kubellm.server.metrics import WATCHERS
 from kubellm.server.params import (
     boolean,
@@ -118,9 +118,12 @@ class ResourceHandler:
     """Serves /apis/<group>/<version>/... for the resources given: the URL picks a resource and one of its
     REST objects (main, status, scale), the verb a capability of it; what it lacks is 405."""
 
-    def __init__(self, resources: list[Resource], admission: Admission | None = None) -> None:
+    def __init__(self, resources: list[Resource], admission: Admission | None = None,
+                 namespaces: NamespaceSource | None = None) -> None:
         self.resources = {(r.info.group, r.info.version, r.info.plural): r for r in resources}
         self.admission = admission
+        served = next((r.store for r in resources if (r.info.group, r.info.kind) == ("", "Namespace")), None)
+        self.lifecycle = NamespaceLifecycle(namespaces or (LocalNamespaces(served) if served else None))
 
     def _admitted(self, request: web.Request, resource: Resource, opts: WriteOptions) -> WriteOptions:
         if self.admission is None:
@@ -221,11 +224,16 @@ class ResourceHandler:
     # --- writes ----------------------------------------------------------------------------------------
 
     async def _body(self, request: web.Request) -> Any:
-        return await n.decode_body_async(await request.read(), request.headers.get("Content-Type"))
+        content_type = request.headers.get("Content-Type")
+        raw = await request.read()
+        if n.media_type(content_type) == protobuf.MEDIA_TYPE:  # kubectl's typed clients, for built-in kinds
+            return protobuf.decode_object(raw)
+        return await n.decode_body_async(raw, content_type)
 
     async def create(self, request: web.Request, resource: Resource, rest: Creater, ns: str | None,
                      info: RequestInfo) -> web.Response:
         opts = self._admitted(request, resource, write_options(request, "CreateOptions"))
+        await self.lifecycle.admit_create(resource.info, ns)
         result = await rest.create(ns, await self._body(request), opts)
         return respond(request, result.object, 201, warnings=result.warnings)
 
@@ -249,6 +257,12 @@ class ResourceHandler:
         body = await self._body(request)
         result: Result
         if isinstance(rest, Applier) and is_apply:
+            if not info.subresource:  # an apply may create: checked as a create unless the object exists
+                try:
+                    await self.lifecycle.admit_create(resource.info, ns)
+                except errors.StatusError as exc:
+                    if exc.code != 403 or not isinstance(rest, Getter) or not await _exists(rest, ns, info.name):
+                        raise
             result = await rest.apply(ns, info.name, body, boolean(request.query, "force"), opts)
         else:
             result = await rest.patch(ns, info.name, patches.mutator(content_type, body, info.name), opts)
@@ -269,6 +283,16 @@ class ResourceHandler:
         body = await self._delete_body(request)
         return respond(request, await rest.delete_collection(ns, list_params(request.query),
                                                              delete_params(request.query, body)))
+
+
+async def _exists(rest: Getter, namespace: str | None, name: str) -> bool:
+    try:
+        await rest.get(namespace, name)
+    except errors.StatusError as exc:
+        if exc.reason == "NotFound":
+            return False
+        raise
+    return True
 
 
 CAPABILITIES: dict[str, type] = dict(VERBS)

@@ -61,7 +61,7 @@ class OpenAPIHandler:
         return self._serve(request, self._doc("v3-index"))
 
     async def v3(self, request: web.Request) -> web.Response:
-        group, version = request.match_info["group"], request.match_info["version"]
+        group, version = request.match_info.get("group", ""), request.match_info["version"]
         if not any(r.group == group and r.version == version for r in self.resources):
             raise not_found_path()
         doc = self._doc(f"{group}/{version}")
@@ -77,3 +77,4 @@ class OpenAPIHandler:
         app.router.add_get("/openapi/v2", self.v2)
         app.router.add_get("/openapi/v3", self.v3_index)
         app.router.add_get("/openapi/v3/apis/{group}/{version}", self.v3)
+        app.router.add_get("/openapi/v3/api/{version}", self.v3)  # the core group

@@ -27,15 +27,20 @@ def _truthy(value: str | None) -> bool:
     return (value or "").lower() in ("true", "1")
 
 
+NAMESPACE_SUBRESOURCES = ("status", "finalize")
+
+
 def parse(method: str, path: str, query: Mapping[str, str]) -> RequestInfo:
     segments = tuple(p for p in path.strip("/").split("/") if p)
     lower = method.lower()
-    if len(segments) < 3 or segments[0] != "apis":
+    if len(segments) >= 2 and segments[0] == "api":  # the core (legacy) group: /api/v1/...
+        group, version, rest = "", segments[1], list(segments[2:])
+    elif len(segments) >= 3 and segments[0] == "apis":
+        group, version, rest = segments[1], segments[2], list(segments[3:])
+    else:
         return RequestInfo(False, path, lower)
-    group, version = segments[1], segments[2]
-    rest = list(segments[3:])
     namespace = ""
-    if len(rest) >= 3 and rest[0] == "namespaces":
+    if len(rest) >= 3 and rest[0] == "namespaces" and not (len(rest) == 3 and rest[2] in NAMESPACE_SUBRESOURCES):
         namespace = rest[1]
         rest = rest[2:]
     if not rest:

@@ -505,6 +505,15 @@ def grant_delegation(host: ControlPlane, reg: Registration) -> Path:
                       "namespace": "kube-system"},
          "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
                      "name": "extension-apiserver-authentication-reader"},
+         "subjects": subject},
+        # namespace lifecycle: objects go only into namespaces the host has (deploy/base/rbac.yaml's role)
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+         "metadata": {"name": "kubellm-apiserver:namespace-reader"},
+         "rules": [{"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+         "metadata": {"name": f"{reg.delegate_user}:namespace-reader"},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                     "name": "kubellm-apiserver:namespace-reader"},
          "subjects": subject})
     return kubeconfig
 

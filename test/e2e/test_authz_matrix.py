@@ -19,7 +19,8 @@ VERBS = ["get", "list", "watch", "create", "update", "patch", "delete", "deletec
 
 def base(info: Any, ns: str) -> str:
     scope = f"/namespaces/{ns}" if info.namespaced else ""
-    return f"/apis/{info.group}/{info.version}{scope}/{info.plural}"
+    api = f"/apis/{info.group}/{info.version}" if info.group else f"/api/{info.version}"
+    return f"{api}{scope}/{info.plural}"
 
 
 def call(apiserver: APIServer, cert: Pair | None, info: Any, verb: str, ns: str = NS) -> tuple[int, Any]:
@@ -62,7 +63,7 @@ def users(apiserver: APIServer, tmp_path_factory: pytest.TempPathFactory) -> dic
     granted, nobody = client_cert(apiserver, tmp, "matrix-granted"), client_cert(apiserver, tmp, "matrix-nobody")
     cluster_wide = client_cert(apiserver, tmp, "matrix-cluster")
     role = {"apiVersion": "iam.kubellm.io/v1alpha1", "kind": "ClusterRole", "metadata": {"name": "matrix-all"},
-            "rules": [{"verbs": ["*"], "apiGroups": ["iam.kubellm.io", "cluster.kubellm.io", "model.kubellm.io"],
+            "rules": [{"verbs": ["*"], "apiGroups": sorted({info.group for info in ALL_RESOURCES}),
                        "resources": ["*"]}]}
     assert request(apiserver, "POST", "/apis/iam.kubellm.io/v1alpha1/clusterroles", admin(apiserver),
                    body=role)[0] == 201
@@ -90,7 +91,7 @@ def test_matrix(apiserver: APIServer, users: dict[str, Pair], info: Any, verb: s
 
     code, body = call(apiserver, users["nobody"], info, verb)
     assert code == 403 and body["reason"] == "Forbidden", (code, body)
-    target = f'{info.plural}.{info.group}' + (' "matrix-x"' if verb in ("get", "update", "patch", "delete") else "")
+    target = info.group_resource + (' "matrix-x"' if verb in ("get", "update", "patch", "delete") else "")
     where = f'in the namespace "{NS}"' if info.namespaced else "at the cluster scope"
     assert body["message"] == (f'{target} is forbidden: User "matrix-nobody" cannot {verb} resource '
                                f'"{info.plural}" in API group "{info.group}" {where}'), body["message"]

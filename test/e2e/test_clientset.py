@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from conftest import APIServer
+from samples import HELD_ON_DELETE, SPECS, STATUSES
 
 from kubellm.apis.meta.v1 import Preconditions
 from kubellm.apis.model.v1alpha1 import LLMService, LLMServiceSpec
@@ -58,19 +59,6 @@ def group_client(clients: Any, info: ResourceInfo) -> Any:
         pytest.fail(f"the clientset has no {ident}: run hack/update-codegen.sh")
     return getattr(clients, ident)
 
-SPECS: dict[str, dict[str, Any]] = {
-    "User": {"spec": {"email": "alice@example.com", "groups": ["dev"]}},
-    "Role": {"rules": [{"verbs": ["get"], "apiGroups": ["model.kubellm.io"], "resources": ["llmservices"]}]},
-    "ClusterRole": {"rules": [{"verbs": ["get"], "nonResourceURLs": ["/healthz"]}]},
-    "RoleBinding": {"roleRef": {"apiGroup": "iam.kubellm.io", "kind": "Role", "name": "viewer"},
-                    "subjects": [{"kind": "User", "name": "alice"}]},
-    "ClusterRoleBinding": {"roleRef": {"apiGroup": "iam.kubellm.io", "kind": "ClusterRole", "name": "view"},
-                           "subjects": [{"kind": "Group", "name": "ops"}]},
-    "LoginRecord": {"spec": {"username": "alice", "success": True, "reason": "Succeeded"}},
-    "Cluster": {"spec": {"apiEndpoint": "https://10.0.0.1:6443", "credentials": {"token": "abc.def"}}},
-    "LLMService": {"spec": {"model": "Qwen/Qwen2.5-3B-Instruct"}},
-    "RAGService": {"spec": {"llmServiceRef": {"name": "qwen"}, "embedding": {"model": "bge-small-zh"}}},
-}
 CHANGES: dict[str, dict[str, Any]] = {  # a merge patch that changes something writable
     "User": {"spec": {"displayName": "Alice A."}},
     "Role": {"rules": [{"verbs": ["get", "list"], "apiGroups": ["model.kubellm.io"], "resources": ["llmservices"]}]},
@@ -81,6 +69,9 @@ CHANGES: dict[str, dict[str, Any]] = {  # a merge patch that changes something w
     "Cluster": {"spec": {"region": "cn-east"}},
     "LLMService": {"spec": {"replicas": 3}},
     "RAGService": {"spec": {"replicas": 2}},
+    "Namespace": {"metadata": {"labels": {"team": "a"}}},
+    "Event": {"message": "placed again", "count": 2},
+    "Lease": {"spec": {"holderIdentity": "kcm-1"}},
 }
 INVALID: dict[str, dict[str, Any]] = {  # a body the server refuses with 422 and a cause
     "User": {"spec": {"email": ""}},
@@ -92,15 +83,10 @@ INVALID: dict[str, dict[str, Any]] = {  # a body the server refuses with 422 and
     "Cluster": {"spec": {"apiEndpoint": ""}},
     "LLMService": {"spec": {"model": "", "replicas": -1}},
     "RAGService": {"spec": {"llmServiceRef": {"name": ""}, "embedding": {"model": "x"}}},
+    "Namespace": {"spec": {"finalizers": ["not-qualified"]}},
+    "Event": {"involvedObject": {"kind": "", "name": "qwen"}},
+    "Lease": {"spec": {"leaseDurationSeconds": 0}},
 }
-STATUSES: dict[str, dict[str, Any]] = {
-    "User": {"state": "Active"},
-    "Cluster": {"kubernetesVersion": "v1.30.2", "nodeCount": 3},
-    "LLMService": {"phase": "Serving", "replicas": 1, "readyReplicas": 1, "endpoint": "http://qwen.ns1:8000"},
-    "RAGService": {"phase": "Pending"},
-}
-
-
 def body(info: ResourceInfo, name: str, namespace: str, extra: dict[str, Any] | None = None,
          labels: dict[str, str] | None = None) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name}
@@ -112,6 +98,17 @@ def body(info: ResourceInfo, name: str, namespace: str, extra: dict[str, Any] | 
     for key, value in (extra or {}).items():
         data[key] = value if not isinstance(value, dict) else {**data.get(key, {}), **value}
     return data
+
+
+async def gone_soon(f: Any, client: Any, name: str, timeout: float = 10) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            await f.call(client, "get", name)
+        except NotFound:
+            return
+        assert asyncio.get_running_loop().time() < deadline, f"{name} was not deleted"
+        await asyncio.sleep(0.1)
 
 
 def typed(info: ResourceInfo, data: dict[str, Any]) -> Any:
@@ -278,8 +275,13 @@ async def scenario(info: ResourceInfo, group_client: Any, flavour: Flavour, name
     gone = await f.call(client, "delete", name, preconditions=Preconditions(uid=created.metadata.uid),
                         propagation_policy="Background")
     assert gone is None or gone.metadata.name == name
+    if info.kind in HELD_ON_DELETE:  # a namespace goes once its lifecycle job has emptied it
+        await gone_soon(f, client, name)
     deleted = await f.call(client, "delete_collection", label_selector={"run": run})
     assert {o.metadata.name for o in deleted} == {f"{name}-0", f"{name}-1"}
+    if info.kind in HELD_ON_DELETE:
+        for i in range(2):
+            await gone_soon(f, client, f"{name}-{i}")
     with pytest.raises(NotFound):
         await f.call(client, "delete", name)
 

@@ -167,11 +167,13 @@ def c(apiserver: APIServer) -> Client:
 
 def served(c: Client) -> dict[tuple[str, str, str], set[str]]:
     out: dict[tuple[str, str, str], set[str]] = {k: set() for k in REVIEWS}
-    for group in c.request("GET", "/apis").json()["groups"]:
-        for version in group["versions"]:
-            for res in c.request("GET", f"/apis/{version['groupVersion']}").json()["resources"]:
-                name, _, sub = res["name"].partition("/")
-                out.setdefault((group["name"], version["version"], name), set()).update([sub] if sub else [])
+    versions = [("", v, f"/api/{v}") for v in c.request("GET", "/api").json()["versions"]]
+    versions += [(group["name"], version["version"], f"/apis/{version['groupVersion']}")
+                 for group in c.request("GET", "/apis").json()["groups"] for version in group["versions"]]
+    for group_name, version_name, path in versions:
+        for res in c.request("GET", path).json()["resources"]:
+            name, _, sub = res["name"].partition("/")
+            out.setdefault((group_name, version_name, name), set()).update([sub] if sub else [])
     return out
 
 

@@ -21,7 +21,7 @@ def test_committed_code_is_what_the_generator_writes() -> None:
     assert gen.verify() == []
     files = gen.render()
     assert set(files) == {"__init__.py", "clientset.py", "cluster_v1alpha1.py", "iam_v1alpha1.py",
-                          "model_v1alpha1.py"}
+                          "model_v1alpha1.py", "core_v1.py", "coordination_v1.py"}
     for name, text in files.items():
         assert text.startswith(gen.HEADER + "\n"), name
         assert (ROOT / "kubellm" / "client" / "generated" / name).read_text().startswith(gen.HEADER)

@@ -28,7 +28,7 @@ from kubellm.apis.scheme import ResourceInfo
 from kubellm.registry.registry import ALL_RESOURCES
 from kubellm.server import openapi
 from kubellm.server.openapi import hints, proto
-from kubellm.server.openapi.schemas import definition_name
+from kubellm.server.openapi.schemas import definition_name, kind_name
 
 GVK = "x-kubernetes-group-version-kind"
 META = "io.k8s.apimachinery.pkg.apis.meta.v1"
@@ -123,7 +123,11 @@ def test_v3_wraps_refs_with_siblings_in_allof(v3_docs: dict[tuple[str, str], dic
 def test_every_kind_and_list_has_its_gvk(
     info: ResourceInfo, v2: dict[str, Any], v3_docs: dict[tuple[str, str], dict[str, Any]]
 ) -> None:
-    prefix = ".".join([*reversed(info.group.split(".")), info.version])
+    prefix = kind_name(info).rsplit(".", 1)[0]  # kube's names for the kinds a host serves, else the group's
+    if not info.host_kind:
+        assert prefix == ".".join([*reversed(info.group.split(".")), info.version])
+    else:
+        assert prefix in ("io.k8s.api.core.v1", "io.k8s.api.coordination.v1")
     for doc in (v2, v3_docs[(info.group, info.version)]):
         defs = schemas_of(doc)
         kind = defs[f"{prefix}.{info.kind}"]
@@ -147,7 +151,7 @@ def test_shared_meta_definitions_have_kube_names_and_gvks(v2: dict[str, Any]) ->
     assert defs[f"{META}.FieldsV1"]["type"] == "object"
     assert defs[f"{META}.Status"][GVK] == [{"group": "", "version": "v1", "kind": "Status"}]
     for kind in ("DeleteOptions", "WatchEvent"):
-        expected = [{"group": g, "version": v, "kind": kind} for g, v in [("", "v1"), *GROUP_VERSIONS]]
+        expected = [{"group": g, "version": v, "kind": kind} for g, v in dict.fromkeys([("", "v1"), *GROUP_VERSIONS])]
         assert defs[f"{META}.{kind}"][GVK] == expected
     assert defs[f"{META}.WatchEvent"]["required"] == ["object", "type"]
     meta = defs[f"{META}.ObjectMeta"]
@@ -279,6 +283,7 @@ LIST_EXTENSIONS = ("x-kubernetes-list-type", "x-kubernetes-list-map-keys", "x-ku
 ATOMIC = {"x-kubernetes-list-type": "atomic"}
 PUBLISHED_LIST_SEMANTICS: dict[str, dict[str, Any]] = {  # what the documents published when hints.py held them
     "meta.DeleteOptions.dryRun": ATOMIC,
+    "io.k8s.api.core.v1.NamespaceSpec.finalizers": ATOMIC,
     "meta.ObjectMeta.finalizers": {"x-kubernetes-list-type": "set", "x-kubernetes-patch-strategy": "merge"},
     "meta.ObjectMeta.managedFields": ATOMIC,
     "meta.ObjectMeta.ownerReferences": {"x-kubernetes-list-map-keys": ["uid"], "x-kubernetes-list-type": "map",
@@ -400,8 +405,12 @@ def test_secret_fields_are_write_only_in_v3_and_not_in_v2(
 # --- paths -----------------------------------------------------------------------------------------
 
 
+def api_base(group: str, version: str) -> str:
+    return f"/apis/{group}/{version}" if group else f"/api/{version}"
+
+
 def expected_paths(info: ResourceInfo) -> dict[str, set[str]]:
-    base = f"/apis/{info.group}/{info.version}"
+    base = api_base(info.group, info.version)
     root = f"{base}/namespaces/{{namespace}}/{info.plural}" if info.namespaced else f"{base}/{info.plural}"
     out = {root: {"get", "post", "delete"}, f"{root}/{{name}}": {"get", "put", "patch", "delete"}}
     if info.namespaced:
@@ -419,7 +428,7 @@ def test_paths_cover_every_resource(v2: dict[str, Any], v3_docs: dict[tuple[str,
         all_expected.update(expected_paths(info))
     assert {p: set(item) - {"parameters"} for p, item in v2["paths"].items()} == all_expected
     for (group, version), doc in v3_docs.items():
-        want = {p: m for p, m in all_expected.items() if p.startswith(f"/apis/{group}/{version}/")}
+        want = {p: m for p, m in all_expected.items() if p.startswith(api_base(group, version) + "/")}
         assert {p: set(item) - {"parameters"} for p, item in doc["paths"].items()} == want
 
 
@@ -477,7 +486,7 @@ def test_explain_lookup_finds_each_kind(v3_docs: dict[tuple[str, str], dict[str,
     """What kubectl explain's template does: GVK from the resource's paths, then the schema with it."""
     for info in ALL_RESOURCES:
         doc = v3_docs[(info.group, info.version)]
-        base = f"/apis/{info.group}/{info.version}"
+        base = api_base(info.group, info.version)
         candidates = [f"{base}/{info.plural}", f"{base}/{info.plural}/{{name}}",
                       f"{base}/namespaces/{{namespace}}/{info.plural}",
                       f"{base}/namespaces/{{namespace}}/{info.plural}/{{name}}"]
@@ -494,12 +503,12 @@ def test_explain_lookup_finds_each_kind(v3_docs: dict[tuple[str, str], dict[str,
 def test_v3_index_points_at_each_group_version_with_its_hash() -> None:
     index = openapi.build_v3_index(ALL_RESOURCES)
     assert set(index) == {"paths"}
-    assert set(index["paths"]) == {f"apis/{g}/{v}" for g, v in GROUP_VERSIONS}
+    assert set(index["paths"]) == {openapi.v3_path(g, v) for g, v in GROUP_VERSIONS}
     for group, version in GROUP_VERSIONS:
         digest = openapi.document_hash(openapi.build_v3(ALL_RESOURCES, group, version))
         assert len(digest) == 128 and digest == digest.upper()
-        url = index["paths"][f"apis/{group}/{version}"]["serverRelativeURL"]
-        assert url == f"/openapi/v3/apis/{group}/{version}?hash={digest}"
+        url = index["paths"][openapi.v3_path(group, version)]["serverRelativeURL"]
+        assert url == f"/openapi/v3/{openapi.v3_path(group, version)}?hash={digest}"
 
 
 def test_v3_of_an_unserved_group_version_is_a_key_error() -> None:
@@ -639,23 +648,23 @@ class _Stub(BaseHTTPRequestHandler):
         gvs = sorted({(r.group, r.version) for r in self.resources})
         if path == "/api":
             body = {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}
-        elif path == "/api/v1":
-            body = {"kind": "APIResourceList", "groupVersion": "v1", "resources": []}
         elif path == "/apis":
             body = {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
                 {"name": g, "versions": [{"groupVersion": f"{g}/{v}", "version": v}],
-                 "preferredVersion": {"groupVersion": f"{g}/{v}", "version": v}} for g, v in gvs]}
-        elif path.startswith("/apis/") and path.count("/") == 3:
-            _, _, group, version = path.split("/")
-            body = {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"{group}/{version}",
+                 "preferredVersion": {"groupVersion": f"{g}/{v}", "version": v}} for g, v in gvs if g]}
+        elif path == "/api/v1" or (path.startswith("/apis/") and path.count("/") == 3):
+            group, version = ("", "v1") if path == "/api/v1" else tuple(path.split("/")[2:])
+            body = {"kind": "APIResourceList", "apiVersion": "v1",
+                    "groupVersion": f"{group}/{version}" if group else version,
                     "resources": [{"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced,
                                    "kind": r.kind, "verbs": ["get", "list", "create", "update", "patch", "delete"],
                                    "shortNames": list(r.short_names)}
                                   for r in self.resources if (r.group, r.version) == (group, version)]}
         elif path == "/openapi/v3":
             body = openapi.build_v3_index(self.resources)
-        elif path.startswith("/openapi/v3/apis/"):
-            _, _, _, _, group, version = path.split("/")
+        elif path.startswith(("/openapi/v3/apis/", "/openapi/v3/api/")):
+            parts = path.split("/")
+            group, version = (parts[4], parts[5]) if parts[3] == "apis" else ("", parts[4])
             body = openapi.build_v3(self.resources, group, version)
             if self.strip_field_validation:
                 body = copy.deepcopy(body)

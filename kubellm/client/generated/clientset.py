@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from kubellm.client.config import Config
-from kubellm.client.generated import cluster_v1alpha1, iam_v1alpha1, model_v1alpha1
+from kubellm.client.generated import cluster_v1alpha1, coordination_v1, core_v1, iam_v1alpha1, model_v1alpha1
 from kubellm.client.informers.factory import AsyncInformerFactory, BlockingInformerFactory, InformerOptions
 from kubellm.client.informers.store import IndexFunc
 from kubellm.client.resource import Selector
@@ -22,6 +22,8 @@ class AsyncClientSet(AsyncClientSetBase):
     def __init__(self, config: Config | None = None, *, transport: Transport | None = None) -> None:
         super().__init__(config, transport=transport)
         self.cluster_v1alpha1 = cluster_v1alpha1.AsyncClusterV1alpha1Client(self.transport)
+        self.coordination_v1 = coordination_v1.AsyncCoordinationV1Client(self.transport)
+        self.core_v1 = core_v1.AsyncCoreV1Client(self.transport)
         self.iam_v1alpha1 = iam_v1alpha1.AsyncIamV1alpha1Client(self.transport)
         self.model_v1alpha1 = model_v1alpha1.AsyncModelV1alpha1Client(self.transport)
 
@@ -34,6 +36,8 @@ class ClientSet(ClientSetBase):
     def __init__(self, config: Config | None = None) -> None:
         super().__init__(config)
         self.cluster_v1alpha1 = cluster_v1alpha1.ClusterV1alpha1Client(self.transport, self.loop)
+        self.coordination_v1 = coordination_v1.CoordinationV1Client(self.transport, self.loop)
+        self.core_v1 = core_v1.CoreV1Client(self.transport, self.loop)
         self.iam_v1alpha1 = iam_v1alpha1.IamV1alpha1Client(self.transport, self.loop)
         self.model_v1alpha1 = model_v1alpha1.ModelV1alpha1Client(self.transport, self.loop)
 
@@ -50,6 +54,8 @@ class AsyncSharedInformerFactory(AsyncInformerFactory):
                          label_selector=label_selector, field_selector=field_selector, indexers=indexers,
                          options=options)
         self.cluster_v1alpha1 = cluster_v1alpha1.ClusterV1alpha1Informers(self)
+        self.coordination_v1 = coordination_v1.CoordinationV1Informers(self)
+        self.core_v1 = core_v1.CoreV1Informers(self)
         self.iam_v1alpha1 = iam_v1alpha1.IamV1alpha1Informers(self)
         self.model_v1alpha1 = model_v1alpha1.ModelV1alpha1Informers(self)
 
@@ -66,5 +72,7 @@ class SharedInformerFactory(BlockingInformerFactory):
                          label_selector=label_selector, field_selector=field_selector, indexers=indexers,
                          options=options)
         self.cluster_v1alpha1 = cluster_v1alpha1.ClusterV1alpha1Informers(self)
+        self.coordination_v1 = coordination_v1.CoordinationV1Informers(self)
+        self.core_v1 = core_v1.CoreV1Informers(self)
         self.iam_v1alpha1 = iam_v1alpha1.IamV1alpha1Informers(self)
         self.model_v1alpha1 = model_v1alpha1.ModelV1alpha1Informers(self)

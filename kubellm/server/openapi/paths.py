@@ -124,11 +124,11 @@ def _camel(text: str, *, first: bool) -> str:
 
 
 def tag(info: ResourceInfo) -> str:
-    return f"{_camel(info.group, first=False)}_{_camel(info.version, first=False)}"
+    return f"{_camel(info.group or 'core', first=False)}_{_camel(info.version, first=False)}"
 
 
 def operation_id(info: ResourceInfo, verb: str, item: PathItem) -> str:
-    gv = _camel(info.group, first=True) + _camel(info.version, first=True)
+    gv = _camel(info.group or "core", first=True) + _camel(info.version, first=True)
     scope = "Namespaced" if info.namespaced and item.operation_suffix != "ForAllNamespaces" else ""
     if verb == "deletecollection":
         return f"delete{gv}Collection{scope}{info.kind}{item.operation_suffix}"
@@ -143,7 +143,7 @@ def path_items(served: Served) -> list[PathItem]:
     info = served.info
     kind, obj, lst = info.kind, kind_name(info), list_name(info)
     own = gvk(info.group, info.version, kind)
-    base = f"/apis/{info.group}/{info.version}"
+    base = f"/apis/{info.group}/{info.version}" if info.group else f"/api/{info.version}"
     root = f"{base}/namespaces/{{namespace}}/{info.plural}" if info.namespaced else f"{base}/{info.plural}"
     scope = (NAMESPACE,) if info.namespaced else ()
     name = Param("name", "string", f"Name of the {kind}.", "path")

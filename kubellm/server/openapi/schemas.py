@@ -76,11 +76,11 @@ def group_version_prefix(group: str, version: str) -> str:
 
 
 def kind_name(info: ResourceInfo) -> str:
-    return f"{group_version_prefix(info.group, info.version)}.{info.kind}"
+    return definition_name(info.model)
 
 
 def list_name(info: ResourceInfo) -> str:
-    return f"{group_version_prefix(info.group, info.version)}.{info.list_kind}"
+    return f"{definition_name(info.model).rsplit('.', 1)[0]}.{info.list_kind}"
 
 
 def describe(cls: type) -> str:
@@ -92,7 +92,7 @@ def describe(cls: type) -> str:
 
 def definition_name(cls: type[BaseModel]) -> str:
     module = sys.modules[cls.__module__]
-    prefix = _MODULE_PREFIXES.get(module.__name__)
+    prefix = _MODULE_PREFIXES.get(module.__name__) or getattr(module, "OPENAPI_PREFIX", None)
     if prefix is None:
         group, version = getattr(module, "GROUP", None), getattr(module, "VERSION", None)
         if not isinstance(group, str) or not isinstance(version, str):
@@ -273,7 +273,7 @@ class SchemaBuilder:
         """The apimachinery and autoscaling/v1 definitions every document has."""
         for cls in (meta.ObjectMeta, meta.ListMeta, meta.Status, meta.DeleteOptions, meta.WatchEvent):
             self.name_of(cls)
-        everywhere = [("", "v1"), *group_versions]
+        everywhere = list(dict.fromkeys([("", "v1"), *group_versions]))
         _add_gvk(self.definitions[STATUS], gvk("", "v1", "Status"))
         for g, v in everywhere:
             _add_gvk(self.definitions[DELETE_OPTIONS], gvk(g, v, "DeleteOptions"))

@@ -96,6 +96,7 @@ _CLUSTER_ROLES: list[dict[str, Any]] = [
                 ["llmservices", "llmservices/scale", "llmservices/status", "ragservices", "ragservices/status"],
             ),
             _rule(READ, CLUSTER_GROUP, ["clusters", "clusters/status"]),
+            _rule(READ, "", ["namespaces", "namespaces/status", "events"]),
         ],
         labels={AGGREGATE_TO_VIEW: "true"},
     ),

@@ -19,6 +19,10 @@ SPECS: dict[str, dict[str, Any]] = {
     "Cluster": {"spec": {"apiEndpoint": "https://10.0.0.1:6443", "credentials": {"token": "abc.def"}}},
     "LLMService": {"spec": {"model": "Qwen/Qwen2.5-3B-Instruct"}},
     "RAGService": {"spec": {"llmServiceRef": {"name": "qwen"}, "embedding": {"model": "bge-small-zh"}}},
+    "Namespace": {"spec": {}},
+    "Event": {"involvedObject": {"kind": "LLMService", "name": "qwen"}, "reason": "Placed", "type": "Normal",
+              "message": "placed"},
+    "Lease": {"spec": {"holderIdentity": "kcm-0", "leaseDurationSeconds": 15}},
 }
 
 # A change to the part of the object that bumps metadata.generation.
@@ -32,9 +36,17 @@ SPEC_CHANGES: dict[str, tuple[str, Any]] = {
     "Cluster": ("spec.region", "cn-east"),
     "LLMService": ("spec.replicas", 3),
     "RAGService": ("spec.replicas", 2),
+    "Namespace": ("metadata.labels", {"team": "a"}),  # nothing of its own bumps generation
+    "Event": ("message", "placed again"),
+    "Lease": ("spec.holderIdentity", "kcm-1"),
 }
 
-IMMUTABLE_SPEC = {"LoginRecord"}
+IMMUTABLE_SPEC = {"LoginRecord", "Namespace"}
+
+HELD_ON_DELETE = {"Namespace": "kubernetes"}
+STATUS_ON_CREATE = {"Namespace": {"phase": "Active"}}
+"""Kinds whose create sets a status of its own (a namespace starts Active); others clear it."""
+"""Kinds a delete only marks until a finalizer of their own goes (a namespace, until it is emptied)."""
 
 # A valid status for kinds with the status subresource.
 STATUSES: dict[str, dict[str, Any]] = {
@@ -42,6 +54,7 @@ STATUSES: dict[str, dict[str, Any]] = {
     "Cluster": {"kubernetesVersion": "v1.30.2", "nodeCount": 3},
     "LLMService": {"phase": "Serving", "replicas": 1, "readyReplicas": 1, "endpoint": "http://qwen.ns1:8000"},
     "RAGService": {"phase": "Pending"},
+    "Namespace": {"phase": "Terminating"},
 }
 
 
