@@ -45,7 +45,8 @@ FULL: dict[str, dict[str, Any]] = {
               "credentials": {"token": "abc.def", "clientCertificate": B64, "clientKey": B64},
               "taints": [{"key": "gpu", "value": "a100", "effect": "NoSchedule"}], "unschedulable": False},
         status={"conditions": [CONDITION], "kubernetesVersion": "v1.30.0", "nodeCount": 3,
-                "gpus": [{"model": "A100", "count": 8, "allocatable": 4}], "lastProbeTime": NOW},
+                "gpus": [{"model": "A100", "memoryMiB": 81920, "nodes": 2, "count": 8,
+                          "allocatable": 4, "available": 3, "largestFree": 2}], "lastProbeTime": NOW},
     ),
     "LLMService": _obj(
         "LLMService", True,

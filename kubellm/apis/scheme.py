@@ -62,6 +62,10 @@ class ResourceInfo:
     own, and never registers an APIService for it."""
     sensitive: bool = False
     """Encrypted at rest by default even without secret fields (e.g. LoginRecords: who logged in from where)."""
+    secrets_subresource: str = ""
+    """A get-only subresource that returns the object with its secret fields (Cluster `credentials`, for the
+    controllers that connect with them). RBAC grants it apart from the object, as Kubernetes grants Secrets;
+    the default roles do not include it."""
 
     @property
     def secret_fields(self) -> tuple[secrets.Path, ...]:

@@ -171,6 +171,18 @@ class StatusREST(_ObjectREST):
                                                    subresource="status"))
 
 
+class SecretsREST:
+    """The object with its secret fields (`ResourceInfo.secrets_subresource`): get only, and the one path by which
+    they leave the server. The audit log still redacts them."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.kind = (store.info.group, store.info.version, store.info.kind)
+
+    async def get(self, namespace: str | None, name: str, resource_version: str = "") -> Obj:
+        return await self.store.get(namespace, name, resource_version)
+
+
 def _dig(obj: Obj, path: str) -> Any:
     node: Any = obj
     for part in path.split("."):
@@ -232,7 +244,7 @@ class ScaleREST:
         return await self.update(namespace, name, await out if isinstance(out, Awaitable) else out, options)
 
 
-REST = MainREST | StatusREST | ScaleREST
+REST = MainREST | StatusREST | ScaleREST | SecretsREST
 
 
 @dataclass(frozen=True)
@@ -282,6 +294,8 @@ class Resource:
             rest["status"] = StatusREST(store)
         if store.info.scale is not None:
             rest["scale"] = ScaleREST(store, store.info.scale)
+        if store.info.secrets_subresource:
+            rest[store.info.secrets_subresource] = SecretsREST(store)
         return cls(store.info, store.strategy, store, rest)
 
     @property

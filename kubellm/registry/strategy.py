@@ -8,7 +8,7 @@ builds the REST objects from that, and the server derives routes, discovery and 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from kubellm.apis import secrets
@@ -38,6 +38,10 @@ def spec_of(model: Object) -> dict[str, Any]:
     return model.model_dump(by_alias=True, exclude_none=True, exclude={"metadata", "status", "api_version", "kind"})
 
 
+PrinterColumn = tuple[str, str, str | Callable[[dict[str, Any]], Any]]
+"""A Table column: name, type (string, integer, date...), and a JSONPath or a function computing the cell."""
+
+
 class Strategy:
     """Defaults for a resource whose main endpoint ignores status and whose spec bumps generation."""
 
@@ -45,8 +49,9 @@ class Strategy:
     allow_unconditional_update = False
     field_selectors: tuple[str, ...] = ()
     """Fields, besides metadata.name and metadata.namespace, that a field selector may use."""
-    printer_columns: tuple[tuple[str, str, str], ...] = ()
-    """(name, type, JSON path) columns for server-side tables; used by the HTTP layer."""
+    printer_columns: tuple[PrinterColumn, ...] = ()
+    """(name, type, JSON path or a function of the object) columns for server-side tables; used by the HTTP
+    layer."""
     undeletable: frozenset[str] = frozenset()
     """Names that may never be deleted (kube's immortal namespaces): 403."""
 

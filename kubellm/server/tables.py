@@ -7,7 +7,7 @@ resources. Date cells become human durations (`5m3s`, `2d4h`) like apimachinery'
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +15,8 @@ import orjson
 
 from kubellm.apis.timestamps import parse_rfc3339
 
-Column = tuple[str, str, str]
+Column = tuple[str, str, str | Callable[[dict[str, Any]], Any]]
+"""Name, type, and a JSONPath or a function of the object (for cells no JSONPath computes, like sums)."""
 
 _STEP = re.compile(r"""\.([A-Za-z0-9_\-]+)|\[(\d+|\*)\]|\[\?\(@\.([A-Za-z0-9_.\-]+)\s*==\s*["']([^"']*)["']\)\]""")
 
@@ -92,7 +93,9 @@ def age(timestamp: Any, now: datetime) -> str:
     return human_duration(now.timestamp() - then)
 
 
-def _cell(obj: dict[str, Any], col_type: str, path: str, now: datetime) -> Any:
+def _cell(obj: dict[str, Any], col_type: str, path: str | Callable[[dict[str, Any]], Any], now: datetime) -> Any:
+    if callable(path):
+        return path(obj)
     values = jsonpath(obj, path)
     if not values or values[0] is None:
         return None

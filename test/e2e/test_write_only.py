@@ -182,3 +182,35 @@ def test_kubectl_apply_keeps_no_secret_in_the_last_applied_annotation(apiserver:
     # kubectl still sees its annotation and applies cleanly (the secret is sent again, nothing changes)
     out = apiserver.kubectl("apply", "-f", "-", input=manifests).stdout
     assert "unchanged" in out or "configured" in out
+
+
+def test_credentials_subresource_is_for_the_controllers_only(apiserver: APIServer, tmp_path: Path) -> None:
+    """`clusters/<name>/credentials` returns the Cluster with its credentials: to cluster-admin and the controller
+    manager's default role, to no one the aggregated roles cover; get only; redacted in the audit log."""
+    from test_authentication import client_cert
+    from test_authorization import bind, wait_allowed
+
+    token = secret("c0ntr0ller-visible-t0ken")
+    code, _ = request(apiserver, "POST", CLUSTERS, admin(apiserver), body=cluster("gpu-cred", token))
+    assert code == 201
+    path = f"{CLUSTERS}/gpu-cred/credentials"
+    code, got = request(apiserver, "GET", path, admin(apiserver))
+    assert code == 200 and got["kind"] == "Cluster" and got["spec"]["credentials"]["token"] == token, got
+    manager = client_cert(apiserver, tmp_path, "system:kubellm:controller-manager")
+    code, got = request(apiserver, "GET", path, manager)
+    assert code == 200 and got["spec"]["credentials"]["token"] == token
+    viewer = client_cert(apiserver, tmp_path, "cred-viewer")
+    bind(apiserver, "default", "cred-viewer-admin", "cred-viewer", "admin")
+    wait_allowed(apiserver, viewer, "/apis/model.kubellm.io/v1alpha1/namespaces/default/llmservices")
+    code, denied = request(apiserver, "GET", path, viewer)
+    assert code == 403 and denied["reason"] == "Forbidden"
+    assert 'cannot get resource "clusters/credentials" in API group "cluster.kubellm.io"' in denied["message"]
+    for method in ("PUT", "PATCH", "DELETE", "POST"):
+        code, refused = request(apiserver, method, path, admin(apiserver), body=got)
+        assert code == 405 and refused["reason"] == "MethodNotAllowed", (method, refused)
+    discovery = request(apiserver, "GET", "/apis/cluster.kubellm.io/v1alpha1", admin(apiserver))[1]
+    assert isinstance(discovery, dict)
+    served = {r["name"]: r["verbs"] for r in discovery["resources"]}
+    assert served["clusters/credentials"] == ["get"]
+    audit = (apiserver.state_dir / "audit.log").read_text()
+    assert "gpu-cred/credentials" in audit and token not in audit

@@ -734,7 +734,8 @@ def test_cluster_status_rules() -> None:
         "kubernetesVersion": "v1.30.2",
         "nodeCount": 3,
         "lastProbeTime": "2025-01-02T03:04:05.123456789+08:00",
-        "gpus": [{"model": "NVIDIA A100-SXM4-80GB", "count": 8, "allocatable": 6}],
+        "gpus": [{"model": "NVIDIA A100-SXM4-80GB", "memoryMiB": 81920, "nodes": 2, "count": 8, "allocatable": 6,
+                  "available": 4, "largestFree": 3}],
         "conditions": [
             {"type": "Ready", "status": "True", "reason": "ClusterReady", "lastTransitionTime": NOW}
         ],
@@ -744,13 +745,17 @@ def test_cluster_status_rules() -> None:
     bad["status"] = {
         "nodeCount": -1,
         "lastProbeTime": "2025-13-02T03:04:05Z",
-        "gpus": [{"count": 2, "allocatable": 3}, {"model": "T4"}, {"model": "T4"}],
+        "gpus": [{"count": 2, "allocatable": 3}, {"model": "T4", "allocatable": 2, "available": 3, "largestFree": 1},
+                 {"model": "T4", "count": 4, "allocatable": 4, "available": 1, "largestFree": 2}],
     }
     assert check("Cluster", bad) == [
         "status.nodeCount: Invalid value: -1: must be greater than or equal to 0",
         "status.gpus[0].model: Required value",
         "status.gpus[0].allocatable: Invalid value: 3: must be less than or equal to status.gpus[0].count",
+        "status.gpus[1].allocatable: Invalid value: 2: must be less than or equal to status.gpus[1].count",
+        "status.gpus[1].available: Invalid value: 3: must be less than or equal to status.gpus[1].allocatable",
         'status.gpus[2].model: Duplicate value: "T4"',
+        "status.gpus[2].largestFree: Invalid value: 2: must be less than or equal to status.gpus[2].available",
         'status.lastProbeTime: Invalid value: "2025-13-02T03:04:05Z": must be an RFC3339 timestamp such as '
         '"2006-01-02T15:04:05Z"',
     ]

@@ -419,6 +419,8 @@ def expected_paths(info: ResourceInfo) -> dict[str, set[str]]:
         out[f"{root}/{{name}}/status"] = {"get", "put", "patch"}
     if info.has_scale:
         out[f"{root}/{{name}}/scale"] = {"get", "put", "patch"}
+    if info.secrets_subresource:
+        out[f"{root}/{{name}}/{info.secrets_subresource}"] = {"get"}
     return out
 
 

@@ -16,7 +16,7 @@ from kubellm.client import typed as _typed
 from kubellm.client.informers import factory as _informers
 from kubellm.client.informers import lister as _listers
 
-FINGERPRINT = "303b954eb70cb62e718156b2e9579e2fc380bba211c9a375bb7b92c7cc6cf195"
+FINGERPRINT = "e12a47cfb877f16429591af972dd260eccc531e623dd9f48f0f6beede553c77e"
 """Digest of the types this module was generated from (see `kubellm.client.gen`)."""
 
 CLUSTERS = _resource.ResourceRef("cluster.kubellm.io", "v1alpha1", "clusters", "Cluster", False)

@@ -12,6 +12,10 @@ permissions to them by labelling its own ClusterRole. `edit` aggregates into `ad
 - admin: also manage Roles and RoleBindings in the namespace. Like Kubernetes' admin it has no `escalate`
   or `bind`: an admin can only grant what it holds.
 
+`system:kubellm:controller-manager`, bound to the user of that name (as kube's `system:kube-controller-manager`),
+holds what the controllers need: the model resources (finalizers included) and their status, Clusters with their status
+and their `credentials` (which no other default role reads), Events, Namespaces and the leader-election Leases.
+
 `cluster-admin` (everything; bound to `system:masters` as in Kubernetes) and the discovery roles bound to
 every authenticated user (`system:discovery`, `system:basic-user`, `system:public-info-viewer`) complete the
 set, so non-admin users can run kubectl's discovery and `kubectl auth can-i`.
@@ -35,6 +39,9 @@ AUTOUPDATE_ANNOTATION = "rbac.authorization.kubernetes.io/autoupdate"
 AGGREGATE_TO_ADMIN = f"{IAM_GROUP}/aggregate-to-admin"
 AGGREGATE_TO_EDIT = f"{IAM_GROUP}/aggregate-to-edit"
 AGGREGATE_TO_VIEW = f"{IAM_GROUP}/aggregate-to-view"
+
+CONTROLLER_MANAGER = "system:kubellm:controller-manager"
+"""The controller manager's user name and its ClusterRole (and binding)."""
 
 READ = ["get", "list", "watch"]
 WRITE = ["create", "delete", "deletecollection", "patch", "update"]
@@ -101,6 +108,19 @@ _CLUSTER_ROLES: list[dict[str, Any]] = [
         labels={AGGREGATE_TO_VIEW: "true"},
     ),
     _cluster_role(
+        CONTROLLER_MANAGER,
+        [
+            _rule(READ + ["patch", "update"], MODEL_GROUP, ["llmservices", "ragservices"]),
+            _rule(["get", "patch", "update"], MODEL_GROUP, ["llmservices/status", "ragservices/status"]),
+            _rule(READ, CLUSTER_GROUP, ["clusters"]),
+            _rule(["get", "patch", "update"], CLUSTER_GROUP, ["clusters/status"]),
+            _rule(["get"], CLUSTER_GROUP, ["clusters/credentials"]),
+            _rule(["create", "patch", "update"], "", ["events"]),
+            _rule(READ, "", ["namespaces"]),
+            _rule(READ + ["create", "patch", "update"], "coordination.k8s.io", ["leases"]),
+        ],
+    ),
+    _cluster_role(
         "system:discovery",
         [
             _urls(["get"], ["/api", "/api/*", "/apis", "/apis/*", "/openapi", "/openapi/*", *_PUBLIC_INFO]),
@@ -120,7 +140,7 @@ _CLUSTER_ROLES: list[dict[str, Any]] = [
 ]
 
 
-def _binding(role: str, groups: list[str]) -> dict[str, Any]:
+def _binding(role: str, groups: list[str], users: tuple[str, ...] = ()) -> dict[str, Any]:
     return {
         "apiVersion": _API_VERSION,
         "kind": "ClusterRoleBinding",
@@ -129,13 +149,15 @@ def _binding(role: str, groups: list[str]) -> dict[str, Any]:
             "labels": {BOOTSTRAPPING_LABEL: BOOTSTRAPPING_VALUE},
             "annotations": {AUTOUPDATE_ANNOTATION: "true"},
         },
-        "subjects": [{"kind": "Group", "apiGroup": IAM_GROUP, "name": g} for g in groups],
+        "subjects": [{"kind": "Group", "apiGroup": IAM_GROUP, "name": g} for g in groups]
+        + [{"kind": "User", "apiGroup": IAM_GROUP, "name": u} for u in users],
         "roleRef": {"apiGroup": IAM_GROUP, "kind": "ClusterRole", "name": role},
     }
 
 
 _CLUSTER_ROLE_BINDINGS: list[dict[str, Any]] = [
     _binding("cluster-admin", [SYSTEM_MASTERS]),
+    _binding(CONTROLLER_MANAGER, [], (CONTROLLER_MANAGER,)),
     _binding("system:discovery", [ALL_AUTHENTICATED]),
     _binding("system:basic-user", [ALL_AUTHENTICATED]),
     _binding("system:public-info-viewer", [ALL_AUTHENTICATED, ALL_UNAUTHENTICATED]),

@@ -30,6 +30,7 @@ RESOURCES: list[ResourceInfo] = [
         validate=validate_cluster,
         validate_update=validate_cluster_update,
         validate_status_update=validate_cluster_status_update,
+        secrets_subresource="credentials",
     ),
 ]
 

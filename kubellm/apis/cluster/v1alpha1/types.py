@@ -87,14 +87,30 @@ class ClusterSpec(APIModel):
 
 
 class GPUInventory(APIModel):
-    """How many GPUs of one model a member cluster has."""
+    """The GPUs of one model in a member cluster, from its nodes' `nvidia.com/gpu` resources and GPU labels."""
 
     model: str = constrained(
-        default="", required=True, description='GPU model, e.g. "NVIDIA A100-SXM4-80GB"; unique in the list.'
+        default="", required=True,
+        description='GPU model (the nodes\' nvidia.com/gpu.product label), e.g. "NVIDIA-A100-SXM4-80GB"; unique in '
+        "the list.",
     )
-    count: int = constrained(default=0, minimum=0, description="Number of GPUs of this model in the cluster.")
+    memory_mib: int = constrained(
+        default=0, minimum=0, alias="memoryMiB",
+        description="Memory of one GPU in MiB (the nvidia.com/gpu.memory label); 0 when unknown.",
+    )
+    nodes: int = constrained(default=0, minimum=0, description="Number of Ready nodes with GPUs of this model.")
+    count: int = constrained(default=0, minimum=0, description="GPUs of this model (the nodes' capacity).")
     allocatable: int = constrained(
-        default=0, minimum=0, description="Number of those GPUs still free for new replicas; at most count."
+        default=0, minimum=0, description="GPUs that pods may request (the nodes' allocatable); at most count."
+    )
+    available: int = constrained(
+        default=0, minimum=0,
+        description="Allocatable GPUs that no running or scheduled pod requests: room for new replicas; at most "
+        "allocatable.",
+    )
+    largest_free: int = constrained(
+        default=0, minimum=0,
+        description="Most available GPUs on one node: the largest replica (in GPUs) that still fits.",
     )
 
 

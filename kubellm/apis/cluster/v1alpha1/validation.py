@@ -77,9 +77,11 @@ def validate_cluster_status(status: ClusterStatus, path: Path = STATUS) -> Error
     errs.extend(validate_conditions(status.conditions, path.child("conditions")))
     for i, gpu in enumerate(status.gpus):
         p = path.child("gpus").index(i)
-        if gpu.allocatable > gpu.count:
-            detail = f"must be less than or equal to {p.child('count')}"
-            errs.append(field.invalid(p.child("allocatable"), gpu.allocatable, detail))
+        for name, value, bound in (("allocatable", gpu.allocatable, "count"),
+                                   ("available", gpu.available, "allocatable"),
+                                   ("largestFree", gpu.largest_free, "available")):
+            if value > getattr(gpu, bound):
+                errs.append(field.invalid(p.child(name), value, f"must be less than or equal to {p.child(bound)}"))
     errs.extend(validate_unique_names((g.model for g in status.gpus), path.child("gpus"), "model"))
     return errs
 
