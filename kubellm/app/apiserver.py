@@ -33,7 +33,7 @@ from kubellm.app.delegation import (
     read_front_proxy_settings,
 )
 from kubellm.app.etcd_pki import ensure_etcd_pki
-from kubellm.app.kubeconfig import write_admin_kubeconfig
+from kubellm.app.kubeconfig import write_kubeconfig
 from kubellm.app.lockout import SourceThrottle
 from kubellm.app.login import AUDIENCE, ISSUER, LoginService, load_keyring, refresh_keyring
 from kubellm.app.namespaces import ensure_default_namespaces, expire_events, finalize_namespaces
@@ -235,7 +235,9 @@ class Server:
         host = "127.0.0.1" if cfg.bind_address in ("0.0.0.0", "127.0.0.1") else cfg.bind_address
         self.url = f"https://{host}:{port}"
         self.kubeconfig = cfg.state_dir / "admin.kubeconfig"
-        write_admin_kubeconfig(self.kubeconfig, self.url, pki.serving_ca, pki.admin.cert, pki.admin.key)
+        write_kubeconfig(self.kubeconfig, self.url, pki.serving_ca, pki.admin.cert, pki.admin.key)
+        write_kubeconfig(cfg.state_dir / "controller-manager.kubeconfig", self.url, pki.serving_ca,
+                         pki.controller_manager.cert, pki.controller_manager.key, user="controller-manager")
         (cfg.state_dir / "apiserver.url").write_text(self.url + "\n")
         log.info("kubellm-apiserver serving", url=self.url, kubeconfig=str(self.kubeconfig), etcd=list(endpoints),
                  resources=sorted(self.stores))

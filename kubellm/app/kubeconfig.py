@@ -1,4 +1,4 @@
-"""Writes the admin kubeconfig for a standalone server (mode 0600)."""
+"""Writes the kubeconfigs of a standalone server (mode 0600): the admin's and the controller manager's."""
 
 from __future__ import annotations
 
@@ -13,14 +13,15 @@ def _b64(path: Path) -> str:
     return base64.b64encode(path.read_bytes()).decode()
 
 
-def write_admin_kubeconfig(path: Path, server: str, ca: Path, cert: Path, key: Path, name: str = "kubellm") -> None:
+def write_kubeconfig(path: Path, server: str, ca: Path, cert: Path, key: Path, name: str = "kubellm",
+                     user: str = "admin") -> None:
     config = {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": name, "cluster": {"server": server, "certificate-authority-data": _b64(ca)}}],
-        "users": [{"name": f"{name}-admin", "user": {"client-certificate-data": _b64(cert),
+        "users": [{"name": f"{name}-{user}", "user": {"client-certificate-data": _b64(cert),
                                                      "client-key-data": _b64(key)}}],
-        "contexts": [{"name": name, "context": {"cluster": name, "user": f"{name}-admin", "namespace": "default"}}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": f"{name}-{user}", "namespace": "default"}}],
         "current-context": name,
         "preferences": {},
     }

@@ -29,6 +29,9 @@ class PKI:
     serving: Pair
     client_ca: Pair
     admin: Pair
+    controller_manager: Pair
+    """The controller manager's client certificate (user system:kubellm:controller-manager, kubeadm's
+    controller-manager.conf)."""
 
 
 def _key() -> ec.EllipticCurvePrivateKey:
@@ -130,9 +133,11 @@ def ensure_pki(directory: Path, hosts: list[str]) -> PKI:
     """Create (or reuse) the certificates under `directory`."""
     d = directory
     pki = PKI(serving_ca=d / "serving-ca.crt", serving=Pair(d / "apiserver.crt", d / "apiserver.key"),
-              client_ca=Pair(d / "client-ca.crt", d / "client-ca.key"), admin=Pair(d / "admin.crt", d / "admin.key"))
+              client_ca=Pair(d / "client-ca.crt", d / "client-ca.key"), admin=Pair(d / "admin.crt", d / "admin.key"),
+              controller_manager=Pair(d / "controller-manager.crt", d / "controller-manager.key"))
     serving_ca = _ca("kubellm-serving-ca", Pair(pki.serving_ca, d / "serving-ca.key"))
     _leaf(pki.serving, serving_ca, _name("kubellm-apiserver"), server=True, hosts=hosts)
     client_ca = _ca("kubellm-client-ca", pki.client_ca)
     _leaf(pki.admin, client_ca, _name("kubellm-admin", "system:masters"), server=False)
+    _leaf(pki.controller_manager, client_ca, _name("system:kubellm:controller-manager"), server=False)
     return pki

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 from pathlib import Path
 from typing import Any
@@ -196,9 +197,13 @@ def test_credentials_subresource_is_for_the_controllers_only(apiserver: APIServe
     path = f"{CLUSTERS}/gpu-cred/credentials"
     code, got = request(apiserver, "GET", path, admin(apiserver))
     assert code == 200 and got["kind"] == "Cluster" and got["spec"]["credentials"]["token"] == token, got
-    manager = client_cert(apiserver, tmp_path, "system:kubellm:controller-manager")
-    code, got = request(apiserver, "GET", path, manager)
-    assert code == 200 and got["spec"]["credentials"]["token"] == token
+    # the controller manager's kubeconfig, written by the server next to the admin's, reads them
+    manager = ["kubectl", "--kubeconfig", str(apiserver.state_dir / "controller-manager.kubeconfig")]
+    who = subprocess.run([*manager, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"],
+                         capture_output=True, text=True, timeout=30, check=True)
+    assert who.stdout == "system:kubellm:controller-manager"
+    raw = subprocess.run([*manager, "get", "--raw", path], capture_output=True, text=True, timeout=30, check=True)
+    assert json.loads(raw.stdout)["spec"]["credentials"]["token"] == token
     viewer = client_cert(apiserver, tmp_path, "cred-viewer")
     bind(apiserver, "default", "cred-viewer-admin", "cred-viewer", "admin")
     wait_allowed(apiserver, viewer, "/apis/model.kubellm.io/v1alpha1/namespaces/default/llmservices")
