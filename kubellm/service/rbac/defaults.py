@@ -110,14 +110,14 @@ _CLUSTER_ROLES: list[dict[str, Any]] = [
     _cluster_role(
         CONTROLLER_MANAGER,
         [
-            _rule(READ + ["patch", "update"], MODEL_GROUP, ["llmservices", "ragservices"]),
+            _rule([*READ, "patch", "update"], MODEL_GROUP, ["llmservices", "ragservices"]),
             _rule(["get", "patch", "update"], MODEL_GROUP, ["llmservices/status", "ragservices/status"]),
             _rule(READ, CLUSTER_GROUP, ["clusters"]),
             _rule(["get", "patch", "update"], CLUSTER_GROUP, ["clusters/status"]),
             _rule(["get"], CLUSTER_GROUP, ["clusters/credentials"]),
             _rule(["create", "patch", "update"], "", ["events"]),
             _rule(READ, "", ["namespaces"]),
-            _rule(READ + ["create", "patch", "update"], "coordination.k8s.io", ["leases"]),
+            _rule([*READ, "create", "patch", "update"], "coordination.k8s.io", ["leases"]),
         ],
     ),
     _cluster_role(
