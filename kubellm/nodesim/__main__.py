@@ -1,0 +1,5 @@
+import sys
+
+from kubellm.nodesim.app import main
+
+sys.exit(main())
