@@ -84,14 +84,16 @@ class Manager:
         return self.log.read_text(errors="replace")[-4000:]
 
 
-def start_manager(kubeconfig: Path, directory: Path, name: str, *args: str, timeout: float = 30) -> Manager:
+def start_manager(kubeconfig: Path, directory: Path, name: str, *args: str, timeout: float = 30,
+                  plugin: bool = True) -> Manager:
+    """A manager on `kubeconfig` with `args`; with `plugin`, also offering the test controllers."""
     directory.mkdir(parents=True, exist_ok=True)
     log = directory / f"{name}.log"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(E2E), os.environ.get("PYTHONPATH", "")])}
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, str(MANAGER), "--kubeconfig", str(kubeconfig), "--health-port", "0", "--metrics-port",
-             "0", "--extra-controllers", "manager_plugin:CONTROLLERS", *args],
+             "0", *(("--extra-controllers", "manager_plugin:CONTROLLERS") if plugin else ()), *args],
             stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env, start_new_session=True,
             preexec_fn=_die_with_parent)
     manager = Manager(name, proc, log)

@@ -8,9 +8,13 @@ with `--extra-controllers module:attribute` instead.
 
 from __future__ import annotations
 
+from kubellm.controller.cluster import controller as cluster
 from kubellm.controller.manager.registry import ControllerRegistry, ControllerSpec
 
-CONTROLLERS: tuple[ControllerSpec, ...] = ()
+CONTROLLERS: tuple[ControllerSpec, ...] = (
+    ControllerSpec(cluster.NAME, cluster.new_controller, workers=4,
+                   description="probes member clusters and keeps their conditions and GPU inventory"),
+)
 
 
 def default_registry() -> ControllerRegistry:

@@ -144,7 +144,7 @@ class Manager:
             recorder=self.broadcaster.new_recorder(f"{spec.name}-controller", cfg.identity), metrics=self.metrics,
             options=ControllerOptions(workers=cfg.workers.get(spec.name, spec.workers),
                                       reconcile_timeout=cfg.reconcile_timeout),
-            identity=cfg.identity, clock=self.clock)
+            identity=cfg.identity, clock=self.clock, settings=cfg.settings)
         made = spec.factory(ctx)
         controller = await made if inspect.isawaitable(made) else made
         if not isinstance(controller, Controller):

@@ -12,11 +12,14 @@ import re
 import socket
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from kubellm.client.config import Config as ClientConfig
+from kubellm.controller.cluster.reconciler import ClusterOptions
 from kubellm.controller.manager.controllers import default_registry
 from kubellm.controller.manager.registry import ControllerRegistry, ControllerSpec
+from kubellm.controller.manager.settings import ControllerSettings
 from kubellm.controller.runtime.leaderelection import LeaderElectionConfig
 
 USER_AGENT = "kubellm-controller-manager/0.1.0"
@@ -93,6 +96,7 @@ class Options:
     metrics_port: int = 10359
     log_format: str = "json"
     event_loop: str = "uvloop"
+    cluster: ClusterOptions = field(default_factory=ClusterOptions)
     registry: ControllerRegistry = field(default_factory=default_registry)
     problems_found: list[str] = field(default_factory=list)
 
@@ -137,6 +141,15 @@ class Options:
                        help="/metrics (0: a free port; the health port's value: served there)")
         p.add_argument("--log-format", choices=["json", "console"], default="json")
         p.add_argument("--event-loop", choices=["uvloop", "asyncio"], default="uvloop")
+        c = p.add_argument_group("cluster controller")
+        c.add_argument("--cluster-probe-interval", type=duration, default=10.0,
+                       help="between probes of one member cluster (plus up to 20%% jitter)")
+        c.add_argument("--cluster-probe-timeout", type=duration, default=5.0, help="deadline of each probe call")
+        c.add_argument("--cluster-stale-after", type=duration, default=0.0,
+                       help="without a successful probe this long, Ready turns False (ProbeStale); "
+                            "default: twice the probe interval")
+        c.add_argument("--cluster-credentials-expiry-warning", type=duration, default=30 * 86400.0,
+                       help="CredentialsExpiringSoon turns True this long before the credentials expire")
         a = p.parse_args(argv)
         problems: list[str] = []
         syncs: dict[str, int] = {}
@@ -155,7 +168,10 @@ class Options:
             extra_controllers=a.extra_controllers, reconcile_timeout=a.reconcile_timeout,
             cache_sync_timeout=a.cache_sync_timeout, shutdown_grace_period=a.shutdown_grace_period,
             bind_address=a.bind_address, health_port=a.health_port, metrics_port=a.metrics_port,
-            log_format=a.log_format, event_loop=a.event_loop, problems_found=problems)
+            log_format=a.log_format, event_loop=a.event_loop, problems_found=problems,
+            cluster=ClusterOptions(probe_interval=a.cluster_probe_interval, probe_timeout=a.cluster_probe_timeout,
+                                   stale_after=a.cluster_stale_after or 2 * a.cluster_probe_interval,
+                                   expiry_warning=timedelta(seconds=a.cluster_credentials_expiry_warning)))
 
     def complete(self) -> Options:
         """Load the extra controllers into the registry."""
@@ -188,6 +204,7 @@ class Options:
         for flag, port in (("health-port", self.health_port), ("metrics-port", self.metrics_port)):
             if not 0 <= port <= 65535:
                 problems.append(f"--{flag} must be between 0 and 65535")
+        problems += [f"--cluster-{p}" for p in self.cluster.problems()]
         if self.kube_api_qps < 0 or self.kube_api_burst < 0:
             problems.append("--kube-api-qps and --kube-api-burst must not be negative")
         return problems
@@ -196,17 +213,18 @@ class Options:
         return LeaderElectionConfig(self.leader_election_id, self.leader_election_namespace, identity,
                                     self.lease_duration, self.renew_deadline, self.retry_period)
 
-    def _client(self, path: str, **overrides: float) -> ClientConfig:
-        return ClientConfig.load(path or None, None, user_agent=USER_AGENT, **overrides)
+    def _client(self, path: str, identity: str, **overrides: float) -> ClientConfig:
+        # the identity in every request's User-Agent: audit logs tell which replica wrote what
+        return ClientConfig.load(path or None, None, user_agent=f"{USER_AGENT} ({identity})", **overrides)
 
     def config(self) -> Config:
         """The frozen configuration; ConfigError when a kubeconfig cannot be loaded."""
-        api = self._client(self.kubeconfig, qps=self.kube_api_qps, burst=self.kube_api_burst)
+        identity = f"{socket.gethostname()}_{uuid.uuid4()}"
+        api = self._client(self.kubeconfig, identity, qps=self.kube_api_qps, burst=self.kube_api_burst)
         # leader election has a connection of its own and no client-side rate limit: busy controllers
         # must not delay renewals
-        election = self._client(self.leader_election_kubeconfig or self.kubeconfig)
-        events = self._client(self.events_kubeconfig) if self.events_kubeconfig else None
-        identity = f"{socket.gethostname()}_{uuid.uuid4()}"
+        election = self._client(self.leader_election_kubeconfig or self.kubeconfig, identity)
+        events = self._client(self.events_kubeconfig, identity) if self.events_kubeconfig else None
         return Config(
             api=api, election_api=election, events_api=events,
             leader_election=self._election(identity) if self.leader_elect else None, identity=identity,
@@ -215,7 +233,7 @@ class Options:
             reconcile_timeout=self.reconcile_timeout, cache_sync_timeout=self.cache_sync_timeout,
             shutdown_grace_period=self.shutdown_grace_period, bind_address=self.bind_address,
             health_port=self.health_port, metrics_port=self.metrics_port, log_format=self.log_format,
-            event_loop=self.event_loop)
+            event_loop=self.event_loop, settings=ControllerSettings(cluster=self.cluster))
 
 
 @dataclass(frozen=True)
@@ -237,3 +255,4 @@ class Config:
     metrics_port: int
     log_format: str = "json"
     event_loop: str = "asyncio"
+    settings: ControllerSettings = field(default_factory=ControllerSettings)

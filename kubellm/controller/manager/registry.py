@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kubellm.client.dynamic import AsyncDynamicClient
 from kubellm.client.generated.clientset import AsyncClientSet, AsyncSharedInformerFactory
 from kubellm.client.informers import AsyncDynamicInformerFactory
+from kubellm.controller.manager.settings import ControllerSettings
 from kubellm.controller.runtime.clock import Clock
 from kubellm.controller.runtime.controller import Controller, ControllerOptions
 from kubellm.controller.runtime.events import EventRecorder
@@ -55,6 +56,8 @@ class ControllerContext:
     identity: str
     """This manager process (its leader election identity)."""
     clock: Clock
+    settings: ControllerSettings = field(default_factory=ControllerSettings)
+    """Each controller's own flags (`settings.cluster` for the Cluster controller)."""
 
     def new_controller(self, reconciler: Reconciler) -> Controller:
         """A controller named after this entry, with the context's options, recorder, metrics and clock."""

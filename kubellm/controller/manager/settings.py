@@ -1,0 +1,13 @@
+"""Settings of individual controllers, from the manager's flags (kube-controller-manager's per-controller
+option groups). A controller's factory reads its own part from `ControllerContext.settings`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kubellm.controller.cluster.reconciler import ClusterOptions
+
+
+@dataclass(frozen=True)
+class ControllerSettings:
+    cluster: ClusterOptions = field(default_factory=ClusterOptions)
