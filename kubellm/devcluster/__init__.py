@@ -6,7 +6,7 @@
   kube-scheduler, the node simulator (`kubellm.nodesim`) for the kubelet and the GPUs, the RuntimeClass
   `nvidia`, and KubeLLM's ServiceAccount with the RBAC of `deploy/member/`; `cluster()` is the `Cluster`
   object that registers it with KubeLLM.
-- `python -m kubellm.devcluster up|down` (`cli`): the same for the demo.
+- `python -m kubellm.devcluster demo` (`demo`): the local demo: KubeLLM, two members, the controller manager.
 
 The binaries come from `$KUBEBUILDER_ASSETS` or `.cache/kubebuilder-assets` (hack/install-deps.sh); a
 missing one raises `BinariesMissing`. Nothing here imports pytest: test layers add their skips.
