@@ -1,0 +1,1 @@
+"""The LLMService controller: places replicas on member clusters and runs vLLM there."""
