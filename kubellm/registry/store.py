@@ -547,6 +547,8 @@ class Store:
         """Set deletionTimestamp on an object held by finalizers; without them, leave it unchanged."""
         meta = existing.setdefault("metadata", {})
         if meta.get("finalizers"):
+            if not meta.get("deletionTimestamp") and isinstance(meta.get("generation"), int) and meta["generation"] > 0:
+                meta["generation"] += 1  # as kube's markAsDeleting: controllers watching spec changes see it
             meta.setdefault("deletionTimestamp", now_rfc3339())
             meta.setdefault("deletionGracePeriodSeconds", 0)
         return existing

@@ -152,6 +152,8 @@ async def test_finalizers(store: Store) -> None:
     assert not marked.deleted
     assert marked.object["metadata"]["deletionTimestamp"]
     assert marked.object["metadata"]["deletionGracePeriodSeconds"] == 0
+    if "generation" in created["metadata"]:  # as kube's markAsDeleting, so spec watchers see the deletion
+        assert marked.object["metadata"]["generation"] == created["metadata"]["generation"] + 1
     current = await store.get(ns(info), "f")
     assert current["metadata"]["deletionTimestamp"] == marked.object["metadata"]["deletionTimestamp"]
     # deleting again changes nothing

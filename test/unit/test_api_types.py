@@ -483,8 +483,7 @@ def test_llmservice_status_rules() -> None:
         'such as "2006-01-02T15:04:05Z"',
         'status.clusters[1].name: Duplicate value: "a"',
         'status.clusters[1].phase: Unsupported value: "Up": supported values: "Failed", "Loading", '
-        '"Pending", '
-        '"Scaling", "Serving"',
+        '"Pending", "Removing", "Scaling", "Serving"',
     ]
 
 

@@ -17,7 +17,7 @@ from kubellm.client import typed as _typed
 from kubellm.client.informers import factory as _informers
 from kubellm.client.informers import lister as _listers
 
-FINGERPRINT = "07a0bc77df59e3f6d99009bcfe80abc40ed3de83743847e7a6c63b660cb05e1f"
+FINGERPRINT = "d508251cc7fe8e39d71177e2feafadd23e8c05257812da3f1cbceb1ffb12ea50"
 """Digest of the types this module was generated from (see `kubellm.client.gen`)."""
 
 LLMSERVICES = _resource.ResourceRef("model.kubellm.io", "v1alpha1", "llmservices", "LLMService", True)

@@ -78,7 +78,7 @@ def classify(exc: errors.ClientError, endpoint: str, timeout: float) -> ProbeFai
     if isinstance(exc, errors.Forbidden):
         return ProbeFailure(
             "Forbidden", f"the member cluster accepted the credentials but refused the probe: {exc.message}; bind "
-            f"the ClusterRole kubellm-member to that identity ({REGISTER_HINT})", reachable=True, definitive=True)
+            f"the ClusterRole kubellm:member to that identity ({REGISTER_HINT})", reachable=True, definitive=True)
     if isinstance(exc, errors.APIError):
         return ProbeFailure("ProbeFailed", f"the member cluster answered {exc.code} {exc.reason}: {exc.message}",
                             reachable=True)

@@ -46,7 +46,7 @@ def probed(old: dict[str, Any], obs: Observation, now: datetime, expiry: Expiry 
                    f"NVIDIA GPU operator, or create RuntimeClass {GPU_RUNTIME_CLASS} (handler: nvidia)")
     elif obs.runtime_class is None:
         runtime = ("Unknown", "RuntimeClassUnreadable",
-                   "the credentials may not read RuntimeClasses: bind the ClusterRole kubellm-member to them")
+                   "the credentials may not read RuntimeClasses: bind the ClusterRole kubellm:member to them")
     else:
         runtime = ("True", "RuntimeClassFound", f'RuntimeClass "{GPU_RUNTIME_CLASS}" exists')
     conds = set_condition(conds, GPU_RUNTIME, *runtime, stamp, generation)

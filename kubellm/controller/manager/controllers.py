@@ -9,11 +9,14 @@ with `--extra-controllers module:attribute` instead.
 from __future__ import annotations
 
 from kubellm.controller.cluster import controller as cluster
+from kubellm.controller.llmservice import controller as llmservice
 from kubellm.controller.manager.registry import ControllerRegistry, ControllerSpec
 
 CONTROLLERS: tuple[ControllerSpec, ...] = (
     ControllerSpec(cluster.NAME, cluster.new_controller, workers=4,
                    description="probes member clusters and keeps their conditions and GPU inventory"),
+    ControllerSpec(llmservice.NAME, llmservice.new_controller, workers=4,
+                   description="places LLMServices on member clusters and runs vLLM there"),
 )
 
 

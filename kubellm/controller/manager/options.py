@@ -17,6 +17,7 @@ from pathlib import Path
 
 from kubellm.client.config import Config as ClientConfig
 from kubellm.controller.cluster.reconciler import ClusterOptions
+from kubellm.controller.llmservice.resources import HFCache, LLMSettings
 from kubellm.controller.manager.controllers import default_registry
 from kubellm.controller.manager.registry import ControllerRegistry, ControllerSpec
 from kubellm.controller.manager.settings import ControllerSettings
@@ -97,6 +98,7 @@ class Options:
     log_format: str = "json"
     event_loop: str = "uvloop"
     cluster: ClusterOptions = field(default_factory=ClusterOptions)
+    llm: LLMSettings = field(default_factory=LLMSettings)
     registry: ControllerRegistry = field(default_factory=default_registry)
     problems_found: list[str] = field(default_factory=list)
 
@@ -150,6 +152,13 @@ class Options:
                             "default: twice the probe interval")
         c.add_argument("--cluster-credentials-expiry-warning", type=duration, default=30 * 86400.0,
                        help="CredentialsExpiringSoon turns True this long before the credentials expire")
+        m = p.add_argument_group("llmservice controller")
+        m.add_argument("--vllm-image", default=LLMSettings().image,
+                       help="the vLLM image of LLMServices that name none")
+        m.add_argument("--hf-endpoint", default=LLMSettings().hf_endpoint,
+                       help="HF_ENDPOINT of LLMServices that name none")
+        m.add_argument("--hf-cache-path", default=HFCache().host_path,
+                       help="the node directory (hostPath) that caches model weights on the members")
         a = p.parse_args(argv)
         problems: list[str] = []
         syncs: dict[str, int] = {}
@@ -171,7 +180,8 @@ class Options:
             log_format=a.log_format, event_loop=a.event_loop, problems_found=problems,
             cluster=ClusterOptions(probe_interval=a.cluster_probe_interval, probe_timeout=a.cluster_probe_timeout,
                                    stale_after=a.cluster_stale_after or 2 * a.cluster_probe_interval,
-                                   expiry_warning=timedelta(seconds=a.cluster_credentials_expiry_warning)))
+                                   expiry_warning=timedelta(seconds=a.cluster_credentials_expiry_warning)),
+            llm=LLMSettings(image=a.vllm_image, hf_endpoint=a.hf_endpoint, hf_cache=HFCache(host_path=a.hf_cache_path)))
 
     def complete(self) -> Options:
         """Load the extra controllers into the registry."""
@@ -233,7 +243,7 @@ class Options:
             reconcile_timeout=self.reconcile_timeout, cache_sync_timeout=self.cache_sync_timeout,
             shutdown_grace_period=self.shutdown_grace_period, bind_address=self.bind_address,
             health_port=self.health_port, metrics_port=self.metrics_port, log_format=self.log_format,
-            event_loop=self.event_loop, settings=ControllerSettings(cluster=self.cluster))
+            event_loop=self.event_loop, settings=ControllerSettings(cluster=self.cluster, llm=self.llm))
 
 
 @dataclass(frozen=True)

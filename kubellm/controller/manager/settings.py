@@ -6,8 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kubellm.controller.cluster.reconciler import ClusterOptions
+from kubellm.controller.llmservice.resources import LLMSettings
 
 
 @dataclass(frozen=True)
 class ControllerSettings:
     cluster: ClusterOptions = field(default_factory=ClusterOptions)
+    llm: LLMSettings = field(default_factory=LLMSettings)
+    """The member objects of LLMServices: the default vLLM image, HF_ENDPOINT and the model cache."""

@@ -225,8 +225,9 @@ class LLMServiceClusterStatus(APIModel):
         default=0, minimum=0, description="Replicas ready to serve in this cluster; at most replicas."
     )
     phase: str = constrained(
-        default="", enum=("", *LLM_PHASES),
-        description="Phase in this cluster: Pending, Loading, Serving, Scaling or Failed.",
+        default="", enum=("", *LLM_PHASES, "Removing"),
+        description="Phase in this cluster: Pending, Loading, Serving, Scaling or Failed; Removing while the "
+        "objects of a cluster no longer chosen wait to be deleted (it is unreachable).",
     )
     message: str = Field(default="", description="Human-readable details of the phase in this cluster.")
 

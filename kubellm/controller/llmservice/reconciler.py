@@ -1,0 +1,263 @@
+"""The LLMService controller's reconcile: place the replicas, make each chosen member run them, remove them
+where they no longer belong, and report what runs.
+
+1. A deleted LLMService: its objects are removed from every member in `status.clusters`; the finalizer goes
+   once all are gone (an unreachable member keeps it, with the reason in the `Ready` condition).
+2. The finalizer and the placement fingerprint (an annotation) are applied under the controller's field manager.
+3. `placement.place` divides the replicas among the Clusters (sticky: `status.clusters` is the current
+   placement; a changed `spec.placement` rebalances).
+4. On each chosen member, the Namespace, Deployment, Service and HPA (`resources.llm_objects`) are applied
+   with server-side apply when the member's cached copy differs from them (hand edits are put back); an HPA
+   no longer wanted is deleted. The replica count is left to the HPA once it owns it.
+5. Members that lost their replicas have their objects deleted (`Removing` while they cannot be reached).
+6. The status (`status.overall`) is applied to `/status` when it changed; Events tell placements, failovers,
+   failures and readiness.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from kubellm.apis.timestamps import rfc3339
+from kubellm.client import errors
+from kubellm.client.informers import ClusterScopedLister, NamespacedLister
+from kubellm.client.resource import ResourceOps, ResourceRef
+from kubellm.controller.cluster.connection import CredentialsError
+from kubellm.controller.llmservice import resources, status
+from kubellm.controller.llmservice.placement import Decision, as_json, current_placement, place, placement_fingerprint
+from kubellm.controller.members import DEPLOYMENTS, HPAS, NAMESPACES, PODS, SERVICES, Member, Members
+from kubellm.controller.runtime.events import NORMAL, WARNING, EventRecorder, EventType
+from kubellm.controller.runtime.objects import split_key
+from kubellm.controller.runtime.reconciler import Result
+
+log = structlog.get_logger(__name__)
+
+FINALIZER = "model.kubellm.io/member-cleanup"
+PLACEMENT_ANNOTATION = "model.kubellm.io/placement-fingerprint"
+API_VERSION = "model.kubellm.io/v1alpha1"
+REFS = {"Namespace": NAMESPACES, "Deployment": DEPLOYMENTS, "Service": SERVICES, "HorizontalPodAutoscaler": HPAS}
+Obj = Mapping[str, Any]
+
+
+def contains(want: Any, have: Any) -> bool:
+    """Whether `have` holds everything `want` says (what the server defaulted besides is ignored)."""
+    if isinstance(want, Mapping):
+        return isinstance(have, Mapping) and all(contains(v, have.get(k)) for k, v in want.items())
+    if isinstance(want, list):
+        return isinstance(have, list) and len(want) == len(have) and all(map(contains, want, have))
+    return bool(want == have)
+
+
+@dataclass
+class LLMServiceReconciler:
+    llms: NamespacedLister[Any]
+    clusters: ClusterScopedLister[Any]
+    ops: ResourceOps[Any]
+    """The LLMService verbs of KubeLLM's API (finalizer and status writes)."""
+    members: Members
+    recorder: EventRecorder
+    settings: resources.LLMSettings = field(default_factory=resources.LLMSettings)
+    requeue_pending: float = 10.0
+    requeue_serving: float = 60.0
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    _written: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The status last written per key."""
+
+    async def close(self) -> None:
+        await self.members.close()
+
+    async def reconcile(self, key: str) -> Result | None:
+        namespace, name = split_key(key)
+        typed = self.llms.namespace(namespace).get(name)
+        if typed is None:
+            self._written.pop(key, None)
+            return None
+        llm = as_json(typed)
+        clusters = {c["metadata"]["name"]: c for c in map(as_json, self.clusters.list())}
+        if llm["metadata"].get("deletionTimestamp"):
+            return await self._finalize(llm, clusters)
+        written = self._written.get(key)
+        current, serving = current_placement({"status": written} if written is not None else llm)
+        fingerprint = placement_fingerprint(llm)
+        stored = (llm["metadata"].get("annotations") or {}).get(PLACEMENT_ANNOTATION)
+        decision = place(llm, clusters.values(), current, serving=serving,
+                         rebalance=stored is not None and stored != fingerprint)
+        if FINALIZER not in (llm["metadata"].get("finalizers") or []) or stored != fingerprint:
+            await self._apply_metadata(llm, [FINALIZER], fingerprint)
+        views = await self._sync(llm, decision, clusters)
+        previous = [c.get("name") for c in (written or llm.get("status") or {}).get("clusters") or []]
+        for gone in sorted({str(n) for n in previous if n} - set(decision.replicas)):
+            removed, note = await self._remove(llm, gone, clusters.get(gone))
+            if not removed:
+                views.append(status.ClusterView(gone, 0, False, None, [], note))
+        return await self._report(llm, decision, views, current)
+
+    # --- members --------------------------------------------------------------------------------------------
+
+    async def _member(self, name: str, cluster: Obj | None) -> tuple[Member | None, str]:
+        if cluster is None:
+            return None, f"Cluster {name} no longer exists"
+        try:
+            member = await self.members.connect(name, int(cluster["metadata"].get("generation") or 0))
+        except (errors.ClientError, CredentialsError) as exc:
+            return None, f"cannot connect to {name}: {exc}"
+        if not member.synced:
+            return None, f"reading the state of {name}"
+        return member, ""
+
+    async def _sync(self, llm: Obj, decision: Decision, clusters: Mapping[str, Obj]) -> list[status.ClusterView]:
+        bounds: dict[str, tuple[int, int]] = {}
+        if resources.autoscaled(llm):
+            low, high = resources.autoscaling_bounds(llm)
+            duplicated = ((llm["spec"].get("placement") or {}).get("replicaScheduling") or {}).get(
+                "replicaSchedulingType") == "Duplicated"
+            bounds = ({n: (low, high) for n in decision.replicas} if duplicated
+                      else resources.hpa_bounds(low, high, decision.replicas))
+        views = []
+        ns, name = llm["metadata"]["namespace"], llm["metadata"]["name"]
+        for cluster, replicas in decision.replicas.items():
+            member, note = await self._member(cluster, clusters.get(cluster))
+            if member is None:
+                views.append(status.ClusterView(cluster, replicas, False, None, [], note))
+                continue
+            try:
+                deployment = await self._apply(member, llm, replicas, bounds.get(cluster))
+            except errors.ClientError as exc:
+                log.info("applying to a member failed", cluster=cluster, llmservice=f"{ns}/{name}", error=str(exc))
+                views.append(status.ClusterView(cluster, replicas, False, None, [], f"{cluster}: {exc}"))
+                continue
+            pods = [p for p in member.cached_list(PODS, ns)
+                    if (p["metadata"].get("labels") or {}).get(resources.INSTANCE_LABEL) == name
+                    and (p["metadata"].get("labels") or {}).get(resources.NAME_LABEL) == resources.APP_NAME]
+            views.append(status.ClusterView(cluster, replicas, True, deployment, pods))
+        return views
+
+    async def _apply(self, member: Member, llm: Obj, replicas: int,
+                     bounds: tuple[int, int] | None) -> dict[str, Any] | None:
+        ns, name = llm["metadata"]["namespace"], llm["metadata"]["name"]
+        live = member.cached(DEPLOYMENTS, ns, name)
+        desired = resources.llm_objects(llm, replicas, settings=self.settings, autoscaling_share=bounds,
+                                        include_replicas=resources.apply_replicas(llm, live))
+        deployment = live
+        for obj in desired:
+            ref = REFS[obj["kind"]]
+            if ref is NAMESPACES:
+                if live is not None:
+                    continue  # it exists: the Deployment in it does
+                cached = None
+            else:
+                cached = member.cached(ref, ns, obj["metadata"]["name"])
+            if cached is not None and contains(obj, cached):
+                continue
+            applied = await member.resource(ref, ns if ref.namespaced else "").apply(
+                obj, field_manager=resources.FIELD_MANAGER, force=True)
+            if ref is DEPLOYMENTS:
+                deployment = applied if isinstance(applied, dict) else deployment
+        for stale in resources.stale_identities(llm, desired):
+            ref = REFS[stale.kind]
+            if member.cached(ref, stale.namespace, stale.name) is not None:
+                await self._delete(member, ref, stale.namespace, stale.name)
+        return deployment
+
+    async def _delete(self, member: Member, ref: ResourceRef, namespace: str, name: str) -> None:
+        with contextlib.suppress(errors.NotFound):
+            await member.resource(ref, namespace).delete(name, propagation_policy="Background")
+
+    async def _remove(self, llm: Obj, cluster: str, obj: Obj | None) -> tuple[bool, str]:
+        """Delete the LLMService's objects on `cluster`: whether they are gone, and if not why."""
+        if obj is None:
+            return True, ""  # the Cluster is gone: nothing can be reached any more
+        member, note = await self._member(cluster, obj)
+        if member is None:
+            return False, f"waiting to remove the objects on {cluster}: {note}"
+        try:
+            for ident in resources.owned_identities(llm):
+                await self._delete(member, REFS[ident.kind], ident.namespace, ident.name)
+        except errors.ClientError as exc:
+            return False, f"removing the objects on {cluster} failed: {exc}"
+        return True, ""
+
+    # --- deletion ---------------------------------------------------------------------------------------------
+
+    async def _finalize(self, llm: Obj, clusters: Mapping[str, Obj]) -> Result | None:
+        if FINALIZER not in (llm["metadata"].get("finalizers") or []):
+            return None
+        key = f"{llm['metadata']['namespace']}/{llm['metadata']['name']}"
+        st = self._written.get(key) or llm.get("status") or {}
+        placed = {str(c.get("name")) for c in st.get("clusters") or [] if c.get("name")}
+        waiting = []
+        for cluster in sorted(placed):
+            removed, note = await self._remove(llm, cluster, clusters.get(cluster))
+            if not removed:
+                waiting.append(note)
+        if waiting:
+            message = "; ".join(waiting)
+            self.recorder.event(llm, WARNING, "CleanupPending", message, api_version=API_VERSION, kind="LLMService")
+            return Result(requeue_after=self.requeue_pending)
+        await self._apply_metadata(llm, [], None)
+        self.recorder.event(llm, NORMAL, "CleanedUp", f"removed from {', '.join(sorted(placed)) or 'no cluster'}",
+                            api_version=API_VERSION, kind="LLMService")
+        return None
+
+    async def _apply_metadata(self, llm: Obj, finalizers: list[str], fingerprint: str | None) -> None:
+        meta: dict[str, Any] = {"name": llm["metadata"]["name"], "namespace": llm["metadata"]["namespace"],
+                     "finalizers": finalizers}
+        if fingerprint is not None:
+            meta["annotations"] = {PLACEMENT_ANNOTATION: fingerprint}
+        with contextlib.suppress(errors.NotFound):
+            await self.ops.apply({"apiVersion": API_VERSION, "kind": "LLMService", "metadata": meta},
+                                 field_manager=resources.FIELD_MANAGER, force=True)
+
+    # --- status -----------------------------------------------------------------------------------------------
+
+    async def _report(self, llm: Obj, decision: Decision, views: list[status.ClusterView],
+                      current: Mapping[str, int]) -> Result:
+        entries = [status.cluster_status(v) for v in views]
+        stamp = rfc3339(self.now().timestamp())
+        new = status.overall(llm, decision, entries, resources.llm_endpoint(llm), resources.status_selector(llm),
+                             stamp)
+        key = f"{llm['metadata']['namespace']}/{llm['metadata']['name']}"
+        # the lister may not show our last write yet: compare with what was written, so a status is written
+        # (and its Events told) once
+        old = self._written.get(key) or llm.get("status") or {}
+        if new != {k: old.get(k) for k in new} and new != {k: (llm.get("status") or {}).get(k) for k in new}:
+            try:
+                await self.ops.apply({"apiVersion": API_VERSION, "kind": "LLMService",
+                                      "metadata": {"name": llm["metadata"]["name"],
+                                                   "namespace": llm["metadata"]["namespace"]},
+                                      "status": new}, field_manager=resources.FIELD_MANAGER, force=True,
+                                     subresource="status")
+            except errors.NotFound:
+                self._written.pop(key, None)
+                return Result()
+            self._written[key] = new
+            self._tell(llm, old, new, decision, current)
+        return Result(requeue_after=self.requeue_serving if new["phase"] == status.SERVING else self.requeue_pending)
+
+    def _tell(self, llm: Obj, old: Obj, new: Obj, decision: Decision, current: Mapping[str, int]) -> None:
+        def event(kind: EventType, reason: str, message: str) -> None:
+            self.recorder.event(llm, kind, reason, message, api_version=API_VERSION, kind="LLMService")
+
+        if dict(current) != decision.replicas and decision.replicas:
+            lost = sorted(set(current) - set(decision.replicas))
+            if lost:
+                why = {e.cluster: e.message for e in decision.excluded}
+                event(WARNING, "Failover", "; ".join(f"{c}: {why.get(c, 'no longer chosen')}" for c in lost)
+                      + f"; replicas now on {_describe(decision.replicas)}")
+            else:
+                event(NORMAL, "Scheduled", f"replicas on {_describe(decision.replicas)}")
+        if new["phase"] != old.get("phase"):
+            if new["phase"] == status.FAILED:
+                event(WARNING, "Failed", new["message"])
+            elif new["phase"] == status.SERVING:
+                event(NORMAL, "Serving", new["message"])
+
+
+def _describe(replicas: Mapping[str, int]) -> str:
+    return ", ".join(f"{n} ({r})" for n, r in sorted(replicas.items()))
