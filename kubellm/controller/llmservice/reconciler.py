@@ -83,10 +83,12 @@ class LLMServiceReconciler:
         if llm["metadata"].get("deletionTimestamp"):
             return await self._finalize(llm, clusters)
         written = self._written.get(key)
-        current, serving = current_placement({"status": written} if written is not None else llm)
+        # every placed replica is sticky, serving or still loading: dividing again by the free GPUs of the moment
+        # would move loading replicas back and forth as their own pods take GPUs
+        current, _ = current_placement({"status": written} if written is not None else llm)
         fingerprint = placement_fingerprint(llm)
         stored = (llm["metadata"].get("annotations") or {}).get(PLACEMENT_ANNOTATION)
-        decision = place(llm, clusters.values(), current, serving=serving,
+        decision = place(llm, clusters.values(), current, serving=set(current),
                          rebalance=stored is not None and stored != fingerprint)
         if FINALIZER not in (llm["metadata"].get("finalizers") or []) or stored != fingerprint:
             await self._apply_metadata(llm, [FINALIZER], fingerprint)
