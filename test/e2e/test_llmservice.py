@@ -320,3 +320,25 @@ def test_deletion_waits_for_an_unreachable_cluster(world: World) -> None:
     eventually(lambda: world.server.kubectl("get", "llms", "kept", "-n", NS, "--ignore-not-found").stdout == "", 60,
                "deleted once the cluster is back")
     assert world.remote("gpu-c", "deployment", "kept") is None
+
+
+def test_the_autoscaler_owns_the_replica_count(world: World) -> None:
+    world.apply("auto", replicas=1, placement={"clusterAffinity": {"clusterNames": ["gpu-b"]}},
+                autoscaling={"minReplicas": 1, "maxReplicas": 3, "waitingThreshold": 5})
+    world.serving("auto")
+    member = world.members["gpu-b"]
+    # the simulated vLLM reports 20 waiting requests: the real HPA controller scales to its maximum
+    member.kubectl("annotate", "pods", "-n", NS, "-l", "app.kubernetes.io/instance=auto",
+                   "sim.kubellm.io/queue-length=20")
+    eventually(lambda: world.remote("gpu-b", "deployment", "auto")["spec"]["replicas"] == 3,  # type: ignore[index]
+               60, "the HPA scaled the member's Deployment")
+    st = eventually(lambda: (s := world.serving("auto"))["readyReplicas"] == 3 and s, 60, "3 replicas ready")
+    assert st["replicas"] == 3 and world.placement("auto") == {"gpu-b": 3}
+    time.sleep(3 * INTERVAL)  # the controller keeps reconciling (member events, requeues): it must not scale back
+    dep = json.loads(member.kubectl("get", "deployment", "auto", "-n", NS, "-o", "json",
+                                    "--show-managed-fields").stdout)
+    assert dep["spec"]["replicas"] == 3
+    owners = {e["manager"] for e in dep["metadata"]["managedFields"] if "f:replicas" in e.get("fieldsV1", {}).get(
+        "f:spec", {})}
+    assert "kubellm-controller" not in owners, owners
+    world.delete("auto")
