@@ -12,38 +12,23 @@ from __future__ import annotations
 import json
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from conftest import AUDIT_POLICY, APIServer, running_apiserver, secret
 from managers import FAST_ELECTION, Manager, managers, start_manager
+from polling import until
 from test_member_cluster import start_member
 
 from kubellm.devcluster import MemberCluster, MemberOptions
 from kubellm.nodesim.options import NodePool
 
-T = TypeVar("T")
 INTERVAL = 2.0
 A100 = "NVIDIA-A100-SXM4-80GB"
 L4 = "NVIDIA-L4"
-
-
-def eventually(check: Callable[[], T | None], timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except (AssertionError, KeyError, IndexError, ValueError) as exc:
-            last = exc
-        else:
-            if last is not None and last is not False:
-                return last
-        time.sleep(0.25)
-    raise AssertionError(f"{what}: not within {timeout}s (last: {last!r})")
 
 
 @dataclass
@@ -120,7 +105,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 def test_members_are_ready_with_their_gpus(world: World) -> None:
     for name in ("gpu-a", "gpu-b"):
-        eventually(lambda n=name: world.condition(n, "Ready")["status"] == "True", 60, f"{name} Ready")
+        until(lambda n=name: world.condition(n, "Ready")["status"] == "True", 60, f"{name} Ready")
     a, b = world.cluster("gpu-a")["status"], world.cluster("gpu-b")["status"]
     assert a["nodeCount"] == 1 and b["nodeCount"] == 2
     assert a["kubernetesVersion"].startswith("v1.") and a["lastProbeTime"]
@@ -150,11 +135,11 @@ def test_used_gpus_are_not_available(world: World) -> None:
         "spec": {"runtimeClassName": "nvidia", "containers": [{
             "name": "vllm", "image": "vllm/vllm-openai:v0.6.3",
             "resources": {"limits": {"nvidia.com/gpu": "3"}}}]}}))
-    eventually(lambda: [g["available"] for g in world.cluster("gpu-a")["status"]["gpus"]] == [1], 30,
+    until(lambda: [g["available"] for g in world.cluster("gpu-a")["status"]["gpus"]] == [1], 30,
                "3 of 4 GPUs in use")
     assert world.cluster("gpu-a")["status"]["gpus"][0]["largestFree"] == 1
     member.kubectl("delete", "namespace", "busy", "--wait=false")
-    eventually(lambda: [g["available"] for g in world.cluster("gpu-a")["status"]["gpus"]] == [4], 60,
+    until(lambda: [g["available"] for g in world.cluster("gpu-a")["status"]["gpus"]] == [4], 60,
                "the GPUs free again")
 
 
@@ -162,7 +147,7 @@ def test_wrong_credentials_are_named(world: World) -> None:
     manifest = world.members["gpu-a"].cluster_manifest("gpu-a-wrong-token")
     manifest["spec"]["credentials"]["token"] = "not-a-token-of-this-cluster"
     world.server.kubectl("apply", "-f", "-", input=json.dumps(manifest))
-    ready = eventually(lambda: (c := world.condition("gpu-a-wrong-token", "Ready"))["status"] == "False" and c, 30,
+    ready = until(lambda: (c := world.condition("gpu-a-wrong-token", "Ready"))["status"] == "False" and c, 30,
                        "Ready=False for a wrong token")
     assert ready["reason"] == "Unauthorized" and "credentials" in ready["message"]
     assert world.condition("gpu-a-wrong-token", "Reachable")["status"] == "True"
@@ -170,7 +155,7 @@ def test_wrong_credentials_are_named(world: World) -> None:
     untrusted = world.members["gpu-b"].cluster_manifest("gpu-b-wrong-ca")
     untrusted["spec"]["caBundle"] = world.members["gpu-a"].cluster_manifest()["spec"]["caBundle"]
     world.server.kubectl("apply", "-f", "-", input=json.dumps(untrusted))
-    wrong_ca = eventually(lambda: (c := world.condition("gpu-b-wrong-ca", "Ready"))["status"] == "False" and c, 30,
+    wrong_ca = until(lambda: (c := world.condition("gpu-b-wrong-ca", "Ready"))["status"] == "False" and c, 30,
                           "Ready=False for a CA that does not sign the endpoint's certificate")
     assert wrong_ca["reason"] == "UntrustedCertificate", wrong_ca
     world.server.kubectl("delete", "cluster", "gpu-a-wrong-token", "gpu-b-wrong-ca")
@@ -180,14 +165,14 @@ def test_a_stopped_member_goes_stale_and_comes_back(world: World) -> None:
     member = world.members["gpu-b"]
     member.stop()
     stopped = time.monotonic()
-    ready = eventually(lambda: (c := world.condition("gpu-b", "Ready"))["status"] == "False" and c,
+    ready = until(lambda: (c := world.condition("gpu-b", "Ready"))["status"] == "False" and c,
                        3 * INTERVAL * 1.2 + 10, "Ready=False after the member stopped")
     assert time.monotonic() - stopped <= 3 * INTERVAL * 1.2 + 10
     assert ready["reason"] == "ProbeStale" and "no successful probe since" in ready["message"], ready
     assert world.condition("gpu-b", "Reachable")["status"] == "False"
     assert world.cluster("gpu-b")["status"]["gpus"][0]["count"] == 8  # the last inventory stays
     member.start()
-    eventually(lambda: world.condition("gpu-b", "Ready")["status"] == "True", 60, "Ready again")
+    until(lambda: world.condition("gpu-b", "Ready")["status"] == "True", 60, "Ready again")
     events = world.server.kubectl("get", "events", "-A", "--field-selector", "involvedObject.name=gpu-b",
                                   "-o", "json").stdout
     reasons = {e["reason"] for e in json.loads(events)["items"]}
@@ -202,7 +187,7 @@ def test_one_writer_and_takeover_when_the_leader_dies(world: World) -> None:
                                    "jsonpath={.spec.holderIdentity}").stdout
         return out.strip()
 
-    leader_identity = eventually(holder, 30, "a leader")
+    leader_identity = until(holder, 30, "a leader")
     leader = next(m for m in world.managers if m.identity == leader_identity)
     standby = next(m for m in world.managers if m is not leader)
     writers = {agent for agent, _ in world.status_writers()}
@@ -213,8 +198,8 @@ def test_one_writer_and_takeover_when_the_leader_dies(world: World) -> None:
     leader.signal(signal.SIGKILL)
     killed = time.monotonic()
     leader.wait(10)
-    eventually(lambda: holder() == standby.identity, 20, "the standby holds the Lease")
-    eventually(lambda: world.cluster("gpu-a")["status"]["lastProbeTime"] != before
+    until(lambda: holder() == standby.identity, 20, "the standby holds the Lease")
+    until(lambda: world.cluster("gpu-a")["status"]["lastProbeTime"] != before
                and any(standby.identity in agent for agent, name in world.status_writers() if name == "gpu-a"),
                20, "the new leader probes")
     assert time.monotonic() - killed < 15 + 2 * INTERVAL

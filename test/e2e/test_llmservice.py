@@ -11,20 +11,20 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from conftest import APIServer, running_apiserver, secret
 from managers import Manager, managers, start_manager
+from polling import until
 from test_member_cluster import start_member
 
 from kubellm.devcluster import MemberCluster, MemberOptions
 from kubellm.nodesim.options import NodePool
 
-T = TypeVar("T")
 NS = "models"
 INTERVAL = 2.0
 POOLS = {
@@ -32,21 +32,6 @@ POOLS = {
     "gpu-b": NodePool(count=2, gpus=4, product="NVIDIA-L4", memory_mib=23034),
     "gpu-c": NodePool(count=1, gpus=2, product="NVIDIA-H100-80GB-HBM3", memory_mib=81559),
 }
-
-
-def eventually(check: Callable[[], T | None], timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except (AssertionError, KeyError, IndexError, ValueError, TypeError) as exc:
-            last = exc
-        else:
-            if last is not None and last is not False:
-                return last
-        time.sleep(0.3)
-    raise AssertionError(f"{what}: not within {timeout}s (last: {last!r})")
 
 
 @dataclass
@@ -72,7 +57,7 @@ class World:
         return {c["name"]: c["replicas"] for c in self.status(name).get("clusters") or [] if c["replicas"]}
 
     def serving(self, name: str, timeout: float = 60) -> dict[str, Any]:
-        return eventually(lambda: (s := self.status(name)).get("phase") == "Serving"
+        return until(lambda: (s := self.status(name)).get("phase") == "Serving"
                           and s.get("observedGeneration") == self.llm(name)["metadata"]["generation"] and s,
                           timeout, f"{name} Serving")
 
@@ -88,7 +73,7 @@ class World:
             clusters = json.loads(self.server.kubectl("get", "clusters", "-o", "json").stdout)["items"]
             return all(g["available"] == g["count"] for c in clusters for g in c["status"].get("gpus") or [])
 
-        eventually(idle, 60, "every GPU free")
+        until(idle, 60, "every GPU free")
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +97,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                                          plugin=False))
             world = World(server, members, root, started[0])
             for name in members:
-                eventually(lambda n=name: "True" in server.kubectl(
+                until(lambda n=name: "True" in server.kubectl(
                     "get", "cluster", n, "-o", 'jsonpath={.status.conditions[?(@.type=="Ready")].status}').stdout,
                     60, f"{name} Ready")
             yield world
@@ -172,14 +157,14 @@ def test_the_operators_deployment_service_and_hpa(world: World) -> None:
                 extraArgs=["--enable-prefix-caching"], env=[{"name": "VLLM_LOGGING_LEVEL", "value": "DEBUG"}],
                 resources={"gpu": 2, "cpu": "4", "memory": "32Gi"}, image="vllm/vllm-openai:v0.6.3",
                 placement={"clusterAffinity": {"clusterNames": ["gpu-a"]}})
-    eventually(lambda: world.remote("gpu-a", "hpa", "qwen") is None, 30, "the HPA removed")
+    until(lambda: world.remote("gpu-a", "hpa", "qwen") is None, 30, "the HPA removed")
     world.members["gpu-a"].kubectl("patch", "deployment", "qwen", "-n", NS, "--type", "json", "-p", json.dumps(
         [{"op": "replace", "path": "/spec/template/spec/containers/0/args/1", "value": "hacked"}]))
-    eventually(lambda: (d := world.remote("gpu-a", "deployment", "qwen")) is not None
+    until(lambda: (d := world.remote("gpu-a", "deployment", "qwen")) is not None
                and d["spec"]["template"]["spec"]["containers"][0]["args"][1] == "Qwen/Qwen2.5-3B-Instruct", 30,
                "the hand edit put back")
     world.members["gpu-a"].kubectl("delete", "service", "qwen", "-n", NS)
-    eventually(lambda: world.remote("gpu-a", "service", "qwen") is not None, 30, "the deleted Service recreated")
+    until(lambda: world.remote("gpu-a", "service", "qwen") is not None, 30, "the deleted Service recreated")
     world.delete("qwen")
     for kind in ("deployment", "service"):
         assert world.remote("gpu-a", kind, "qwen") is None, f"the {kind} outlived its LLMService"
@@ -244,7 +229,7 @@ def test_scale_and_spec_edits_flow_through(world: World) -> None:
     assert world.remote("gpu-b", "deployment", "edited")["spec"]["replicas"] == 3  # type: ignore[index]
     world.server.kubectl("patch", "llms", "edited", "-n", NS, "--type", "merge", "-p",
                          json.dumps({"spec": {"maxModelLen": 2048}}))
-    eventually(lambda: "2048" in world.remote("gpu-b", "deployment", "edited")[  # type: ignore[index]
+    until(lambda: "2048" in world.remote("gpu-b", "deployment", "edited")[  # type: ignore[index]
         "spec"]["template"]["spec"]["containers"][0]["args"], 30, "the new argument on the member")
     world.serving("edited")
     world.delete("edited")
@@ -252,7 +237,7 @@ def test_scale_and_spec_edits_flow_through(world: World) -> None:
 
 def test_no_gpu_fits_then_a_cluster_with_room_joins(world: World) -> None:
     world.apply("big", replicas=1, resources={"gpu": 8})
-    failed = eventually(lambda: (s := world.status("big")).get("phase") == "Failed" and s, 30, "Failed")
+    failed = until(lambda: (s := world.status("big")).get("phase") == "Failed" and s, 30, "Failed")
     assert "8 free GPUs" in failed["message"], failed["message"]
     placed = next(c for c in failed["conditions"] if c["type"] == "Placed")
     assert placed["status"] == "False" and placed["reason"] == "Unschedulable"
@@ -271,7 +256,7 @@ def test_no_gpu_fits_then_a_cluster_with_room_joins(world: World) -> None:
 def test_an_image_that_cannot_be_pulled_fails_naming_the_cluster(world: World) -> None:
     world.apply("broken", replicas=1, image="vllm/vllm-openai:broken",
                 placement={"clusterAffinity": {"clusterNames": ["gpu-c"]}})
-    failed = eventually(lambda: (s := world.status("broken")).get("phase") == "Failed" and s, 40, "Failed")
+    failed = until(lambda: (s := world.status("broken")).get("phase") == "Failed" and s, 40, "Failed")
     assert "gpu-c" in failed["message"] and ("ErrImagePull" in failed["message"]
                                              or "ImagePullBackOff" in failed["message"]), failed["message"]
     events = world.server.kubectl("get", "events", "-n", NS, "--field-selector", "involvedObject.name=broken",
@@ -290,7 +275,7 @@ def test_an_unreachable_cluster_loses_its_replicas_to_the_others(world: World) -
     assert sum(before.values()) == 2 and "gpu-a" in before
     world.members["gpu-a"].stop()
     try:
-        moved = eventually(lambda: (p := world.placement("moving")) == {"gpu-b": 2} and p, 40, "replicas moved")
+        moved = until(lambda: (p := world.placement("moving")) == {"gpu-b": 2} and p, 40, "replicas moved")
         assert moved == {"gpu-b": 2}
         world.serving("moving")
         removing = [c for c in world.status("moving")["clusters"] if c["name"] == "gpu-a"]
@@ -300,7 +285,7 @@ def test_an_unreachable_cluster_loses_its_replicas_to_the_others(world: World) -
     finally:
         world.members["gpu-a"].start()
     # back: its stale objects are removed
-    eventually(lambda: world.remote("gpu-a", "deployment", "moving") is None
+    until(lambda: world.remote("gpu-a", "deployment", "moving") is None
                and all(c["name"] != "gpu-a" for c in world.status("moving")["clusters"]), 60,
                "the returned cluster's objects removed")
     assert world.placement("moving") == {"gpu-b": 2}  # sticky: serving replicas do not move back
@@ -317,7 +302,7 @@ def test_deletion_waits_for_an_unreachable_cluster(world: World) -> None:
         assert world.llm("kept")["metadata"]["deletionTimestamp"]  # the finalizer holds it
     finally:
         world.members["gpu-c"].start()
-    eventually(lambda: world.server.kubectl("get", "llms", "kept", "-n", NS, "--ignore-not-found").stdout == "", 60,
+    until(lambda: world.server.kubectl("get", "llms", "kept", "-n", NS, "--ignore-not-found").stdout == "", 60,
                "deleted once the cluster is back")
     assert world.remote("gpu-c", "deployment", "kept") is None
 
@@ -330,9 +315,9 @@ def test_the_autoscaler_owns_the_replica_count(world: World) -> None:
     # the simulated vLLM reports 20 waiting requests: the real HPA controller scales to its maximum
     member.kubectl("annotate", "pods", "-n", NS, "-l", "app.kubernetes.io/instance=auto",
                    "sim.kubellm.io/queue-length=20")
-    eventually(lambda: world.remote("gpu-b", "deployment", "auto")["spec"]["replicas"] == 3,  # type: ignore[index]
+    until(lambda: world.remote("gpu-b", "deployment", "auto")["spec"]["replicas"] == 3,  # type: ignore[index]
                60, "the HPA scaled the member's Deployment")
-    st = eventually(lambda: (s := world.serving("auto"))["readyReplicas"] == 3 and s, 60, "3 replicas ready")
+    st = until(lambda: (s := world.serving("auto"))["readyReplicas"] == 3 and s, 60, "3 replicas ready")
     assert st["replicas"] == 3 and world.placement("auto") == {"gpu-b": 3}
     time.sleep(3 * INTERVAL)  # the controller keeps reconciling (member events, requeues): it must not scale back
     dep = json.loads(member.kubectl("get", "deployment", "auto", "-n", NS, "-o", "json",

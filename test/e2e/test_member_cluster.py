@@ -15,41 +15,26 @@ import ssl
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
 import pytest
 import yaml
 from hostcluster import skip_unless_ci
+from polling import until
 
 from kubellm.devcluster import BinariesMissing, MemberCluster, MemberOptions, StartupError
 from kubellm.devcluster.binaries import ROOT
 from kubellm.nodesim.options import NodePool
 from kubellm.server.certs import Pair
 
-T = TypeVar("T")
 PRODUCT = "NVIDIA-A100-SXM4-80GB"
 GRACE_SECONDS = 8
 READY_DELAY = 1.0
 GPUS = 8
 FAILING = r":broken$"
-
-
-def eventually(check: Callable[[], T | None], timeout: float, what: str) -> T:
-    """Poll `check` until it returns something other than None (exceptions count as not yet)."""
-    deadline = time.monotonic() + timeout
-    last: BaseException | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-            if value is not None:
-                return value
-        except (AssertionError, KeyError, IndexError, ValueError) as exc:
-            last = exc
-        time.sleep(0.2)
-    raise AssertionError(f"{what}: not within {timeout}s (last: {last!r})")
 
 
 def start_member(directory: Path, options: MemberOptions) -> MemberCluster:
@@ -180,7 +165,7 @@ def test_gpu_deployment_gets_pods_running_and_ready(member: MemberCluster, clean
     cleanup.append("llm")
     apply(member, namespace("llm"), deployment("qwen-ready", "llm", gpus=2, replicas=2, probe_delay=3))
     member.kubectl("rollout", "status", "deployment/qwen-ready", "-n", "llm", "--timeout=60s")
-    ready = eventually(lambda: ready_pods(member, "llm", "app=qwen-ready", 2), 30, "2 Ready pods")
+    ready = until(lambda: ready_pods(member, "llm", "app=qwen-ready", 2), 30, "2 Ready pods")
     for p in ready:
         st = p["status"]
         assert st["phase"] == "Running" and p["spec"]["nodeName"].startswith("gpu-a-gpu-")
@@ -205,7 +190,7 @@ def seconds_between(a: str, b: str) -> float:
 def test_more_gpus_than_a_node_has_stays_pending(member: MemberCluster, cleanup: list[str]) -> None:
     cleanup.append("too-big")
     apply(member, namespace("too-big"), deployment("huge", "too-big", gpus=GPUS + 1))
-    failed = eventually(lambda: events(member, "too-big", "FailedScheduling"), 30, "a FailedScheduling event")
+    failed = until(lambda: events(member, "too-big", "FailedScheduling"), 30, "a FailedScheduling event")
     assert "Insufficient nvidia.com/gpu" in failed[0]["message"], failed[0]["message"]
     (pod,) = pods(member, "too-big", "app=huge")
     assert pod["status"]["phase"] == "Pending" and not pod["spec"].get("nodeName")
@@ -220,12 +205,12 @@ def test_failing_image_backs_off(member: MemberCluster, cleanup: list[str]) -> N
         state = (pod["status"].get("containerStatuses") or [{}])[0].get("state", {})
         return pod if state.get("waiting", {}).get("reason") == reason else None
 
-    eventually(lambda: waiting("ErrImagePull"), 30, "ErrImagePull")
-    pod = eventually(lambda: waiting("ImagePullBackOff"), 30, "ImagePullBackOff")
+    until(lambda: waiting("ErrImagePull"), 30, "ErrImagePull")
+    pod = until(lambda: waiting("ImagePullBackOff"), 30, "ImagePullBackOff")
     assert pod["status"]["phase"] == "Pending"
     assert condition(pod, "Ready")["status"] == "False"
     assert "ImagePullBackOff" in member.kubectl("get", "pods", "-n", "bad-image").stdout
-    failed = eventually(lambda: events(member, "bad-image", "Failed"), 10, "a Failed event")
+    failed = until(lambda: events(member, "bad-image", "Failed"), 10, "a Failed event")
     assert "vllm/vllm-openai:broken" in failed[0]["message"]
     assert get(member, "deployment", "broken", "-n", "bad-image")["status"].get("readyReplicas") is None
 
@@ -240,12 +225,12 @@ def test_without_runtime_class_nvidia_pods_are_rejected(bare: MemberCluster) -> 
     assert 'pod rejected: RuntimeClass "nvidia" not found' in refused.stderr, refused.stderr
     # the Deployment's ReplicaSet is refused the same way
     apply(bare, deployment("qwen", "llm"))
-    failed = eventually(lambda: events(bare, "llm", "FailedCreate"), 30, "a FailedCreate event")
+    failed = until(lambda: events(bare, "llm", "FailedCreate"), 30, "a FailedCreate event")
     assert 'RuntimeClass "nvidia" not found' in failed[0]["message"]
     # the manifest of deploy/member fixes it
     bare.kubectl("apply", "-f", str(ROOT / "deploy" / "member" / "runtimeclass-nvidia.yaml"))
     bare.kubectl("apply", "-f", "-", input=json.dumps(pod))
-    eventually(lambda: ready_pods(bare, "llm", "app=direct", 1), 30, "the pod Ready once the RuntimeClass exists")
+    until(lambda: ready_pods(bare, "llm", "app=direct", 1), 30, "the pod Ready once the RuntimeClass exists")
 
 
 # ---------------------------------------------------------------------------------------------- autoscaling
@@ -262,7 +247,7 @@ def test_hpa_scales_up_when_the_queue_grows(member: MemberCluster, cleanup: list
                      "metric": {"name": "vllm_num_requests_waiting",
                                 "selector": {"matchLabels": {"deployment": name}}},
                      "target": {"type": "AverageValue", "averageValue": "5"}}}]}})
-    (pod,) = eventually(lambda: ready_pods(member, ns, f"deployment={name}", 1), 30, "one Ready pod")
+    (pod,) = until(lambda: ready_pods(member, ns, f"deployment={name}", 1), 30, "one Ready pod")
 
     def metric(hpa: dict[str, Any]) -> str | None:
         current = hpa.get("status", {}).get("currentMetrics") or []
@@ -273,14 +258,14 @@ def test_hpa_scales_up_when_the_queue_grows(member: MemberCluster, cleanup: list
         hpa: dict[str, Any] = get(member, "hpa", name, "-n", ns)
         return hpa if metric(hpa) is not None else None
 
-    hpa = eventually(reading, 60, "the HPA reading vllm_num_requests_waiting")
+    hpa = until(reading, 60, "the HPA reading vllm_num_requests_waiting")
     assert metric(hpa) == "0" and condition(hpa, "ScalingActive")["status"] == "True"
     raw = json.loads(member.kubectl("get", "--raw", f"/apis/external.metrics.k8s.io/v1beta1/namespaces/{ns}/"
                                     f"vllm_num_requests_waiting?labelSelector={quote(f'deployment={name}')}").stdout)
     assert [(i["metricLabels"]["pod"], i["value"]) for i in raw["items"]] == [(pod["metadata"]["name"], "0")]
 
     member.kubectl("annotate", "pod", "-n", ns, "-l", f"deployment={name}", "sim.kubellm.io/queue-length=20")
-    eventually(lambda: ready_pods(member, ns, f"deployment={name}", 3), 60, "three Ready replicas")
+    until(lambda: ready_pods(member, ns, f"deployment={name}", 3), 60, "three Ready replicas")
     hpa = get(member, "hpa", name, "-n", ns)
     assert hpa["status"]["desiredReplicas"] == 3
     assert get(member, "deployment", name, "-n", ns)["spec"]["replicas"] == 3
@@ -332,7 +317,7 @@ def test_metrics_server_trusts_only_the_front_proxy(member: MemberCluster) -> No
 
 def test_deleting_a_namespace_with_running_pods_completes(member: MemberCluster) -> None:
     apply(member, namespace("doomed"), deployment("qwen", "doomed", replicas=2))
-    eventually(lambda: ready_pods(member, "doomed", "app=qwen", 2), 30, "2 Ready pods")
+    until(lambda: ready_pods(member, "doomed", "app=qwen", 2), 30, "2 Ready pods")
     member.kubectl("delete", "namespace", "doomed", "--timeout=60s")  # waits until it is gone
     assert member.kubectl("get", "namespace", "doomed", check=False).returncode != 0
     assert not [p for p in get(member, "pods", "-A")["items"] if p["metadata"]["namespace"] == "doomed"]
@@ -367,7 +352,7 @@ def test_kubellm_service_account_has_the_member_role(member: MemberCluster, clea
     apply(member, namespace("kubellm-made"))
     member.kubectl("apply", "-n", "kubellm-made", "-f", "-", kubeconfig=kubeconfig,
                    input=json.dumps(deployment("from-kubellm", "kubellm-made")))
-    eventually(lambda: ready_pods(member, "kubellm-made", "app=from-kubellm", 1), 30, "KubeLLM's pod Ready")
+    until(lambda: ready_pods(member, "kubellm-made", "app=from-kubellm", 1), 30, "KubeLLM's pod Ready")
 
 
 # ------------------------------------------------------------------------------------------- heartbeats
@@ -386,7 +371,7 @@ def test_nodes_stay_ready_beyond_the_node_monitor_grace_period(member: MemberClu
             node: dict[str, Any] = get(member, "node", "silent")
             return node if condition(node, "Ready")["status"] != "True" else None
 
-        silent = eventually(not_ready, 3 * GRACE_SECONDS + 10, "the silent node NotReady")
+        silent = until(not_ready, 3 * GRACE_SECONDS + 10, "the silent node NotReady")
         assert condition(silent, "Ready")["status"] == "Unknown"
         assert time.monotonic() - began < 3 * GRACE_SECONDS + 10
         for n in get(member, "nodes", "-l", "kubellm.io/simulated=true")["items"]:
@@ -403,7 +388,7 @@ def test_nodes_stay_ready_beyond_the_node_monitor_grace_period(member: MemberClu
 
 def test_stop_then_start_brings_the_cluster_back(member: MemberCluster) -> None:
     apply(member, namespace("survivor"), deployment("qwen", "survivor"))
-    (before,) = eventually(lambda: ready_pods(member, "survivor", "app=qwen", 1), 30, "a Ready pod")
+    (before,) = until(lambda: ready_pods(member, "survivor", "app=qwen", 1), 30, "a Ready pod")
     url, token = member.url, member.token
     member.stop()
     assert member.control_plane.exit_codes["kubellm-nodesim"] == 0  # SIGTERM: a clean exit
@@ -414,6 +399,6 @@ def test_stop_then_start_brings_the_cluster_back(member: MemberCluster) -> None:
     except StartupError:
         pytest.fail("the member did not come back")
     assert member.url == url and member.token == token
-    (after,) = eventually(lambda: ready_pods(member, "survivor", "app=qwen", 1), 60, "the pod Ready again")
+    (after,) = until(lambda: ready_pods(member, "survivor", "app=qwen", 1), 60, "the pod Ready again")
     assert after["metadata"]["uid"] == before["metadata"]["uid"]
     assert [condition(n, "Ready")["status"] for n in get(member, "nodes")["items"]] == ["True", "True"]
