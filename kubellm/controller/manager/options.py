@@ -21,6 +21,7 @@ from kubellm.controller.llmservice.resources import HFCache, LLMSettings
 from kubellm.controller.manager.controllers import default_registry
 from kubellm.controller.manager.registry import ControllerRegistry, ControllerSpec
 from kubellm.controller.manager.settings import ControllerSettings
+from kubellm.controller.ragservice.resources import RAGSettings
 from kubellm.controller.runtime.leaderelection import LeaderElectionConfig
 
 USER_AGENT = "kubellm-controller-manager/0.1.0"
@@ -99,6 +100,7 @@ class Options:
     event_loop: str = "uvloop"
     cluster: ClusterOptions = field(default_factory=ClusterOptions)
     llm: LLMSettings = field(default_factory=LLMSettings)
+    rag: RAGSettings = field(default_factory=RAGSettings)
     registry: ControllerRegistry = field(default_factory=default_registry)
     problems_found: list[str] = field(default_factory=list)
 
@@ -159,6 +161,8 @@ class Options:
                        help="HF_ENDPOINT of LLMServices that name none")
         m.add_argument("--hf-cache-path", default=HFCache().host_path,
                        help="the node directory (hostPath) that caches model weights on the members")
+        r = p.add_argument_group("ragservice controller")
+        r.add_argument("--rag-image", default=RAGSettings().image, help="the image of RAGServices' chat app")
         a = p.parse_args(argv)
         problems: list[str] = []
         syncs: dict[str, int] = {}
@@ -181,7 +185,8 @@ class Options:
             cluster=ClusterOptions(probe_interval=a.cluster_probe_interval, probe_timeout=a.cluster_probe_timeout,
                                    stale_after=a.cluster_stale_after or 2 * a.cluster_probe_interval,
                                    expiry_warning=timedelta(seconds=a.cluster_credentials_expiry_warning)),
-            llm=LLMSettings(image=a.vllm_image, hf_endpoint=a.hf_endpoint, hf_cache=HFCache(host_path=a.hf_cache_path)))
+            llm=LLMSettings(image=a.vllm_image, hf_endpoint=a.hf_endpoint, hf_cache=HFCache(host_path=a.hf_cache_path)),
+            rag=RAGSettings(image=a.rag_image))
 
     def complete(self) -> Options:
         """Load the extra controllers into the registry."""
@@ -243,7 +248,7 @@ class Options:
             reconcile_timeout=self.reconcile_timeout, cache_sync_timeout=self.cache_sync_timeout,
             shutdown_grace_period=self.shutdown_grace_period, bind_address=self.bind_address,
             health_port=self.health_port, metrics_port=self.metrics_port, log_format=self.log_format,
-            event_loop=self.event_loop, settings=ControllerSettings(cluster=self.cluster, llm=self.llm))
+            event_loop=self.event_loop, settings=ControllerSettings(cluster=self.cluster, llm=self.llm, rag=self.rag))
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from kubellm.controller.cluster.reconciler import ClusterOptions
 from kubellm.controller.llmservice.resources import LLMSettings
+from kubellm.controller.ragservice.resources import RAGSettings
 
 
 @dataclass(frozen=True)
@@ -14,3 +15,5 @@ class ControllerSettings:
     cluster: ClusterOptions = field(default_factory=ClusterOptions)
     llm: LLMSettings = field(default_factory=LLMSettings)
     """The member objects of LLMServices: the default vLLM image, HF_ENDPOINT and the model cache."""
+    rag: RAGSettings = field(default_factory=RAGSettings)
+    """The member objects of RAGServices: the chat app's image and resources, the vector store's default size."""
