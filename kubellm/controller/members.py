@@ -76,7 +76,7 @@ class Member:
 
 class Members:
     def __init__(self, clusters: ResourceOps[Any], *, kinds: Iterable[ResourceRef], label_selector: str,
-                 on_change: OnChange, timeout: float = 10.0) -> None:
+                 on_change: OnChange | None = None, timeout: float = 10.0) -> None:
         self.clusters = clusters
         self.kinds = tuple(kinds)
         self.label_selector = label_selector
@@ -84,6 +84,16 @@ class Members:
         self.timeout = timeout
         self._members: dict[str, Member] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+
+    def route(self, key_of: Callable[[dict[str, Any]], str | None], enqueue: Callable[[str], None]) -> None:
+        """Send every member object change to `enqueue(key_of(obj))` (objects it maps to None are ignored)."""
+
+        def changed(_cluster: str, obj: dict[str, Any]) -> None:
+            key = key_of(obj)
+            if key is not None:
+                enqueue(key)
+
+        self.on_change = changed
 
     def get(self, name: str) -> Member | None:
         return self._members.get(name)
@@ -93,14 +103,15 @@ class Members:
 
     async def connect(self, name: str, generation: int) -> Member:
         """The member `name`, connected (and its informers started) if it is not yet at `generation`;
-        `connection.CredentialsError` or the client's errors when its credentials cannot be read or used."""
+        `connection.CredentialsError` or the client's errors when its credentials cannot be read or used. The
+        connection is kept while `generation` is not newer than the one its credentials were read at."""
         current = self._members.get(name)
-        if current is not None and current.generation == generation:
-            return current
+        if current is not None and current.generation >= generation:
+            return current  # a lister behind the credentials read is no reason to reconnect
         lock = self._locks.setdefault(name, asyncio.Lock())
         async with lock:
             current = self._members.get(name)
-            if current is not None and current.generation == generation:
+            if current is not None and current.generation >= generation:
                 return current
             cluster = await self.clusters.request_json("GET", name, "credentials", timeout=self.timeout)
             config = connection.client_config(cluster, timeout=self.timeout)
@@ -125,14 +136,13 @@ class Members:
     def _handler(self, cluster: str) -> EventHandlerFuncs[dict[str, Any]]:
         def changed(obj: dict[str, Any] | DeletedFinalStateUnknown[dict[str, Any]]) -> None:
             target = obj.obj if isinstance(obj, DeletedFinalStateUnknown) else obj
-            if isinstance(target, dict):
+            if isinstance(target, dict) and self.on_change is not None:
                 self.on_change(cluster, target)
 
         return EventHandlerFuncs(add=changed, update=lambda _old, new: changed(new), delete=changed)
 
     async def forget(self, name: str) -> None:
         member = self._members.pop(name, None)
-        self._locks.pop(name, None)
         if member is not None:
             await member.close()
             log.info("member disconnected", cluster=name)

@@ -38,9 +38,10 @@ MEMBER_CONTROLLERS = (
     "garbage-collector-controller", "node-lifecycle-controller", "taint-eviction-controller",
     "pod-garbage-collector-controller", "serviceaccount-controller", "serviceaccount-token-controller",
     "endpointslice-controller", "root-ca-certificate-publisher-controller", "clusterrole-aggregation-controller",
+    "persistentvolume-binder-controller", "persistentvolumeclaim-protection-controller",
 )
 """kube-controller-manager's controllers on a member: what Deployments, HPAs, namespace deletion, garbage
-collection, node health and ServiceAccount tokens need (each a real controller), and nothing else."""
+collection, node health, ServiceAccount tokens and volume claims need (each a real controller), and nothing else."""
 NODESIM_USER = "kubellm-nodesim"
 
 

@@ -8,63 +8,34 @@ LLMService's in-cluster endpoint, its vector store on a claim, and its Service; 
 back; deleting it removes its member objects, then the object; an unreachable member holds the deletion with a
 condition saying so until it is back.
 
-The member's kube-controller-manager also runs the PersistentVolume binder and the claim protection controllers,
-and a PersistentVolume is there for the vector store's claim. KubeLLM's identity on the member is also granted
-PersistentVolumeClaims (`MEMBER_PVC_RULE`; see the report on deploy/member).
+Members have no volume provisioner: PersistentVolumes are created here for the vector store's claims (the
+member's binder and claim protection controllers bind them; deploy/member grants KubeLLM the claims).
 """
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any
 
 import pytest
 from conftest import APIServer, running_apiserver, secret
 from managers import Manager, managers, start_manager
+from polling import until
 from test_member_cluster import start_member
 
 from kubellm.devcluster import MemberCluster, MemberOptions
-from kubellm.devcluster.member import MEMBER_CONTROLLERS
 from kubellm.nodesim.options import NodePool
 
-T = TypeVar("T")
 NS = "chat"
 INTERVAL = 2.0
 RAG_IMAGE = "registry.example/kubellm/rag-chat-ui:e2e"
 LLM_ENDPOINT = f"http://qwen.{NS}.svc.cluster.local:8000/v1"
-MEMBER_PVC_RULE = [
-    {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "kubellm:member-pvcs"},
-     "rules": [{"apiGroups": [""], "resources": ["persistentvolumeclaims"],
-                "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]}]},
-    {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-     "metadata": {"name": "kubellm:member-pvcs"},
-     "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "kubellm:member-pvcs"},
-     "subjects": [{"kind": "ServiceAccount", "name": "kubellm", "namespace": "kubellm-system"}]},
-]
-
-
 def volume(name: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name},
             "spec": {"capacity": {"storage": "10Gi"}, "accessModes": ["ReadWriteOnce"],
                      "persistentVolumeReclaimPolicy": "Retain", "hostPath": {"path": f"/var/lib/kubellm-e2e/{name}"}}}
-
-
-def eventually(check: Callable[[], T | None], timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except (AssertionError, KeyError, IndexError, ValueError, TypeError) as exc:
-            last = exc
-        else:
-            if last is not None and last is not False:
-                return cast(T, last)
-        time.sleep(0.3)
-    raise AssertionError(f"{what}: not within {timeout}s (last: {last!r})")
 
 
 def condition(st: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -107,7 +78,7 @@ class World:
             return st if st.get("phase") == "Serving" and obj and st.get("observedGeneration") == obj[
                 "metadata"]["generation"] else None
 
-        return eventually(check, timeout, f"RAGService {name} Serving")
+        return until(check, timeout, f"RAGService {name} Serving")
 
 
 def env_of(deployment: dict[str, Any]) -> dict[str, str]:
@@ -120,11 +91,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     root = tmp_path_factory.mktemp("ragservice")
     member = start_member(root / "gpu-a", MemberOptions(
         name="gpu-a", pools=(NodePool(count=1, gpus=4, product="NVIDIA-A100-SXM4-80GB", memory_mib=81920),),
-        ready_delay=1.0, probe_delay_scale=0.1,  # the chat app's readiness probe waits 20 s: 2 s here
-        controllers=(*MEMBER_CONTROLLERS, "persistentvolume-binder-controller",
-                     "persistentvolumeclaim-protection-controller")))
+        ready_delay=1.0, probe_delay_scale=0.1))  # the chat app's readiness probe waits 20 s: 2 s here
     try:
-        member.control_plane.apply(*MEMBER_PVC_RULE, volume("chroma-1"), volume("chroma-2"))
+        member.control_plane.apply(volume("chroma-1"), volume("chroma-2"))  # no provisioner on the member
         state = root / "kubellm"
         state.mkdir()
         with running_apiserver(state) as server, managers() as started:
@@ -136,7 +105,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                                          "--controllers", "cluster,llmservice,ragservice", "--leader-elect=false",
                                          "--cluster-probe-interval", f"{INTERVAL}s", "--rag-image", RAG_IMAGE,
                                          plugin=False))
-            eventually(lambda: "True" in server.kubectl(
+            until(lambda: "True" in server.kubectl(
                 "get", "cluster", "gpu-a", "-o", 'jsonpath={.status.conditions[?(@.type=="Ready")].status}').stdout,
                 60, "gpu-a Ready")
             yield World(server, member, started[0])
@@ -156,7 +125,7 @@ RAG_SPEC: dict[str, Any] = {
 
 def test_a_ragservice_goes_serving_after_its_llmservice(world: World) -> None:
     world.apply("RAGService", "docs", RAG_SPEC)
-    waiting = eventually(lambda: (s := world.status("ragservices", "docs")).get("phase") == "Pending" and s, 30,
+    waiting = until(lambda: (s := world.status("ragservices", "docs")).get("phase") == "Pending" and s, 30,
                          "the RAGService Pending")
     assert waiting["message"] == "waiting for LLMService qwen: it does not exist in this namespace"
     assert (condition(waiting, "LLMServiceReady")["status"], condition(waiting, "LLMServiceReady")["reason"]) == (
@@ -177,7 +146,7 @@ def test_a_ragservice_goes_serving_after_its_llmservice(world: World) -> None:
         assert rag_phase != "Serving", "the RAGService went Serving before its LLMService"
         return None
 
-    llm = eventually(llm_serving, 90, "the LLMService Serving")
+    llm = until(llm_serving, 90, "the LLMService Serving")
     assert llm["endpoint"] == LLM_ENDPOINT
     st = world.serving("docs")
     assert st["endpoint"] == f"http://docs-rag.{NS}.svc.cluster.local"
@@ -217,17 +186,17 @@ def test_a_ragservice_goes_serving_after_its_llmservice(world: World) -> None:
 
 def test_hand_edits_on_the_member_are_put_back(world: World) -> None:
     world.member.kubectl("set", "env", "deployment/docs-rag", "-n", NS, "VLLM_URL=http://elsewhere:8000/v1")
-    eventually(lambda: (d := world.remote("deployment", "docs-rag")) is not None
+    until(lambda: (d := world.remote("deployment", "docs-rag")) is not None
                and env_of(d)["VLLM_URL"] == LLM_ENDPOINT, 30, "VLLM_URL put back")
     world.member.kubectl("delete", "service", "docs-rag", "-n", NS)
-    eventually(lambda: world.remote("service", "docs-rag") is not None, 30, "the deleted Service recreated")
+    until(lambda: world.remote("service", "docs-rag") is not None, 30, "the deleted Service recreated")
     st = world.serving("docs")
     assert st["endpoint"] == f"http://docs-rag.{NS}.svc.cluster.local"
 
     # a spec edit flows through to the member, and the status says which generation it is for
     world.server.kubectl("patch", "ragservices", "docs", "-n", NS, "--type", "merge", "-p",
                          json.dumps({"spec": {"retrieval": {"topK": 5}}}))
-    eventually(lambda: (d := world.remote("deployment", "docs-rag")) is not None and env_of(d)["TOP_K"] == "5", 30,
+    until(lambda: (d := world.remote("deployment", "docs-rag")) is not None and env_of(d)["TOP_K"] == "5", 30,
                "the new TOP_K on the member")
     generation = world.get("ragservices", "docs")["metadata"]["generation"]  # type: ignore[index]
     assert world.serving("docs")["observedGeneration"] == generation
@@ -235,12 +204,12 @@ def test_hand_edits_on_the_member_are_put_back(world: World) -> None:
 
 def test_deleting_removes_the_member_objects_then_the_object(world: World) -> None:
     world.server.kubectl("delete", "ragservices", "docs", "-n", NS, "--wait=false")
-    eventually(lambda: world.get("ragservices", "docs") is None, 30, "the RAGService gone")
+    until(lambda: world.get("ragservices", "docs") is None, 30, "the RAGService gone")
     # its finalizer went only after the member accepted the deletions
     assert world.remote("deployment", "docs-rag") is None and world.remote("service", "docs-rag") is None
     claim = world.remote("pvc", "docs-rag-chroma")
     assert claim is None or claim["metadata"].get("deletionTimestamp"), claim
-    eventually(lambda: world.remote("pvc", "docs-rag-chroma") is None, 30, "the claim gone once its pod is")
+    until(lambda: world.remote("pvc", "docs-rag-chroma") is None, 30, "the claim gone once its pod is")
     reasons = world.event_reasons("docs")
     assert reasons.get("CleanedUp") == "removed the chat app from gpu-a", reasons
     # the LLMService it used is not affected
@@ -259,7 +228,7 @@ def test_an_unreachable_member_holds_the_deletion_with_a_condition(world: World)
     world.member.stop()
     try:
         world.server.kubectl("delete", "ragservices", "notes", "-n", NS, "--wait=false")
-        held = eventually(lambda: (s := world.status("ragservices", "notes")) and condition(
+        held = until(lambda: (s := world.status("ragservices", "notes")) and condition(
             s, "Ready").get("reason") == "CleanupPending" and s, 40, "Ready=False with CleanupPending")
         message = condition(held, "Ready")["message"]
         assert message.startswith("being deleted: waiting to remove the objects on gpu-a: "), message
@@ -270,5 +239,5 @@ def test_an_unreachable_member_holds_the_deletion_with_a_condition(world: World)
         assert "CleanupPending" in world.event_reasons("notes")
     finally:
         world.member.start()
-    eventually(lambda: world.get("ragservices", "notes") is None, 60, "deleted once the member is back")
+    until(lambda: world.get("ragservices", "notes") is None, 60, "deleted once the member is back")
     assert world.remote("deployment", "notes-rag") is None and world.remote("service", "notes-rag") is None

@@ -10,7 +10,6 @@ What enqueues an LLMService:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from kubellm.client import EventHandlerFuncs
@@ -71,20 +70,13 @@ def new_controller(ctx: ControllerContext) -> Controller:
     informer = llms.informer()
     informer.add_indexers({CLUSTER_INDEX: clusters_of})
     clusters = ctx.informers.cluster_v1alpha1.clusters()
-    enqueue: list[Callable[[str], None]] = []
-
-    def member_changed(_cluster: str, obj: dict[str, Any]) -> None:
-        key = owner_key(obj)
-        if key is not None and enqueue:
-            enqueue[0](key)
-
     members = Members(ctx.clientset.cluster_v1alpha1.clusters().ops, kinds=(DEPLOYMENTS, SERVICES, HPAS, PODS),
-                      label_selector=MANAGED, on_change=member_changed)
+                      label_selector=MANAGED)
     reconciler = LLMServiceReconciler(llms.namespaced_lister(), clusters.cluster_lister(),
                                       ctx.clientset.model_v1alpha1.llmservices("").ops, members, ctx.recorder,
                                       settings=ctx.settings.llm)
     controller = ctx.new_controller(reconciler).watch_primary(informer, update_predicate=spec_or_deletion)
-    enqueue.append(controller.enqueue)
+    members.route(owner_key, controller.enqueue)
 
     def placed_on(cluster: Any) -> list[str]:
         name = key_of(cluster)

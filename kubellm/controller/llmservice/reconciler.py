@@ -27,8 +27,10 @@ import structlog
 from kubellm.apis.timestamps import rfc3339
 from kubellm.client import errors
 from kubellm.client.informers import ClusterScopedLister, NamespacedLister
-from kubellm.client.resource import ResourceOps, ResourceRef
+from kubellm.client.resource import ResourceOps
+from kubellm.controller import ownership
 from kubellm.controller.cluster.connection import CredentialsError
+from kubellm.controller.conditions import set_condition
 from kubellm.controller.llmservice import resources, status
 from kubellm.controller.llmservice.placement import Decision, as_json, current_placement, place, placement_fingerprint
 from kubellm.controller.members import DEPLOYMENTS, HPAS, NAMESPACES, PODS, SERVICES, Member, Members
@@ -41,8 +43,14 @@ log = structlog.get_logger(__name__)
 FINALIZER = "model.kubellm.io/member-cleanup"
 PLACEMENT_ANNOTATION = "model.kubellm.io/placement-fingerprint"
 API_VERSION = "model.kubellm.io/v1alpha1"
+KIND = "LLMService"
+REFUSED = (errors.Invalid, errors.Forbidden, errors.BadRequest, errors.MethodNotAllowed)
 REFS = {"Namespace": NAMESPACES, "Deployment": DEPLOYMENTS, "Service": SERVICES, "HorizontalPodAutoscaler": HPAS}
 Obj = Mapping[str, Any]
+
+
+class Refused(Exception):
+    """A member will not take an object: the message says which and why."""
 
 
 def contains(want: Any, have: Any) -> bool:
@@ -92,6 +100,9 @@ class LLMServiceReconciler:
                          rebalance=stored is not None and stored != fingerprint)
         if FINALIZER not in (llm["metadata"].get("finalizers") or []) or stored != fingerprint:
             await self._apply_metadata(llm, [FINALIZER], fingerprint)
+        recorded = {c.get("name") for c in self._status(llm).get("clusters") or []}
+        if set(decision.replicas) - recorded:
+            await self._record(llm, decision)
         views = await self._sync(llm, decision, clusters)
         previous = [c.get("name") for c in (written or llm.get("status") or {}).get("clusters") or []]
         for gone in sorted({str(n) for n in previous if n} - set(decision.replicas)):
@@ -130,6 +141,9 @@ class LLMServiceReconciler:
                 continue
             try:
                 deployment = await self._apply(member, llm, replicas, bounds.get(cluster))
+            except Refused as exc:
+                views.append(status.ClusterView(cluster, replicas, True, None, [], refused=str(exc)))
+                continue
             except errors.ClientError as exc:
                 log.info("applying to a member failed", cluster=cluster, llmservice=f"{ns}/{name}", error=str(exc))
                 views.append(status.ClusterView(cluster, replicas, False, None, [], f"{cluster}: {exc}"))
@@ -155,21 +169,31 @@ class LLMServiceReconciler:
                 cached = None
             else:
                 cached = member.cached(ref, ns, obj["metadata"]["name"])
+                if cached is None:  # not ours yet, or not labelled as ours: look before taking it over
+                    cached = await ownership.live(member, ref, ns, obj["metadata"]["name"])
+                if cached is not None and not self._owns(cached, llm):
+                    raise Refused(f"{obj['kind']} {ns}/{obj['metadata']['name']} exists and belongs to "
+                                  f"{ownership.owner_of(cached)}: not taken over")
             if cached is not None and contains(obj, cached):
                 continue
-            applied = await member.resource(ref, ns if ref.namespaced else "").apply(
-                obj, field_manager=resources.FIELD_MANAGER, force=True)
+            try:
+                applied = await member.resource(ref, ns if ref.namespaced else "").apply(
+                    obj, field_manager=resources.FIELD_MANAGER, force=True)
+            except REFUSED as exc:
+                raise Refused(f"the member refused the {obj['kind']} {obj['metadata']['name']}: {exc}") from exc
             if ref is DEPLOYMENTS:
                 deployment = applied if isinstance(applied, dict) else deployment
         for stale in resources.stale_identities(llm, desired):
-            ref = REFS[stale.kind]
-            if member.cached(ref, stale.namespace, stale.name) is not None:
-                await self._delete(member, ref, stale.namespace, stale.name)
+            await self._delete(member, llm, stale, trust_cache=True)
         return deployment
 
-    async def _delete(self, member: Member, ref: ResourceRef, namespace: str, name: str) -> None:
-        with contextlib.suppress(errors.NotFound):
-            await member.resource(ref, namespace).delete(name, propagation_policy="Background")
+    @staticmethod
+    def _owns(obj: Obj, llm: Obj) -> bool:
+        return ownership.owned_by(obj, llm, KIND, resources.selector_labels(llm))
+
+    async def _delete(self, member: Member, llm: Obj, ident: resources.ObjectId, *, trust_cache: bool = False) -> None:
+        await ownership.delete_owned(member, REFS[ident.kind], ident.namespace, ident.name, llm, KIND,
+                                     resources.selector_labels(llm), trust_cache=trust_cache)
 
     async def _remove(self, llm: Obj, cluster: str, obj: Obj | None) -> tuple[bool, str]:
         """Delete the LLMService's objects on `cluster`: whether they are gone, and if not why."""
@@ -180,7 +204,7 @@ class LLMServiceReconciler:
             return False, f"waiting to remove the objects on {cluster}: {note}"
         try:
             for ident in resources.owned_identities(llm):
-                await self._delete(member, REFS[ident.kind], ident.namespace, ident.name)
+                await self._delete(member, llm, ident)
         except errors.ClientError as exc:
             return False, f"removing the objects on {cluster} failed: {exc}"
         return True, ""
@@ -190,17 +214,19 @@ class LLMServiceReconciler:
     async def _finalize(self, llm: Obj, clusters: Mapping[str, Obj]) -> Result | None:
         if FINALIZER not in (llm["metadata"].get("finalizers") or []):
             return None
-        key = f"{llm['metadata']['namespace']}/{llm['metadata']['name']}"
-        st = self._written.get(key) or llm.get("status") or {}
-        placed = {str(c.get("name")) for c in st.get("clusters") or [] if c.get("name")}
+        placed = {str(c.get("name")) for c in self._status(llm).get("clusters") or [] if c.get("name")}
         waiting = []
         for cluster in sorted(placed):
             removed, note = await self._remove(llm, cluster, clusters.get(cluster))
             if not removed:
                 waiting.append(note)
         if waiting:
-            message = "; ".join(waiting)
-            self.recorder.event(llm, WARNING, "CleanupPending", message, api_version=API_VERSION, kind="LLMService")
+            message = "being deleted: " + "; ".join(waiting)
+            old = dict(self._status(llm))
+            conditions = set_condition(old.get("conditions") or [], status.READY, "False", "CleanupPending", message,
+                                       rfc3339(self.now().timestamp()), int(llm["metadata"].get("generation") or 0))
+            if await self._write_status(llm, {**old, "message": message, "conditions": conditions}):
+                self.recorder.event(llm, WARNING, "CleanupPending", message, api_version=API_VERSION, kind=KIND)
             return Result(requeue_after=self.requeue_pending)
         await self._apply_metadata(llm, [], None)
         self.recorder.event(llm, NORMAL, "CleanedUp", f"removed from {', '.join(sorted(placed)) or 'no cluster'}",
@@ -224,23 +250,44 @@ class LLMServiceReconciler:
         stamp = rfc3339(self.now().timestamp())
         new = status.overall(llm, decision, entries, resources.llm_endpoint(llm), resources.status_selector(llm),
                              stamp)
-        key = f"{llm['metadata']['namespace']}/{llm['metadata']['name']}"
-        # the lister may not show our last write yet: compare with what was written, so a status is written
-        # (and its Events told) once
-        old = self._written.get(key) or llm.get("status") or {}
-        if new != {k: old.get(k) for k in new} and new != {k: (llm.get("status") or {}).get(k) for k in new}:
-            try:
-                await self.ops.apply({"apiVersion": API_VERSION, "kind": "LLMService",
-                                      "metadata": {"name": llm["metadata"]["name"],
-                                                   "namespace": llm["metadata"]["namespace"]},
-                                      "status": new}, field_manager=resources.FIELD_MANAGER, force=True,
-                                     subresource="status")
-            except errors.NotFound:
-                self._written.pop(key, None)
-                return Result()
-            self._written[key] = new
+        old = self._status(llm)
+        if await self._write_status(llm, new) is None:
+            return Result()
+        if new != {k: old.get(k) for k in new}:
             self._tell(llm, old, new, decision, current)
         return Result(requeue_after=self.requeue_serving if new["phase"] == status.SERVING else self.requeue_pending)
+
+    def _status(self, llm: Obj) -> Obj:
+        """The status as last written (the lister may not show our last write yet), else as read."""
+        return self._written.get(_key(llm)) or llm.get("status") or {}
+
+    async def _write_status(self, llm: Obj, new: dict[str, Any]) -> bool | None:
+        """Apply `new` to /status unless it is what was last written or read: whether it was written, None when
+        the LLMService is gone."""
+        key = _key(llm)
+        if new in ({k: self._status(llm).get(k) for k in new}, {k: (llm.get("status") or {}).get(k) for k in new}):
+            return False
+        try:
+            await self.ops.apply({"apiVersion": API_VERSION, "kind": KIND,
+                                  "metadata": {"name": llm["metadata"]["name"],
+                                               "namespace": llm["metadata"]["namespace"]},
+                                  "status": new}, field_manager=resources.FIELD_MANAGER, force=True,
+                                 subresource="status")
+        except errors.NotFound:
+            self._written.pop(key, None)
+            return None
+        self._written[key] = new
+        return True
+
+    async def _record(self, llm: Obj, decision: Decision) -> None:
+        """List the clusters about to get objects in status.clusters first: what is recorded is found again
+        by a later reconcile (or another manager) however this one ends."""
+        old = dict(self._status(llm))
+        entries = list(old.get("clusters") or [])
+        known = {e.get("name") for e in entries}
+        entries += [{"name": c, "replicas": r, "readyReplicas": 0, "phase": status.PENDING,
+                     "message": "creating the objects"} for c, r in decision.replicas.items() if c not in known]
+        await self._write_status(llm, {**old, "clusters": sorted(entries, key=lambda e: str(e.get("name")))})
 
     def _tell(self, llm: Obj, old: Obj, new: Obj, decision: Decision, current: Mapping[str, int]) -> None:
         def event(kind: EventType, reason: str, message: str) -> None:
@@ -259,6 +306,10 @@ class LLMServiceReconciler:
                 event(WARNING, "Failed", new["message"])
             elif new["phase"] == status.SERVING:
                 event(NORMAL, "Serving", new["message"])
+
+
+def _key(llm: Obj) -> str:
+    return f"{llm['metadata']['namespace']}/{llm['metadata']['name']}"
 
 
 def _describe(replicas: Mapping[str, int]) -> str:

@@ -20,11 +20,10 @@ from typing import Any
 
 from kubellm.controller.conditions import set_condition
 from kubellm.controller.llmservice.placement import Decision
+from kubellm.controller.pods import pod_problem as pods_problem
 
 Obj = Mapping[str, Any]
 PENDING, LOADING, SERVING, SCALING, FAILED, REMOVING = "Pending", "Loading", "Serving", "Scaling", "Failed", "Removing"
-IMAGE_FAILURES = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
-CRASHING = ("CrashLoopBackOff", "CreateContainerConfigError", "RunContainerError")
 READY, PLACED = "Ready", "Placed"
 
 
@@ -40,6 +39,8 @@ class ClusterView:
     pods: Sequence[Obj]
     note: str = ""
     """Why it is not connected (for the message)."""
+    refused: str = ""
+    """Why the member will not take the objects (a namesake of another owner, an invalid object): Failed."""
 
 
 def _get(obj: Obj | None, *path: str) -> Any:
@@ -54,29 +55,13 @@ def _int(value: Any) -> int:
 
 
 def pod_problem(pods: Sequence[Obj]) -> tuple[str, str] | None:
-    """(phase, message) for the first pod that cannot run: Failed for images and crashes, Pending when it cannot
-    be scheduled."""
-    unschedulable = None
-    for pod in sorted(pods, key=lambda p: str(_get(p, "metadata", "name"))):
-        if _get(pod, "metadata", "deletionTimestamp"):
-            continue
-        for status in _get(pod, "status", "containerStatuses") or []:
-            waiting = _get(status, "state", "waiting") or {}
-            reason = waiting.get("reason") if isinstance(waiting, Mapping) else None
-            if reason in IMAGE_FAILURES:
-                detail = waiting.get("message") or _get(status, "image") or ""
-                return FAILED, f"image pull failed: {reason}" + (f" ({detail})" if detail else "")
-            if reason in CRASHING:
-                return FAILED, f"the vLLM container cannot run: {reason}: {waiting.get('message') or ''}".rstrip(": ")
-        for cond in _get(pod, "status", "conditions") or []:
-            if (isinstance(cond, Mapping) and cond.get("type") == "PodScheduled" and cond.get("status") == "False"
-                    and unschedulable is None):
-                unschedulable = (PENDING, f"pods cannot be scheduled: {cond.get('message') or cond.get('reason')}")
-    return unschedulable
+    return pods_problem(pods, "the vLLM container")
 
 
 def cluster_status(view: ClusterView) -> dict[str, Any]:
     entry: dict[str, Any] = {"name": view.name, "replicas": view.placed, "readyReplicas": 0}
+    if view.refused:
+        return {**entry, "phase": FAILED, "message": f"{view.refused} on {view.name}"}
     if view.placed == 0:
         return {**entry, "phase": REMOVING, "message": view.note or "removing the objects of this cluster"}
     if not view.connected:

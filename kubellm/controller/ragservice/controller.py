@@ -14,7 +14,6 @@ What enqueues a RAGService:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from kubellm.client import EventHandlerFuncs
@@ -99,20 +98,13 @@ def new_controller(ctx: ControllerContext) -> Controller:
     informer.add_indexers({LLM_INDEX: llm_of, CLUSTER_INDEX: clusters_of})
     llms = ctx.informers.model_v1alpha1.llmservices()
     clusters = ctx.informers.cluster_v1alpha1.clusters()
-    enqueue: list[Callable[[str], None]] = []
-
-    def member_changed(_cluster: str, obj: dict[str, Any]) -> None:
-        key = owner_key(obj)
-        if key is not None and enqueue:
-            enqueue[0](key)
-
     members = Members(ctx.clientset.cluster_v1alpha1.clusters().ops, kinds=(DEPLOYMENTS, SERVICES, PVCS, PODS),
-                      label_selector=SELECTOR, on_change=member_changed)
+                      label_selector=SELECTOR)
     reconciler = RAGServiceReconciler(rags.namespaced_lister(), llms.namespaced_lister(), clusters.cluster_lister(),
                                       ctx.clientset.model_v1alpha1.ragservices("").ops, members, ctx.recorder,
                                       settings=ctx.settings.rag)
     controller = ctx.new_controller(reconciler).watch_primary(informer, update_predicate=spec_or_deletion)
-    enqueue.append(controller.enqueue)
+    members.route(owner_key, controller.enqueue)
 
     async def cluster_deleted(obj: Any) -> None:
         await members.forget(key_of(unwrap(obj)))

@@ -23,7 +23,6 @@ where that LLMService no longer runs, and report.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,7 +33,8 @@ import structlog
 from kubellm.apis.timestamps import rfc3339
 from kubellm.client import errors
 from kubellm.client.informers import ClusterScopedLister, NamespacedLister
-from kubellm.client.resource import ResourceOps, ResourceRef
+from kubellm.client.resource import ResourceOps
+from kubellm.controller import ownership
 from kubellm.controller.cluster.connection import CredentialsError
 from kubellm.controller.llmservice.placement import as_json
 from kubellm.controller.llmservice.reconciler import contains
@@ -42,8 +42,6 @@ from kubellm.controller.llmservice.resources import (
     FIELD_MANAGER,
     INSTANCE_LABEL,
     NAME_LABEL,
-    OWNER_ANNOTATION,
-    OWNER_KIND_ANNOTATION,
     ObjectId,
     name_of,
     namespace_of,
@@ -74,24 +72,11 @@ def recorded_clusters(rag: Obj) -> list[str]:
 
 
 def owned_by(obj: Obj, rag: Obj) -> bool:
-    """Whether a member object is this RAGService's: its owner annotations name it, or, with no owner annotation
-    (removed by hand), it carries the RAGService's labels."""
-    meta = obj.get("metadata") or {}
-    annotations = meta.get("annotations") or {}
-    if annotations.get(OWNER_ANNOTATION):
-        return (annotations.get(OWNER_KIND_ANNOTATION) == KIND
-                and annotations.get(OWNER_ANNOTATION) == f"{namespace_of(rag)}/{name_of(rag)}")
-    labels = meta.get("labels") or {}
-    return all(labels.get(k) == v for k, v in resources.selector_labels(rag).items())
+    """Whether a member object is this RAGService's (see `ownership.owned_by`)."""
+    return ownership.owned_by(obj, rag, KIND, resources.selector_labels(rag))
 
 
-def owner_of(obj: Obj) -> str:
-    annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    if annotations.get(OWNER_ANNOTATION):
-        return f"{annotations.get(OWNER_KIND_ANNOTATION) or 'an object'} {annotations[OWNER_ANNOTATION]}"
-    manager = next((str(e.get("manager")) for e in (obj.get("metadata") or {}).get("managedFields") or []
-                    if e.get("manager")), "")
-    return f"someone else ({manager})" if manager else "someone else"
+owner_of = ownership.owner_of
 
 
 class Refused(Exception):
@@ -222,7 +207,7 @@ class RAGServiceReconciler:
             else:
                 cached = member.cached(ref, ns, obj["metadata"]["name"])
                 if cached is None:
-                    cached = await self._live(member, ref, ns, obj["metadata"]["name"])
+                    cached = await ownership.live(member, ref, ns, obj["metadata"]["name"])
                 if cached is not None and not owned_by(cached, rag):
                     raise Refused(f"{obj['kind']} {ns}/{obj['metadata']['name']} exists and belongs to "
                                   f"{owner_of(cached)}: not taken over")
@@ -236,28 +221,12 @@ class RAGServiceReconciler:
         for stale in resources.stale_identities(rag, desired):
             await self._delete(member, rag, stale, trust_cache=True)
 
-    async def _live(self, member: Member, ref: ResourceRef, namespace: str, name: str) -> dict[str, Any] | None:
-        """The object as the member has it now (not in the cache: just created, or not labelled as ours)."""
-        try:
-            got = await member.resource(ref, namespace).get(name)
-        except errors.NotFound:
-            return None
-        return got if isinstance(got, dict) else None
-
     async def _delete(self, member: Member, rag: Obj, ident: ObjectId, *, trust_cache: bool = False) -> None:
         """Delete one of the RAGService's objects, if it is there and is its own (never another's of that name).
         Not in the synced cache, it is looked up on the member, unless `trust_cache` (an object no longer wanted
         was cached long ago; one just created may not be yet, which matters when cleaning up)."""
-        ref = REFS[ident.kind]
-        obj = member.cached(ref, ident.namespace, ident.name) if member.synced else None
-        if obj is None and not (trust_cache and member.synced):
-            obj = await self._live(member, ref, ident.namespace, ident.name)
-        if obj is None or not owned_by(obj, rag):
-            return
-        uid = (obj.get("metadata") or {}).get("uid")
-        with contextlib.suppress(errors.NotFound, errors.Conflict):  # gone, or replaced by another meanwhile
-            await member.resource(ref, ident.namespace).delete(
-                ident.name, propagation_policy="Background", preconditions={"uid": str(uid)} if uid else None)
+        await ownership.delete_owned(member, REFS[ident.kind], ident.namespace, ident.name, rag, KIND,
+                                     resources.selector_labels(rag), trust_cache=trust_cache)
 
     async def _remove(self, rag: Obj, cluster: str, obj: Obj | None) -> tuple[bool, str]:
         """Delete the RAGService's objects on `cluster`: whether that is done, and if not why."""

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubellm.controller.conditions import set_condition
-from kubellm.controller.llmservice.status import CRASHING, IMAGE_FAILURES
+from kubellm.controller.pods import pod_problem as pods_problem
 
 Obj = Mapping[str, Any]
 PENDING, INDEXING, SERVING, FAILED = "Pending", "Indexing", "Serving", "Failed"
@@ -127,25 +127,8 @@ class ClusterPhase:
 
 
 def pod_problem(pods: Sequence[Obj]) -> tuple[str, str] | None:
-    """(phase, message) for the first pod that cannot run: Failed for images and crashes, Pending when it cannot
-    be scheduled (as the LLMService's, naming the chat app)."""
-    unschedulable = None
-    for pod in sorted(pods, key=lambda p: str(_get(p, "metadata", "name"))):
-        if _get(pod, "metadata", "deletionTimestamp"):
-            continue
-        for status in _get(pod, "status", "containerStatuses") or []:
-            waiting = _get(status, "state", "waiting") or {}
-            reason = waiting.get("reason") if isinstance(waiting, Mapping) else None
-            if reason in IMAGE_FAILURES:
-                detail = waiting.get("message") or _get(status, "image") or ""
-                return FAILED, f"image pull failed: {reason}" + (f" ({detail})" if detail else "")
-            if reason in CRASHING:
-                return FAILED, f"the chat app cannot run: {reason}: {waiting.get('message') or ''}".rstrip(": ")
-        for cond in _get(pod, "status", "conditions") or []:
-            if (isinstance(cond, Mapping) and cond.get("type") == "PodScheduled" and cond.get("status") == "False"
-                    and unschedulable is None):
-                unschedulable = (PENDING, f"pods cannot be scheduled: {cond.get('message') or cond.get('reason')}")
-    return unschedulable
+    """As the LLMService's, naming the chat app."""
+    return pods_problem(pods, "the chat app")
 
 
 def _claim_note(claim: Obj | None) -> str:
