@@ -1,7 +1,7 @@
 """kubellm-apiserver: storage (embedded or external etcd), the registry, compaction, and HTTPS serving.
 
-Start-up order: etcd → storage health → compactor → Stores → PKI and kubeconfig → HTTPS listener.
-Shutdown reverses it.
+Start-up order: etcd → storage health (waited for: the server starts before etcd is up, and a SIGTERM
+while it waits stops it) → compactor → Stores → PKI and kubeconfig → HTTPS listener. Shutdown reverses it.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from kubellm.registry.rest import Resource
 from kubellm.registry.storage.cacher import CachedStorage
 from kubellm.registry.storage.etcd import EtcdConfig, EtcdStorage
 from kubellm.registry.storage.etcd.embedded import EmbeddedEtcd
-from kubellm.registry.storage.tasks import Periodic
+from kubellm.registry.storage.tasks import Periodic, cancel_and_wait
 from kubellm.registry.store import Store, resource_root
 from kubellm.server.app import APIServerApp
 from kubellm.server.audit import DEFAULT_POLICY, AuditLog, Policy
@@ -118,6 +118,8 @@ class Server:
     config: Config
     storage: CachedStorage | None = None
     etcd: EmbeddedEtcd | None = None
+    etcd_storage: EtcdStorage | None = None
+    """The etcd backend, from its creation (before the watch cache wraps it): closed on stop."""
     stores: dict[str, Store] = field(default_factory=dict)
     runner: web.AppRunner | None = None
     health: Health | None = None
@@ -138,11 +140,15 @@ class Server:
             self.etcd = EmbeddedEtcd(cfg.state_dir / "etcd", tls=tls)
             endpoints = (await self.etcd.start(),)
             ca_file, cert_file, key_file = str(tls.ca_file), str(tls.client_cert), str(tls.client_key)
+        t = cfg.etcd_timeouts
         etcd = EtcdStorage(EtcdConfig(
             endpoints=endpoints, prefix=cfg.etcd_prefix, ca_file=ca_file, cert_file=cert_file,
-            key_file=key_file, compaction_interval=cfg.etcd_compaction_interval),
+            key_file=key_file, compaction_interval=cfg.etcd_compaction_interval, request_timeout=t.request,
+            list_timeout=t.list, dial_timeout=t.dial, healthcheck_timeout=t.healthcheck,
+            watch_progress_interval=t.watch_progress_interval),
             encryption.load(cfg.encryption_provider_config, cfg.state_dir))
-        await etcd.check_health()
+        self.etcd_storage = etcd
+        await etcd.wait_until_healthy()
         etcd.start_compactor()
         served = tuple(info for info in ALL_RESOURCES if cfg.serve_host_kinds or not info.host_kind)
         roots = [resource_root(info) for info in served]
@@ -255,6 +261,8 @@ class Server:
             self.audit.close()
         if self.storage is not None:
             await self.storage.close()
+        elif self.etcd_storage is not None:
+            await self.etcd_storage.close()
         if self.etcd is not None:
             await self.etcd.stop()
         log.info("kubellm-apiserver stopped")
@@ -266,10 +274,17 @@ async def run(config: Config) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    stopping = asyncio.ensure_future(stop.wait())
+    starting = asyncio.ensure_future(server.start())
     try:
-        await server.start()
-        await stop.wait()
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if starting.done():
+            starting.result()
+            await stopping
+        else:  # stopped while starting, e.g. while waiting for etcd
+            await cancel_and_wait(starting)
     finally:
+        stopping.cancel()
         await server.stop()
 
 

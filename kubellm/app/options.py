@@ -34,6 +34,11 @@ class Options:
     etcd_certfile: str = ""
     etcd_keyfile: str = ""
     etcd_compaction_interval: float = 300.0
+    etcd_request_timeout: float = 5.0
+    etcd_list_timeout: float = 30.0
+    etcd_dial_timeout: float = 2.0
+    etcd_healthcheck_timeout: float = 2.0
+    etcd_watch_progress_interval: float = 5.0
     default_image: str = DEFAULT_VLLM_IMAGE
     default_hf_endpoint: str = DEFAULT_HF_ENDPOINT
     log_format: str = "json"
@@ -86,6 +91,17 @@ class Options:
         p.add_argument("--etcd-keyfile", default="")
         p.add_argument("--etcd-compaction-interval", type=float, default=300.0,
                        help="seconds between compactions of etcd history (0 disables)")
+        p.add_argument("--etcd-request-timeout", type=duration, default=5.0,
+                       help="deadline of each etcd call but lists (a 504 Timeout past it); e.g. 5s")
+        p.add_argument("--etcd-list-timeout", type=duration, default=30.0,
+                       help="deadline of each etcd range over a resource (a page of a list); e.g. 30s")
+        p.add_argument("--etcd-dial-timeout", type=duration, default=2.0,
+                       help="connecting to one etcd endpoint may take this long before the next is tried")
+        p.add_argument("--etcd-healthcheck-timeout", type=duration, default=2.0,
+                       help="deadline of the etcd check of /readyz and /healthz")
+        p.add_argument("--etcd-watch-progress-interval", type=duration, default=5.0,
+                       help="an etcd watch silent this long asks etcd for progress; unanswered within "
+                            "--etcd-request-timeout, the watch is re-established from its last revision")
         p.add_argument("--default-image", default=DEFAULT_VLLM_IMAGE, help="vLLM image for LLMServices")
         p.add_argument("--default-hf-endpoint", default=DEFAULT_HF_ENDPOINT)
         p.add_argument("--log-format", choices=["json", "console"], default="json")
@@ -139,6 +155,11 @@ class Options:
             etcd_certfile=a.etcd_certfile,
             etcd_keyfile=a.etcd_keyfile,
             etcd_compaction_interval=a.etcd_compaction_interval,
+            etcd_request_timeout=a.etcd_request_timeout,
+            etcd_list_timeout=a.etcd_list_timeout,
+            etcd_dial_timeout=a.etcd_dial_timeout,
+            etcd_healthcheck_timeout=a.etcd_healthcheck_timeout,
+            etcd_watch_progress_interval=a.etcd_watch_progress_interval,
             default_image=a.default_image,
             default_hf_endpoint=a.default_hf_endpoint,
             log_format=a.log_format,
@@ -192,6 +213,10 @@ class Options:
                 problems.append(f"--etcd-servers: {url!r} must be an http:// or https:// URL")
         if self.etcd_compaction_interval < 0:
             problems.append("--etcd-compaction-interval must not be negative")
+        problems += [f"--{flag} must be a positive duration" for flag, value in (
+            ("etcd-request-timeout", self.etcd_request_timeout), ("etcd-list-timeout", self.etcd_list_timeout),
+            ("etcd-dial-timeout", self.etcd_dial_timeout), ("etcd-healthcheck-timeout", self.etcd_healthcheck_timeout),
+            ("etcd-watch-progress-interval", self.etcd_watch_progress_interval)) if not value > 0]
         if bool(self.etcd_certfile) != bool(self.etcd_keyfile):
             problems.append("--etcd-certfile and --etcd-keyfile must be given together")
         if bool(self.tls_cert_file) != bool(self.tls_private_key_file):
@@ -247,6 +272,8 @@ class Options:
             etcd_certfile=self.etcd_certfile or None,
             etcd_keyfile=self.etcd_keyfile or None,
             etcd_compaction_interval=self.etcd_compaction_interval,
+            etcd_timeouts=EtcdTimeouts(self.etcd_request_timeout, self.etcd_list_timeout, self.etcd_dial_timeout,
+                                       self.etcd_healthcheck_timeout, self.etcd_watch_progress_interval),
             default_image=self.default_image,
             default_hf_endpoint=self.default_hf_endpoint,
             log_format=self.log_format,
@@ -306,6 +333,17 @@ def add_serving_flags(p: argparse.ArgumentParser) -> None:
 
 
 @dataclass(frozen=True)
+class EtcdTimeouts:
+    """Deadlines of etcd calls and the watch keep-alive (see kubellm.registry.storage.etcd.config)."""
+
+    request: float = 5.0
+    list: float = 30.0
+    dial: float = 2.0
+    healthcheck: float = 2.0
+    watch_progress_interval: float = 5.0
+
+
+@dataclass(frozen=True)
 class OIDCOptions:
     issuer_url: str
     client_id: str
@@ -349,3 +387,4 @@ class Config:
     event_ttl_seconds: int
     token_ttl_seconds: int
     serving: ServingLimits = field(default_factory=ServingLimits)
+    etcd_timeouts: EtcdTimeouts = field(default_factory=EtcdTimeouts)

@@ -155,6 +155,8 @@ class Store:
             raise errors.request_entity_too_large(exc.message) from None
         except serr.InvalidContinue as exc:
             raise errors.bad_request(exc.message) from None
+        except serr.Timeout as exc:
+            raise errors.timeout(f"request did not complete within the storage deadline: {exc.message}") from None
         except serr.Unavailable as exc:
             raise errors.service_unavailable(f"storage is unavailable: {exc.message}") from None
 

@@ -56,12 +56,13 @@ def test_keys_are_private(etcd: EtcdAccess) -> None:
 
 
 async def test_the_server_checks_etcds_name(etcd: EtcdAccess) -> None:
-    """KubeLLM verifies etcd's certificate, host name included (etcd3-py's context leaves it off)."""
+    """KubeLLM verifies etcd's certificate, host name included (the client sets it up itself; etcd3-py left it off)."""
     from kubellm.registry.storage.etcd import EtcdStorage
 
     storage = EtcdStorage(etcd.config("/names"))
     try:
-        ctx = storage.client._aio.ssl_context
+        ctx = storage.client.ssl_context
+        assert ctx is not None
         assert ctx.check_hostname and ctx.verify_mode == ssl.CERT_REQUIRED
         await storage.check_health()
     finally:

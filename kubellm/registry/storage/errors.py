@@ -40,3 +40,7 @@ class InvalidContinue(StorageError):
 
 class Unavailable(StorageError):
     """etcd could not be reached or answered with an unexpected error."""
+
+
+class Timeout(Unavailable):
+    """etcd did not answer within the call's deadline (a stalled or partitioned member): a 504 Timeout."""

@@ -7,9 +7,12 @@ a concurrent writer always loses cleanly and a read-modify-write loop can retry.
 
 from __future__ import annotations
 
+import asyncio
+import random
 from typing import Any
 
 import orjson
+import structlog
 
 from kubellm.registry.storage import errors
 from kubellm.registry.storage.etcd import continue_token
@@ -28,6 +31,8 @@ from kubellm.registry.storage.interface import (
     WatchOptions,
 )
 from kubellm.registry.storage.value import PrefixTransformers
+
+log = structlog.get_logger(__name__)
 
 MAX_PAGE = 10_000
 MAX_LIMIT = 2**63 - 1
@@ -100,6 +105,10 @@ class EtcdStorage:
 
     def full_key(self, key: str) -> str:
         return self.prefix + key
+
+    def relative(self, full: str) -> str:
+        """A full etcd key as the Store names it (below the storage prefix)."""
+        return full[len(self.prefix):] if full.startswith(self.prefix) else full
 
     def _seal(self, full: str, data: bytes) -> bytes:
         return self.full_values.to_storage(full, data) if self.values.rules else data
@@ -275,7 +284,21 @@ class EtcdStorage:
         return self.compactor.compacted
 
     async def check_health(self) -> None:
-        await self.client.call("/kv/range", {"key": b64(self.prefix + "/health"), "count_only": True})
+        await self.client.call("/kv/range", {"key": b64(self.prefix + "/health"), "count_only": True},
+                               timeout=self.config.healthcheck_timeout)
+
+    async def wait_until_healthy(self, *, max_delay: float = 5.0) -> None:
+        """Return once etcd answers (any endpoint), retrying with backoff and a log line per failure: the server
+        starts whether or not etcd is up yet."""
+        delay = 0.2
+        while True:
+            try:
+                await self.check_health()
+                return
+            except errors.Unavailable as exc:
+                log.warning("waiting for etcd", endpoints=list(self.config.endpoints), error=exc.message)
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+            delay = min(delay * 2, max_delay)
 
     async def close(self) -> None:
         await self.compactor.stop()

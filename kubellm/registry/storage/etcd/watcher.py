@@ -1,14 +1,25 @@
-"""Watch on etcd's `/v3/watch` gateway stream.
+"""Watch on the gateway's `/v3/watch` stream, as a websocket.
 
-etcd3-py's own async watch does not work on current aiohttp, so this reads the gateway's
-newline-delimited JSON stream directly. Events come in revision order; each is filtered through the
-selection predicate with the previous value, so an object that leaves a selector arrives as DELETED
-and one that enters it as ADDED.
+etcd3-py's own async watch does not work on current aiohttp, so this speaks to the gateway directly. A plain
+POST cannot be used for more than the create request (the gateway reads the whole request body before it
+answers), so the watch is the gateway's websocket form of the stream: the create request goes up, and
+later `progress_request`s, to which etcd answers with a progress notification (the revision everything has
+been sent up to).
+
+That is the stream's keep-alive: a stream silent for `watch_progress_interval` asks for progress, and one
+that then stays silent for `request_timeout` more is dead (a stalled member, a half-open connection); like
+one that broke or ended, it is re-established from the last revision delivered, on the first endpoint that
+answers, so a consumer sees no gap. Only etcd's own answers end a watch: a start that was compacted (410),
+a cancelled watch.
+
+Events come in revision order; each is filtered through the selection predicate with the previous value,
+so an object that leaves a selector arrives as DELETED and one that enters it as ADDED.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 from collections import deque
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -29,6 +40,8 @@ if TYPE_CHECKING:
     from kubellm.registry.storage.etcd.store import EtcdStorage
 
 TOO_OLD = "The resourceVersion for the provided watch is too old."
+PROGRESS_REQUEST = orjson.dumps({"progress_request": {}}).decode()
+MAX_RECONNECT_DELAY = 2.0
 
 
 def _revision(resource_version: str) -> int:
@@ -45,18 +58,27 @@ def _decode(kv: dict[str, Any], rev: int | str, values: PrefixTransformers) -> O
     return obj
 
 
+class _StreamLost(Exception):
+    """The websocket broke, ended, or stayed silent past the keep-alive: re-establish the watch."""
+
+
 class EtcdWatcher:
     def __init__(self, storage: EtcdStorage, base: str, opts: WatchOptions) -> None:
         self._storage = storage
+        self._config = storage.config
         self._values = storage.full_values
         self._base = base
         self._opts = opts
         self._pending: deque[Event] = deque()
-        self._buf = b""
-        self._resp: aiohttp.ClientResponse | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._endpoint = 0
         self._closed = False
         self.last_revision = 0
+        """Every change up to this revision has been delivered (from events and progress notifications)."""
+        self.reconnects = 0
         self._last_bookmark = 0.0
+        self._last_heard = 0.0
+        self._progress_asked: float | None = None
 
     async def start(self) -> None:
         opts = self._opts
@@ -74,46 +96,58 @@ class EtcdWatcher:
                     self._pending.append(Event("ADDED", obj, int(kv["mod_revision"])))
             if opts.send_initial_events:
                 self._pending.append(initial_events_end(rev))
-            start = rev + 1
+            self.last_revision = rev
         else:
-            start = _revision(opts.resource_version) + 1
-        self.last_revision = start - 1
-        body = {"create_request": {"key": b64(self._base), "range_end": b64_end(self._base),
-                                   "start_revision": str(start), "prev_kv": True, "progress_notify": True}}
+            self.last_revision = _revision(opts.resource_version)
+        await self._connect()
+        self._last_bookmark = asyncio.get_running_loop().time()
+
+    async def _connect(self) -> None:
+        """Open the stream at `last_revision + 1` and read etcd's answer to the create request: created, or
+        cancelled because that revision was compacted."""
         try:
-            self._resp = await client.watch_session.post(f"{client.base}/watch", data=orjson.dumps(body))
-        except (aiohttp.ClientError, OSError) as exc:
-            raise errors.Unavailable(message=f"etcd unavailable: {type(exc).__name__}") from exc
-        if self._resp.status != 200:
-            data = await self._resp.read()
-            self._resp.close()
-            raise translate(orjson.loads(data) if data else {})
-        # The first message confirms creation or reports that the start revision was compacted.
+            await self._open()
+        except (aiohttp.ClientError, OSError, _StreamLost) as exc:
+            raise errors.Unavailable(message=f"etcd watch failed: {type(exc).__name__}") from exc
+
+    async def _open(self) -> None:
+        ws, endpoint = await self._storage.client.open_watch()
         try:
-            first = await self._next_message(timeout=None)
+            body = {"create_request": {"key": b64(self._base), "range_end": b64_end(self._base),
+                                       "start_revision": str(self.last_revision + 1), "prev_kv": True,
+                                       "progress_notify": True}}
+            await ws.send_str(orjson.dumps(body).decode())
+            try:
+                async with asyncio.timeout(self._config.request_timeout):
+                    first = await self._receive(ws)
+            except TimeoutError as exc:
+                raise errors.Timeout(message=f"etcd did not answer within {self._config.request_timeout:g}s") \
+                    from exc
             if first is None:
                 raise errors.Unavailable(message="etcd closed the watch stream")
             self._handle(first)
         except BaseException:
-            self._resp.close()
+            await ws.close()
             raise
-        self._last_bookmark = asyncio.get_running_loop().time()
+        self._ws, self._endpoint = ws, endpoint
+        self._last_heard = asyncio.get_running_loop().time()
+        self._progress_asked = None
 
-    async def _next_message(self, timeout: float | None) -> dict[str, Any] | None:
-        assert self._resp is not None
-        while b"\n" not in self._buf:
-            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
-            # arrives as the read completes, and a cancelled watch would then run on.
-            async with asyncio.timeout(timeout):
-                chunk = await self._resp.content.readany()
-            if not chunk:
+    @staticmethod
+    async def _receive(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any] | None:
+        """The next message of the stream; None when it closed."""
+        while True:
+            msg = await ws.receive()
+            if msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                data = msg.data
+                if not data.strip():
+                    continue
+                decoded: dict[str, Any] = orjson.loads(data)
+                return decoded
+            if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
                 return None
-            self._buf += chunk
-        line, self._buf = self._buf.split(b"\n", 1)
-        if not line.strip():
-            return await self._next_message(timeout)
-        msg: dict[str, Any] = orjson.loads(line)
-        return msg
+            if msg.type == aiohttp.WSMsgType.ERROR:
+                raise _StreamLost(f"watch stream failed: {type(msg.data).__name__}")
 
     def _handle(self, msg: dict[str, Any]) -> None:
         if "error" in msg:
@@ -155,27 +189,93 @@ class EtcdWatcher:
     async def __anext__(self) -> Event:
         loop = asyncio.get_running_loop()
         while not self._pending:
-            if self._closed or self._resp is None:
+            if self._closed:
                 raise StopAsyncIteration
-            timeout: float | None = None
-            if self._opts.allow_bookmarks:
-                timeout = max(0.0, self._last_bookmark + self._opts.bookmark_interval - loop.time())
+            if self._ws is None:
+                await self._reconnect()
+                continue
+            now = loop.time()
+            bookmark_due = self._last_bookmark + self._opts.bookmark_interval if self._opts.allow_bookmarks \
+                else None
+            if self._progress_asked is None:
+                keepalive_due = self._last_heard + self._config.watch_progress_interval
+            else:
+                keepalive_due = self._progress_asked + self._config.request_timeout
+            due = keepalive_due if bookmark_due is None else min(keepalive_due, bookmark_due)
             try:
-                msg = await self._next_message(timeout)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
+                # arrives as the read completes, and a cancelled watch would then run on.
+                async with asyncio.timeout(max(0.0, due - now)):
+                    msg = await self._receive(self._ws)
+                if msg is None:
+                    raise _StreamLost("etcd closed the watch stream")
             except TimeoutError:
-                self._last_bookmark = loop.time()
-                return Event("BOOKMARK", {"metadata": {"resourceVersion": str(self.last_revision)}},
-                             self.last_revision)
-            except (aiohttp.ClientError, OSError) as exc:
+                now = loop.time()
+                if bookmark_due is not None and now >= bookmark_due:
+                    self._last_bookmark = now
+                    return Event("BOOKMARK", {"metadata": {"resourceVersion": str(self.last_revision)}},
+                                 self.last_revision)
+                if now >= keepalive_due:
+                    await self._keepalive()
+                continue
+            except (_StreamLost, aiohttp.ClientError, OSError) as exc:
                 if self._closed:
                     raise StopAsyncIteration from None
-                raise errors.Unavailable(message=f"watch stream failed: {type(exc).__name__}") from exc
-            if msg is None:
-                raise StopAsyncIteration
-            self._handle(msg)
+                await self._lost(str(exc) or type(exc).__name__)
+                continue
+            self._last_heard = loop.time()
+            self._progress_asked = None
+            try:
+                self._handle(msg)
+            except errors.StorageError as exc:
+                if type(exc) is not errors.Unavailable:
+                    raise
+                await self._lost(exc.message)  # an error from the gateway mid-stream, e.g. a member shutting down
         return self._pending.popleft()
+
+    async def _keepalive(self) -> None:
+        """The stream has been silent: ask etcd for progress, or give it up if the last request went unanswered."""
+        assert self._ws is not None
+        if self._progress_asked is not None:
+            await self._lost(f"no answer from etcd for {self._config.request_timeout:g}s")
+            return
+        try:
+            await self._ws.send_str(PROGRESS_REQUEST)
+        except (aiohttp.ClientError, OSError, ConnectionError) as exc:
+            await self._lost(f"watch stream failed: {type(exc).__name__}")
+            return
+        self._progress_asked = asyncio.get_running_loop().time()
+
+    async def _lost(self, why: str) -> None:
+        log.warning("etcd watch stream lost; re-establishing it", prefix=self._storage.relative(self._base),
+                    revision=self.last_revision, reason=why)
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            self._storage.client.skip(self._endpoint)
+            await ws.close()
+
+    async def _reconnect(self) -> None:
+        """Re-establish the stream from the last revision delivered, retrying (with backoff) while etcd cannot be
+        reached; etcd's own refusals (compacted, future revision) end the watch."""
+        delay = 0.1
+        while not self._closed:
+            try:
+                await self._connect()
+            except (errors.Expired, errors.InvalidContinue):
+                raise
+            except errors.Unavailable as exc:
+                log.info("etcd watch not re-established yet", prefix=self._storage.relative(self._base),
+                         error=exc.message or type(exc).__name__)
+                await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+                delay = min(delay * 2, MAX_RECONNECT_DELAY)
+                continue
+            self.reconnects += 1
+            log.info("etcd watch re-established", prefix=self._storage.relative(self._base),
+                     revision=self.last_revision)
+            return
 
     async def close(self) -> None:
         self._closed = True
-        if self._resp is not None:
-            self._resp.close()
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            await ws.close()
