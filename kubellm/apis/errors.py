@@ -116,6 +116,13 @@ def timeout(message: str, retry_after: int = 1) -> StatusError:
     return StatusError(504, "Timeout", message, {"retryAfterSeconds": retry_after})
 
 
+def too_large_resource_version(message: str, retry_after: int = 1) -> StatusError:
+    """A resourceVersion newer than the server has seen (kube's `NewTooLargeResourceVersionError`): a Timeout with
+    the cause clients key on (client-go's `IsTooLargeResourceVersion`) to list again."""
+    return StatusError(504, "Timeout", message, {"retryAfterSeconds": retry_after, "causes": [
+        {"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}]})
+
+
 def service_unavailable(message: str) -> StatusError:
     return StatusError(503, "ServiceUnavailable", message)
 

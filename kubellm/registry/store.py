@@ -150,7 +150,7 @@ class Store:
         except serr.Expired as exc:
             raise errors.resource_expired(exc.message) from None
         except serr.TooLargeResourceVersion as exc:
-            raise errors.timeout(exc.message or "Too large resource version") from None
+            raise errors.too_large_resource_version(exc.message or "Too large resource version") from None
         except serr.RequestTooLarge as exc:
             raise errors.request_entity_too_large(exc.message) from None
         except serr.InvalidContinue as exc:

@@ -1,6 +1,6 @@
 """etcd misbehaving, against real etcd processes (issue #12): a stalled etcd (SIGSTOP) fails calls at their
 deadline, a silent watch stream is re-established from its last revision, endpoints fail over, storage starts
-before etcd does.
+before etcd does, a watch from a future revision is refused.
 
 The stalled etcd is this module's own (the session's etcd is shared by every test); a TCP forwarder in front of
 an etcd plays a network that stops carrying a connection's bytes without closing it, or a host that accepts
@@ -34,7 +34,7 @@ from kubellm.registry.storage.cacher import CachedStorage
 from kubellm.registry.storage.etcd import EtcdConfig, EtcdStorage
 from kubellm.registry.storage.etcd.embedded import EmbeddedEtcd, free_port
 from kubellm.registry.storage.interface import Event, ListOptions, Obj, Watcher, WatchOptions
-from kubellm.registry.store import Store
+from kubellm.registry.store import ListParams, Store
 
 ROOT = "/g/things/"
 
@@ -292,6 +292,58 @@ async def test_storage_starts_before_etcd_and_serves_once_it_is_up(tmp_path: Pat
     finally:
         await cached.close()
         await server.stop()
+
+
+# --- 5. a watch from a future revision ---------------------------------------------------------------------------
+
+
+async def test_a_watch_from_a_future_revision_is_refused(storage: EtcdStorage) -> None:
+    """As a list at that revision is (504 Too large resource version), so a client resuming against a restored
+    etcd lists again; the old code accepted it and stayed silent until the revision came."""
+    current = await storage.current_revision()
+    started = time.monotonic()
+    with pytest.raises(errors.TooLargeResourceVersion) as exc:
+        await asyncio.wait_for(storage.watch(ROOT, WatchOptions(resource_version=str(current + 1000))), 10)
+    assert time.monotonic() - started < 3
+    assert (exc.value.requested, exc.value.current) == (current + 1000, current)
+    assert exc.value.message == f"Too large resource version: {current + 1000}, current: {current}"
+    # the current revision is fine, and delivers what comes next
+    w = await storage.watch(ROOT, WatchOptions(resource_version=str(current)))
+    created = await storage.create(ROOT + "ns1/a", thing("a"))
+    assert [e.revision for e in await next_events(w, 1, 5)] == [rv(created)]
+    await w.close()
+
+
+async def test_a_store_answers_a_future_watch_as_kube_apiserver(storage: EtcdStorage) -> None:
+    llm = {s.info.kind: s for s in build_stores(storage, RegistryOptions()).values()}["LLMService"]
+    future = await storage.current_revision() + 1000
+    with pytest.raises(api_errors.StatusError) as exc:
+        await llm.watch("ns1", ListParams(resource_version=str(future)))
+    status = exc.value.status
+    assert (status["code"], status["reason"]) == (504, "Timeout")
+    assert status["message"].startswith(f"Too large resource version: {future}, current: ")
+    assert status["details"]["retryAfterSeconds"] == 1
+    assert status["details"]["causes"] == [{"reason": "ResourceVersionTooLarge",
+                                            "message": "Too large resource version"}]
+
+
+async def test_a_watch_ahead_of_the_cache_but_not_of_etcd_is_served(etcd_storage: EtcdStorage) -> None:
+    cached = CachedStorage(etcd_storage, [ROOT])
+    cached.start()
+    try:
+        await cached.wait_ready()
+        cacher = cached.cachers[ROOT]
+        other = await etcd_storage.create("/g/other/ns1/x", thing("x"))  # etcd moves on; this cache need not
+        assert cacher.revision < rv(other)
+        started = time.monotonic()
+        w = await cached.watch(ROOT, WatchOptions(resource_version=str(rv(other))))
+        assert time.monotonic() - started < 1 and w in cacher.watchers
+        created = await etcd_storage.create(ROOT + "ns1/a", thing("a"))
+        assert [e.revision for e in await next_events(w, 1, 5)] == [rv(created)]
+        await w.close()
+    finally:
+        for c in cached.cachers.values():
+            await c.stop()
 
 
 def _set(**spec: int) -> Callable[[Obj], Awaitable[Obj]]:

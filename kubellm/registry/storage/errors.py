@@ -27,7 +27,14 @@ class Expired(StorageError):
 
 
 class TooLargeResourceVersion(StorageError):
-    """A requested revision is newer than the store's current revision."""
+    """A requested revision is newer than the store's current revision (kube's `NewTooLargeResourceVersionError`:
+    a 504 Timeout with the cause ResourceVersionTooLarge, after which a client lists again)."""
+
+    def __init__(self, key: str = "", message: str = "", *, requested: int = 0, current: int = 0) -> None:
+        super().__init__(key, message or (f"Too large resource version: {requested}, current: {current}"
+                                          if requested else "Too large resource version"))
+        self.requested = requested
+        self.current = current
 
 
 class RequestTooLarge(StorageError):

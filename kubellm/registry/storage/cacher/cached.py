@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from kubellm.registry.storage import errors
 from kubellm.registry.storage.cacher.cacher import Cacher
 from kubellm.registry.storage.interface import (
     Deletion,
@@ -71,32 +72,51 @@ class CachedStorage:
 
     async def watch(self, prefix: str, opts: WatchOptions) -> Watcher:
         found = self._cacher(_root(prefix))
-        if found is not None and opts.send_initial_events:
+        rv = opts.resource_version
+        if found is None or not (rv or opts.send_initial_events):
+            return await self.storage.watch(prefix, opts)
+        cacher, below = found
+        if opts.send_initial_events:
             # the initial state must be at least as new as the resource version asked for, or than etcd's
-            # current revision when none is given (a consistent start), as a list would be
-            rv = opts.resource_version
+            # current revision when none is given (a consistent start), as a list would be; kube's cacher waits
+            # for that as long (3 s), then the wrapped storage answers (504 Too large resource version if etcd
+            # has not reached it either)
             target = int(rv) if rv not in ("", "0") else await self.storage.current_revision() if not rv else 0
-            if await found[0].wait_until(target):
-                watcher = found[0].watch(found[1], opts)
+            if await cacher.wait_until(target):
+                watcher = cacher.watch(below, opts)
                 if watcher is not None:
                     return watcher
             return await self.storage.watch(prefix, opts)
-        if found is not None and opts.resource_version and self._after_compaction(opts.resource_version):
-            if opts.resource_version == "0":
-                # Start from a state at least as new as the watch request (read-your-writes), as a
-                # consistent read of the current revision would; rare next to events, so worth a round trip.
-                caught_up = await found[0].wait_until(await self.storage.current_revision())
-                if not caught_up:
-                    return await self.storage.watch(prefix, opts)
-            watcher = found[0].watch(found[1], opts)
-            if watcher is not None:
-                return watcher
+        if rv == "0":
+            # Start from a state at least as new as the watch request (read-your-writes), as a consistent
+            # read of the current revision would; rare next to events, so worth a round trip.
+            if await cacher.wait_until(await self.storage.current_revision()):
+                watcher = cacher.watch(below, opts)
+                if watcher is not None:
+                    return watcher
+            return await self.storage.watch(prefix, opts)
+        try:
+            requested = int(rv)
+        except ValueError:
+            return await self.storage.watch(prefix, opts)  # refused there
+        if requested > cacher.revision:
+            # Ahead of the cache: fine if etcd has reached it (the cache delivers what comes after it), refused
+            # if etcd has not (a restored etcd, a made-up version), as a list at that revision is, so a client
+            # lists again instead of waiting on a revision that may mean other changes when it comes.
+            current = await self.storage.current_revision()
+            if requested > current:
+                raise errors.TooLargeResourceVersion(requested=requested, current=current)
+        elif not self._after_compaction(rv):
+            return await self.storage.watch(prefix, opts)  # etcd answers: 410
+        watcher = cacher.watch(below, opts)
+        if watcher is not None:
+            return watcher
         return await self.storage.watch(prefix, opts)
 
     def _after_compaction(self, resource_version: str) -> bool:
         """A start the wrapped storage has compacted away is refused there (410), never served from memory."""
         try:
-            return resource_version == "0" or int(resource_version) >= self.storage.compacted_revision
+            return int(resource_version) >= self.storage.compacted_revision
         except ValueError:
             return False
 

@@ -232,8 +232,7 @@ class EtcdStorage:
             if not rev:
                 rev = int(resp["header"]["revision"])
                 if min_rev > rev:
-                    raise errors.TooLargeResourceVersion(
-                        message=f"Too large resource version: {min_rev}, current: {rev}")
+                    raise errors.TooLargeResourceVersion(requested=min_rev, current=rev)
             kvs = resp.get("kvs") or []
             if first and limit and pred.empty():
                 remaining = int(resp.get("count", 0)) - len(kvs)

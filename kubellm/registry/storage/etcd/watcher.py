@@ -10,7 +10,7 @@ That is the stream's keep-alive: a stream silent for `watch_progress_interval` a
 that then stays silent for `request_timeout` more is dead (a stalled member, a half-open connection); like
 one that broke or ended, it is re-established from the last revision delivered, on the first endpoint that
 answers, so a consumer sees no gap. Only etcd's own answers end a watch: a start that was compacted (410),
-a cancelled watch.
+a start newer than etcd's revision (504 Too large resource version), a cancelled watch.
 
 Events come in revision order; each is filtered through the selection predicate with the previous value,
 so an object that leaves a selector arrives as DELETED and one that enters it as ADDED.
@@ -89,7 +89,7 @@ class EtcdWatcher:
             rev = int(resp["header"]["revision"])
             if opts.send_initial_events and opts.resource_version not in ("", "0") \
                     and rev < _revision(opts.resource_version):
-                raise errors.TooLargeResourceVersion(message="Too large resource version")
+                raise errors.TooLargeResourceVersion(requested=_revision(opts.resource_version), current=rev)
             for kv in resp.get("kvs") or []:
                 obj = _decode(kv, kv["mod_revision"], self._values)
                 if opts.predicate.matches(obj):
@@ -104,7 +104,7 @@ class EtcdWatcher:
 
     async def _connect(self) -> None:
         """Open the stream at `last_revision + 1` and read etcd's answer to the create request: created, or
-        cancelled because that revision was compacted."""
+        cancelled because that revision was compacted. A start etcd has not reached is refused here."""
         try:
             await self._open()
         except (aiohttp.ClientError, OSError, _StreamLost) as exc:
@@ -126,6 +126,13 @@ class EtcdWatcher:
             if first is None:
                 raise errors.Unavailable(message="etcd closed the watch stream")
             self._handle(first)
+            header = (first.get("result") or {}).get("header") or {}
+            if self.last_revision > int(header.get("revision", 0)):
+                # etcd (or the member that answered) is behind the start: a restored etcd, or a resourceVersion
+                # never issued. A linearizable read tells a lagging member from a store that is really behind.
+                current = await self._storage.current_revision()
+                if self.last_revision > current:
+                    raise errors.TooLargeResourceVersion(requested=self.last_revision, current=current)
         except BaseException:
             await ws.close()
             raise
@@ -261,7 +268,7 @@ class EtcdWatcher:
         while not self._closed:
             try:
                 await self._connect()
-            except (errors.Expired, errors.InvalidContinue):
+            except (errors.Expired, errors.TooLargeResourceVersion, errors.InvalidContinue):
                 raise
             except errors.Unavailable as exc:
                 log.info("etcd watch not re-established yet", prefix=self._storage.relative(self._base),
