@@ -1,6 +1,7 @@
 """etcd misbehaving, against real etcd processes (issue #12): a stalled etcd (SIGSTOP) fails calls at their
 deadline, a silent watch stream is re-established from its last revision, endpoints fail over, storage starts
-before etcd does, a watch from a future revision is refused.
+before etcd does, a watch from a future revision is refused, and every server on one etcd answers a compacted
+watch start alike.
 
 The stalled etcd is this module's own (the session's etcd is shared by every test); a TCP forwarder in front of
 an etcd plays a network that stops carrying a connection's bytes without closing it, or a host that accepts
@@ -344,6 +345,63 @@ async def test_a_watch_ahead_of_the_cache_but_not_of_etcd_is_served(etcd_storage
     finally:
         for c in cached.cachers.values():
             await c.stop()
+
+
+# --- 6. compaction, as every server sees it ---------------------------------------------------------------------
+
+
+async def test_two_servers_answer_a_compacted_watch_start_alike(etcd: EtcdAccess) -> None:
+    """Two storage + cache stacks on one etcd and one prefix, as two kubellm-apiservers: whichever compacts, a
+    watch from before the compaction is 410 on both, and one from after it is served on both."""
+    p = prefix()
+    stacks = []
+    for _ in range(2):
+        s = CachedStorage(EtcdStorage(etcd.config(p, compaction_interval=0)), [ROOT])
+        s.start()
+        await s.wait_ready()
+        stacks.append(s)
+    a, b = stacks
+    try:
+        first = await a.create(ROOT + "ns1/o", thing("o"))
+        for n in range(5):
+            last = await a.guaranteed_update(ROOT + "ns1/o", _set(n=n))
+        for s in stacks:
+            assert await s.cachers[ROOT].wait_until(rv(last))
+        await a.storage.compact(rv(last) - 1)  # server a compacts; b is not told
+        assert b.compacted_revision < rv(last) - 1
+        for s in stacks:
+            with pytest.raises(errors.Expired):
+                w = await s.watch(ROOT, WatchOptions(resource_version=str(rv(first))))
+                try:
+                    await next_events(w, 1, 5)
+                finally:
+                    await w.close()
+        assert b.compacted_revision >= rv(first) + 2  # b learned it from etcd
+        for s in stacks:  # the compaction revision's own changes are still there
+            w = await s.watch(ROOT, WatchOptions(resource_version=str(rv(last) - 2)))
+            assert w in s.cachers[ROOT].watchers  # served from memory
+            assert [e.revision for e in await next_events(w, 1, 5)] == [rv(last) - 1]
+            await w.close()
+    finally:
+        for s in stacks:
+            await s.close()
+
+
+async def test_a_server_learns_the_compaction_of_another_from_the_shared_key(etcd: EtcdAccess) -> None:
+    p = prefix()
+    a = EtcdStorage(etcd.config(p, compaction_interval=0))
+    b = EtcdStorage(etcd.config(p, compaction_interval=0))
+    try:
+        await a.compactor.compact_once()  # a records a revision, b tries and learns a was first
+        await b.compactor.compact_once()
+        await a.create(ROOT + "ns1/o", thing("o"))
+        target = await a.compactor.compact_once()
+        assert target is not None and a.compacted_revision == target
+        assert await b.compactor.compact_once() is None  # a was first again
+        assert b.compacted_revision == target
+    finally:
+        await a.close()
+        await b.close()
 
 
 def _set(**spec: int) -> Callable[[Obj], Awaitable[Obj]]:

@@ -109,7 +109,12 @@ class Storage(Protocol):
 
     @property
     def compacted_revision(self) -> int:
-        """The newest revision this storage has seen compacted (0 if none): history at or before it is gone."""
+        """The newest compaction revision this storage knows of (0 if none): history before it is gone."""
+        ...
+
+    async def history_compacted(self, resource_version: int) -> bool:
+        """Whether a watch from `resource_version` would be refused because its history was compacted, as the
+        backing store answers it now (the same on every server sharing it)."""
         ...
 
     async def count(self, prefix: str) -> int: ...

@@ -106,23 +106,32 @@ class CachedStorage:
             current = await self.storage.current_revision()
             if requested > current:
                 raise errors.TooLargeResourceVersion(requested=requested, current=current)
-        elif not self._after_compaction(rv):
-            return await self.storage.watch(prefix, opts)  # etcd answers: 410
+        elif await self._compacted(cacher, requested):
+            return await self.storage.watch(prefix, opts)  # etcd answers: 410, on every server alike
         watcher = cacher.watch(below, opts)
         if watcher is not None:
             return watcher
         return await self.storage.watch(prefix, opts)
 
-    def _after_compaction(self, resource_version: str) -> bool:
-        """A start the wrapped storage has compacted away is refused there (410), never served from memory."""
+    async def _compacted(self, cacher: Cacher, requested: int) -> bool:
+        """Whether etcd has compacted the history after `requested`: a start the wrapped storage refuses (410) is
+        never served from memory, whichever server compacted. Asked of etcd when the start needs history (it
+        is before the cache's revision); if etcd cannot answer, what this server knows of compaction decides."""
+        if requested + 1 < self.storage.compacted_revision:
+            return True
+        if requested >= cacher.revision:
+            return False
         try:
-            return int(resource_version) >= self.storage.compacted_revision
-        except ValueError:
+            return await self.storage.history_compacted(requested)
+        except errors.Unavailable:
             return False
 
     @property
     def compacted_revision(self) -> int:
         return self.storage.compacted_revision
+
+    async def history_compacted(self, resource_version: int) -> bool:
+        return await self.storage.history_compacted(resource_version)
 
     # --- everything else goes to the wrapped storage ---------------------------------------------------
 

@@ -3,14 +3,19 @@
 Each round bumps a shared key inside a transaction that compares its version with the one this
 instance saw last; only the instance whose transaction succeeds compacts, and it compacts to the
 revision recorded one interval earlier, so watchers and paginated lists keep one interval of history.
+The key's value is the revision the winner compacts to: the others learn it from there when their
+transaction fails (as kube-apiserver's compactor does), and `EtcdStorage.history_compacted` asks etcd
+itself, so a server that did not compact answers a compacted watch start as the one that did.
 """
 
 from __future__ import annotations
 
+import contextlib
+
 import structlog
 
 from kubellm.registry.storage import errors
-from kubellm.registry.storage.etcd.client import GatewayClient, b64
+from kubellm.registry.storage.etcd.client import GatewayClient, b64, unb64
 from kubellm.registry.storage.tasks import Periodic
 
 log = structlog.get_logger(__name__)
@@ -24,7 +29,8 @@ class Compactor:
         self.version = 0
         self.revision = 0
         self.compacted = 0
-        """The newest revision this instance compacted to (or learned was compacted)."""
+        """etcd's compaction revision as far as this instance knows (history before it is gone): what it
+        compacted to, or learned another instance compacted to, or etcd refused."""
         self.periodic = Periodic("etcd-compactor", self.compact_once, interval, run_first=True) if interval > 0 \
             else None
 
@@ -39,6 +45,8 @@ class Compactor:
             kvs = resp["responses"][0]["response_range"].get("kvs") or [{}]
             self.version = int(kvs[0].get("version", 0))
             self.revision = current
+            with contextlib.suppress(ValueError):
+                self.compacted = max(self.compacted, int(unb64(kvs[0].get("value", ""))))
             return None
         self.version += 1
         target, self.revision = self.revision, current

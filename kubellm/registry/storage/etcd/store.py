@@ -276,11 +276,32 @@ class EtcdStorage:
 
     async def compact(self, revision: int) -> None:
         await self.client.call("/kv/compaction", {"revision": str(revision), "physical": False}, op="compact")
-        self.compactor.compacted = max(self.compactor.compacted, revision)
+        self.learn_compaction(revision)
 
     @property
     def compacted_revision(self) -> int:
         return self.compactor.compacted
+
+    def learn_compaction(self, revision: int) -> None:
+        """etcd's history before `revision` is known to be gone (from this instance's compaction, another's
+        record under compact_rev_key, or etcd refusing an older revision)."""
+        self.compactor.compacted = max(self.compactor.compacted, revision)
+
+    async def history_compacted(self, resource_version: int) -> bool:
+        """Whether a watch from `resource_version` would be refused as compacted, as etcd answers it: a
+        count-only range at the first revision such a watch needs, so every server on this etcd, whichever
+        compacted, answers the same."""
+        if resource_version + 1 < self.compactor.compacted:
+            return True
+        try:
+            await self.client.call("/kv/range", {"key": self.compactor.key, "revision": str(resource_version + 1),
+                                                 "count_only": True}, op="get")
+        except errors.Expired:
+            self.learn_compaction(resource_version + 2)
+            return True
+        except errors.TooLargeResourceVersion:
+            return False  # nothing after it exists yet, so nothing after it was compacted
+        return False
 
     async def check_health(self) -> None:
         await self.client.call("/kv/range", {"key": b64(self.prefix + "/health"), "count_only": True},

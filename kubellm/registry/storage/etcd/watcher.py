@@ -161,6 +161,7 @@ class EtcdWatcher:
             raise translate(msg["error"] if isinstance(msg["error"], dict) else msg)
         result = msg.get("result") or {}
         if result.get("compact_revision") and result.get("canceled"):
+            self._storage.learn_compaction(int(result["compact_revision"]))
             raise errors.Expired(message=TOO_OLD)
         if result.get("canceled"):
             log.warning("etcd canceled a watch", reason=str(result.get("cancel_reason", ""))[:200])
