@@ -171,11 +171,25 @@ def path_items(served: Served) -> list[PathItem]:
     for sub in served.subresources:
         is_own = (sub.group, sub.version, sub.kind) == (info.group, info.version, kind)
         schema = obj if is_own else f"{group_version_prefix_of(sub)}.{sub.kind}"
+        if sub.name == info.secrets_subresource:
+            schema = WITH_SECRETS  # the kind with its write-only fields: not the kind's schema, which forbids them
         sub_gvk = gvk(sub.group, sub.version, sub.kind)
         items.append(PathItem(f"{root}/{{name}}/{sub.name}", (name, *scope, PRETTY),
                               _item_ops(set(sub.verbs), sub.applies, kind, sub.name, schema, sub_gvk),
                               sub.name.capitalize()))
     return items
+
+
+WITH_SECRETS = ""
+"""The response of a secrets subresource (`ResourceInfo.secrets_subresource`): the object with the fields its
+kind's schema marks write-only, so published as an object of that kind without a stricter schema."""
+
+
+def response_schema(op: Operation) -> JSON:
+    if op.response == WITH_SECRETS:
+        return {"type": "object", "description": "The object with its write-only fields (credentials) included.",
+                "x-kubernetes-group-version-kind": [op.gvk]}
+    return ref(op.response)
 
 
 def group_version_prefix_of(sub: ServedSubresource) -> str:
@@ -254,7 +268,7 @@ def render_v2(served: Served) -> dict[str, JSON]:
             params = [_param_v2(p) for p in op.params]
             if op.body is not None:
                 params.append({"name": "body", "in": "body", "required": op.body_required, "schema": ref(op.body)})
-            responses: JSON = {str(code): {"description": text, "schema": ref(op.response)}
+            responses: JSON = {str(code): {"description": text, "schema": response_schema(op)}
                                for code, text in _statuses(op)}
             responses["401"] = {"description": "Unauthorized"}
             out = _common(info, op, item)
@@ -287,7 +301,7 @@ def render_v3(served: Served) -> dict[str, JSON]:
                     "required": op.body_required,
                 }
             responses: JSON = {
-                str(code): {"description": text, "content": {t: {"schema": ref(op.response)} for t in op.produces}}
+                str(code): {"description": text, "content": {t: {"schema": response_schema(op)} for t in op.produces}}
                 for code, text in _statuses(op)
             }
             responses["401"] = {"description": "Unauthorized"}
