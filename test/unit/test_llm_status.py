@@ -96,3 +96,22 @@ def test_contains_ignores_server_defaults_but_not_changes() -> None:
     assert not contains(want, edited)
     assert not contains({"spec": {"args": ["--a", "--b"]}}, {"spec": {"args": ["--a"]}})
     assert not contains({"spec": {"replicas": 2}}, {"spec": {}})
+
+
+def test_the_controllers_predicates_read_typed_objects_and_dicts_alike() -> None:
+    from kubellm.apis.model.v1alpha1 import LLMService
+    from kubellm.controller.llmservice.controller import UNSETTLED, clusters_of, spec_or_deletion
+
+    data: dict[str, Any] = {"apiVersion": "model.kubellm.io/v1alpha1", "kind": "LLMService",
+            "metadata": {"name": "x", "namespace": "n", "generation": 1}, "spec": {"model": "m"},
+            "status": {"phase": "Serving", "clusters": [{"name": "gpu-a", "replicas": 1}]}}
+    typed = LLMService.model_validate(data)
+    assert clusters_of(typed) == clusters_of(data) == ["gpu-a"]
+    loading = typed.model_copy(deep=True)
+    assert loading.status is not None
+    loading.status.phase = "Loading"
+    assert clusters_of(loading) == ["gpu-a", UNSETTLED]
+    deleting = typed.model_copy(deep=True)
+    deleting.metadata.deletion_timestamp = STAMP
+    assert spec_or_deletion(typed, deleting) and not spec_or_deletion(typed, loading)
+    assert spec_or_deletion(data, {**data, "metadata": {**data["metadata"], "generation": 2}})

@@ -21,7 +21,7 @@ from kubellm.controller.manager.registry import ControllerContext
 from kubellm.controller.members import DEPLOYMENTS, HPAS, PODS, SERVICES, Members
 from kubellm.controller.runtime.controller import Controller
 from kubellm.controller.runtime.handlers import generation_changed
-from kubellm.controller.runtime.objects import key_of, unwrap
+from kubellm.controller.runtime.objects import field_of, key_of, meta_field, unwrap
 
 NAME = "llmservice"
 CLUSTER_INDEX = "cluster"
@@ -31,10 +31,9 @@ MANAGED = f"{resources.MANAGED_BY_LABEL}={resources.MANAGED_BY}"
 
 
 def clusters_of(obj: Any) -> list[str]:
-    data = as_json(unwrap(obj))
-    st = data.get("status") or {}
-    names = [str(c.get("name")) for c in st.get("clusters") or [] if c.get("name")]
-    return [*names, UNSETTLED] if st.get("phase") != "Serving" else names
+    st = field_of(unwrap(obj), "status", "status")
+    names = [str(n) for c in field_of(st, "clusters", "clusters") or [] if (n := field_of(c, "name", "name"))]
+    return names if field_of(st, "phase", "phase") == "Serving" else [*names, UNSETTLED]
 
 
 def cluster_changed(old: Any, new: Any) -> bool:
@@ -51,9 +50,8 @@ def cluster_changed(old: Any, new: Any) -> bool:
 
 
 def spec_or_deletion(old: Any, new: Any) -> bool:
-    a, b = as_json(old), as_json(new)
-    return generation_changed(old, new) or (a.get("metadata", {}).get("deletionTimestamp")
-                                            != b.get("metadata", {}).get("deletionTimestamp"))
+    return generation_changed(old, new) or (meta_field(old, "deletion_timestamp", "deletionTimestamp")
+                                            != meta_field(new, "deletion_timestamp", "deletionTimestamp"))
 
 
 def owner_key(obj: dict[str, Any]) -> str | None:

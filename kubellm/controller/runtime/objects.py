@@ -20,6 +20,12 @@ def _get(obj: Any, field: str, alias: str) -> Any:
     return None
 
 
+def field_of(obj: Any, field: str, alias: str) -> Any:
+    """A field of a typed object (`field`) or of its JSON form (`alias`); None when absent. Reads one field
+    without dumping the object (predicates and index functions run on every event)."""
+    return _get(obj, field, alias)
+
+
 def metadata(obj: Any) -> Any:
     return _get(obj, "metadata", "metadata")
 
