@@ -809,6 +809,11 @@ def print_trace(path: Path, hosts: dict[str, str], wall: float) -> None:
         print(f"| {name} | {n:,} | {1000 * total / n:.2f} | {total:.1f} |")
 
 
+def _short(file: str) -> str:
+    """A profiled file's path relative to the checkout or to site-packages."""
+    return file.split("site-packages/")[-1].removeprefix(f"{ROOT}/")
+
+
 def print_profile(path: Path, top: int = 30) -> None:
     stats = pstats.Stats(str(path))
     print(f"\nmanager profile (cProfile on CPU time, {path}); top {top} by own time:\n")
@@ -817,13 +822,12 @@ def print_profile(path: Path, top: int = 30) -> None:
     rows = sorted(entries.items(), key=lambda kv: -kv[1][2])[:top]
     print("| function | calls | own s | own % | cumulative s |\n|---|---:|---:|---:|---:|")
     for (file, line, func), (_cc, nc, tt, ct, _callers) in rows:
-        short = file.split("site-packages/")[-1].split("/work/main/")[-1]
-        print(f"| {short}:{line} {func} | {nc:,} | {tt:.2f} | {100 * tt / total:.1f} | {ct:.2f} |")
+        print(f"| {_short(file)}:{line} {func} | {nc:,} | {tt:.2f} | {100 * tt / total:.1f} | {ct:.2f} |")
     print(f"\ntop {top} by cumulative time, kubellm only:\n")
     rows = sorted(((k, v) for k, v in entries.items() if "kubellm/" in k[0]), key=lambda kv: -kv[1][3])[:top]
     print("| function | calls | own s | cumulative s |\n|---|---:|---:|---:|")
     for (file, line, func), (_cc, nc, tt, ct, _callers) in rows:
-        print(f"| {file.split('/work/main/')[-1]}:{line} {func} | {nc:,} | {tt:.2f} | {ct:.2f} |")
+        print(f"| {_short(file)}:{line} {func} | {nc:,} | {tt:.2f} | {ct:.2f} |")
 
 
 def main() -> int:
