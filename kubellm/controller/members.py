@@ -15,13 +15,13 @@ reached keeps its informers retrying with backoff; `synced` tells whether its ca
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
-from kubellm.client import DeletedFinalStateUnknown, EventHandlerFuncs, ResourceRef, SharedIndexInformer
+from kubellm.client import DeletedFinalStateUnknown, EventHandlerFuncs, ResourceRef, SharedIndexInformer, errors
 from kubellm.client.dynamic import AsyncDynamicClient, AsyncDynamicResource
 from kubellm.client.informers import AsyncDynamicInformerFactory
 from kubellm.client.resource import ResourceOps
@@ -132,6 +132,23 @@ class Members:
             self._members[name] = member
             log.info("member connected", cluster=name, generation=member.generation)
             return member
+
+    async def usable(self, name: str, cluster: Mapping[str, Any] | None, *,
+                     synced: bool = True) -> tuple[Member | None, str]:
+        """The member of the Cluster `cluster` (as the lister has it) ready to act on, or None and why not (for a
+        status message): the Cluster is gone, its credentials do not connect, or (with `synced`) its caches are
+        not filled yet."""
+        if cluster is None:
+            return None, f"Cluster {name} no longer exists"
+        try:
+            member = await self.connect(name, int((cluster.get("metadata") or {}).get("generation") or 0))
+        except (errors.ClientError, connection.CredentialsError) as exc:
+            return None, f"cannot connect to {name}: {exc}"
+        if synced and not member.synced:
+            unsynced = [f"{informer.name}: {informer.stats.last_error}" if informer.stats.last_error
+                        else informer.name for informer in member.watched.values() if not informer.has_synced()]
+            return None, f"reading the state of {name}" + (f" ({'; '.join(unsynced)})" if unsynced else "")
+        return member, ""
 
     def _handler(self, cluster: str) -> EventHandlerFuncs[dict[str, Any]]:
         def changed(obj: dict[str, Any] | DeletedFinalStateUnknown[dict[str, Any]]) -> None:

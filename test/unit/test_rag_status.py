@@ -11,7 +11,7 @@ from typing import Any, cast
 
 from kubellm.apis.model.v1alpha1.types import RAG_PHASES
 from kubellm.client import errors
-from kubellm.controller.members import DEPLOYMENTS, PODS, SERVICES
+from kubellm.controller.members import DEPLOYMENTS, PODS, SERVICES, Members
 from kubellm.controller.ragservice import controller, status
 from kubellm.controller.ragservice.reconciler import (
     CLUSTERS_ANNOTATION,
@@ -397,6 +397,8 @@ class FakeMember:
 
 
 class FakeMembers:
+    usable = Members.usable  # the real decision of whether a member can be acted on, over fake connections
+
     def __init__(self, members: dict[str, FakeMember]) -> None:
         self.members = members
 

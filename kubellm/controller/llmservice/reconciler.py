@@ -29,7 +29,6 @@ from kubellm.client import errors
 from kubellm.client.informers import ClusterScopedLister, NamespacedLister
 from kubellm.client.resource import ResourceOps
 from kubellm.controller import ownership
-from kubellm.controller.cluster.connection import CredentialsError
 from kubellm.controller.conditions import set_condition
 from kubellm.controller.llmservice import resources, status
 from kubellm.controller.llmservice.placement import Decision, as_json, current_placement, place, placement_fingerprint
@@ -113,17 +112,6 @@ class LLMServiceReconciler:
 
     # --- members --------------------------------------------------------------------------------------------
 
-    async def _member(self, name: str, cluster: Obj | None) -> tuple[Member | None, str]:
-        if cluster is None:
-            return None, f"Cluster {name} no longer exists"
-        try:
-            member = await self.members.connect(name, int(cluster["metadata"].get("generation") or 0))
-        except (errors.ClientError, CredentialsError) as exc:
-            return None, f"cannot connect to {name}: {exc}"
-        if not member.synced:
-            return None, f"reading the state of {name}"
-        return member, ""
-
     async def _sync(self, llm: Obj, decision: Decision, clusters: Mapping[str, Obj]) -> list[status.ClusterView]:
         bounds: dict[str, tuple[int, int]] = {}
         if resources.autoscaled(llm):
@@ -135,7 +123,7 @@ class LLMServiceReconciler:
         views = []
         ns, name = llm["metadata"]["namespace"], llm["metadata"]["name"]
         for cluster, replicas in decision.replicas.items():
-            member, note = await self._member(cluster, clusters.get(cluster))
+            member, note = await self.members.usable(cluster, clusters.get(cluster))
             if member is None:
                 views.append(status.ClusterView(cluster, replicas, False, None, [], note))
                 continue
@@ -199,7 +187,7 @@ class LLMServiceReconciler:
         """Delete the LLMService's objects on `cluster`: whether they are gone, and if not why."""
         if obj is None:
             return True, ""  # the Cluster is gone: nothing can be reached any more
-        member, note = await self._member(cluster, obj)
+        member, note = await self.members.usable(cluster, obj)
         if member is None:
             return False, f"waiting to remove the objects on {cluster}: {note}"
         try:

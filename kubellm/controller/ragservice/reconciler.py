@@ -35,7 +35,6 @@ from kubellm.client import errors
 from kubellm.client.informers import ClusterScopedLister, NamespacedLister
 from kubellm.client.resource import ResourceOps
 from kubellm.controller import ownership
-from kubellm.controller.cluster.connection import CredentialsError
 from kubellm.controller.llmservice.placement import as_json
 from kubellm.controller.llmservice.reconciler import contains
 from kubellm.controller.llmservice.resources import (
@@ -158,21 +157,8 @@ class RAGServiceReconciler:
 
     # --- members --------------------------------------------------------------------------------------------
 
-    async def _member(self, name: str, cluster: Obj | None, *, synced: bool = True) -> tuple[Member | None, str]:
-        if cluster is None:
-            return None, f"Cluster {name} no longer exists"
-        try:
-            member = await self.members.connect(name, int(cluster["metadata"].get("generation") or 0))
-        except (errors.ClientError, CredentialsError) as exc:
-            return None, f"cannot connect to {name}: {exc}"
-        if synced and not member.synced:
-            unsynced = [f"{informer.name}: {informer.stats.last_error}" if informer.stats.last_error
-                        else informer.name for informer in member.watched.values() if not informer.has_synced()]
-            return None, f"reading the state of {name}" + (f" ({'; '.join(unsynced)})" if unsynced else "")
-        return member, ""
-
     async def _sync(self, rag: Obj, cluster: str, obj: Obj | None) -> status.MemberView:
-        member, note = await self._member(cluster, obj)
+        member, note = await self.members.usable(cluster, obj)
         if member is None:
             return status.MemberView(cluster, False, note=note)
         ns = namespace_of(rag)
@@ -232,7 +218,7 @@ class RAGServiceReconciler:
         """Delete the RAGService's objects on `cluster`: whether that is done, and if not why."""
         if obj is None:
             return True, ""  # the Cluster is gone: nothing can reach its objects any more
-        member, note = await self._member(cluster, obj, synced=False)
+        member, note = await self.members.usable(cluster, obj, synced=False)
         if member is None:
             return False, f"waiting to remove the objects on {cluster}: {note}"
         try:
