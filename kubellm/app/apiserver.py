@@ -22,8 +22,8 @@ from aiohttp import web
 from cryptography import x509
 
 from kubellm import __version__
-from kubellm.app import encryption, oidc
 from kubellm.app import logging as applog
+from kubellm.app import oidc, preflight
 from kubellm.app.bootstrap import ensure_admin_user, ensure_default_policy
 from kubellm.app.delegation import (
     DelegatedAuthentication,
@@ -132,6 +132,8 @@ class Server:
 
     async def start(self) -> None:
         cfg = self.config
+        preflight.check_files(cfg)
+        values = preflight.load_encryption(cfg)
         endpoints = cfg.etcd_servers
         ca_file, cert_file, key_file = cfg.etcd_cafile, cfg.etcd_certfile, cfg.etcd_keyfile
         if not endpoints:
@@ -145,10 +147,10 @@ class Server:
             endpoints=endpoints, prefix=cfg.etcd_prefix, ca_file=ca_file, cert_file=cert_file,
             key_file=key_file, compaction_interval=cfg.etcd_compaction_interval, request_timeout=t.request,
             list_timeout=t.list, dial_timeout=t.dial, healthcheck_timeout=t.healthcheck,
-            watch_progress_interval=t.watch_progress_interval),
-            encryption.load(cfg.encryption_provider_config, cfg.state_dir))
+            watch_progress_interval=t.watch_progress_interval), values)
         self.etcd_storage = etcd
         await etcd.wait_until_healthy()
+        await preflight.check_decryption(etcd, values, cfg)
         etcd.start_compactor()
         served = tuple(info for info in ALL_RESOURCES if cfg.serve_host_kinds or not info.host_kind)
         roots = [resource_root(info) for info in served]
@@ -299,12 +301,17 @@ def main(argv: list[str] | None = None) -> int:
     applog.configure(config.log_format)
     config.state_dir.mkdir(parents=True, exist_ok=True)
     tune_gc()
-    if config.event_loop == "uvloop":
-        import uvloop
+    try:
+        if config.event_loop == "uvloop":
+            import uvloop
 
-        uvloop.run(run(config))
-    else:
-        asyncio.run(run(config))
+            uvloop.run(run(config))
+        else:
+            asyncio.run(run(config))
+    except preflight.StartupError as exc:
+        log.error("kubellm-apiserver cannot start", error=str(exc))
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
