@@ -39,6 +39,7 @@ from kubellm.app.login import AUDIENCE, ISSUER, LoginService, load_keyring, refr
 from kubellm.app.namespaces import ensure_default_namespaces, expire_events, finalize_namespaces
 from kubellm.app.options import Config, Options
 from kubellm.app.rbac_source import CacheRuleSource
+from kubellm.app.revocations import SharedRevocations
 from kubellm.registry.options import RegistryOptions
 from kubellm.registry.registry import ALL_RESOURCES, build_stores
 from kubellm.registry.rest import Resource
@@ -127,6 +128,7 @@ class Server:
     kubeconfig: Path | None = None
     audit: AuditLog | None = None
     login: LoginService | None = None
+    revocations: SharedRevocations | None = None
     jobs: list[Periodic] = field(default_factory=list)
     """Periodic background jobs (key refresh, lockout sweep, ...): started with the listener, in /readyz."""
 
@@ -172,10 +174,16 @@ class Server:
                                   cached_user=self.storage.cachers[resource_root(by_kind["User"].info)].get,
                                   throttle=SourceThrottle(cfg.login_source_max_failures))
         login, storage = self.login, self.storage
+        # Revocations (/logout) are kept in etcd and watched into memory by every instance.
+        self.revocations = login.shared = SharedRevocations(storage, login.revocations)
+        self.revocations.start()
+        await asyncio.wait_for(self.revocations.synced.wait(), 30)
+        revocations = self.revocations
         sweep_every = max(1.0, min(30.0, cfg.login_lockout_seconds / 2))
         self.jobs += [
             Periodic("token-keys", lambda: refresh_keyring(storage, login.issuer, time.time(), 86400), 60),
             Periodic("login-lockouts", login.sweep_expired_lockouts, sweep_every),
+            Periodic("token-revocations-prune", revocations.prune, 300),
         ]
         await self._serve(endpoints)
 
@@ -215,7 +223,9 @@ class Server:
         self.audit = audit_log(cfg)
         compactor = getattr(self.storage.storage, "compactor", None)
         periodic = [*self.jobs, *([compactor.periodic] if compactor is not None and compactor.periodic else [])]
+        assert self.revocations is not None
         self.health = Health([HealthCheck("etcd", self.storage.check_health),
+                              HealthCheck("token-revocations", self.revocations.check),
                               *(HealthCheck(job.name, job.check) for job in periodic)])
         for job in self.jobs:
             job.start()
@@ -257,6 +267,8 @@ class Server:
             await job.stop()
         if self.login is not None:
             await self.login.close()
+        if self.revocations is not None:
+            await self.revocations.stop()
         if self.runner is not None:
             await self.runner.cleanup()
         if self.audit is not None:

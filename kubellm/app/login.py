@@ -35,6 +35,7 @@ from prometheus_client import Counter
 from kubellm.apis import errors
 from kubellm.apis.timestamps import parse_rfc3339, rfc3339
 from kubellm.app.lockout import FailureTracker, SourceThrottle
+from kubellm.app.revocations import SharedRevocations
 from kubellm.registry.storage import errors as serr
 from kubellm.registry.storage.interface import Storage
 from kubellm.registry.store import ListParams, Store
@@ -118,6 +119,8 @@ class LoginService:
     """The user as the watch cache holds it (no etcd round trip on every token check)."""
     throttle: SourceThrottle = field(default_factory=SourceThrottle)
     revocations: InMemoryRevocations = field(default_factory=InMemoryRevocations)
+    shared: SharedRevocations | None = None
+    """Revocations kept in etcd for every instance (feeding `revocations`); None: this process only."""
     tracker: FailureTracker = field(init=False)
     _pending: set[asyncio.Task[None]] = field(default_factory=set, init=False)
 
@@ -127,13 +130,22 @@ class LoginService:
 
     # --- tokens ------------------------------------------------------------------------------------
 
-    def logout(self, token: str) -> None:
-        """Revoke a token (its jti) until it would have expired anyway."""
+    async def logout(self, token: str) -> None:
+        """Revoke a token (its jti) until it would have expired anyway: here at once, and on every instance
+        through etcd when the revocations are shared (answered once etcd has it)."""
         try:
             claims = self.issuer.verify(token)
         except InvalidToken as exc:
             raise errors.unauthorized(f"invalid token: {exc.reason}") from None
-        self.revocations.revoke(claims.jti, self.issuer.accepted_until(claims))
+        until = self.issuer.accepted_until(claims)
+        if self.shared is None:
+            self.revocations.revoke(claims.jti, until)
+            return
+        try:
+            await self.shared.revoke(claims.jti, until)
+        except serr.StorageError as exc:
+            log.warning("could not store a token revocation", error=type(exc).__name__)
+            raise errors.service_unavailable("the revocation could not be stored; try again") from None
 
     def verify_token(self, token: str) -> UserInfo | None:
         try:

@@ -26,7 +26,7 @@ SECRET_FIELDS = (("password",), ("status", "token"))
 class Login(Protocol):
     async def login(self, username: str, password: str, source_ip: str, agent: str) -> dict[str, Any]: ...
 
-    def logout(self, token: str) -> None: ...
+    async def logout(self, token: str) -> None: ...
 
 
 async def read_bounded(request: web.Request, limit: int) -> bytes:
@@ -78,7 +78,7 @@ class LoginEndpoints:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise errors.unauthorized()
-        self.service.logout(token.strip())
+        await self.service.logout(token.strip())
         return respond(request, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                                  "code": 200})
 
