@@ -143,6 +143,7 @@ class Server:
             tls = ensure_etcd_pki(cfg.state_dir / "etcd-pki")
             self.etcd = EmbeddedEtcd(cfg.state_dir / "etcd", tls=tls)
             endpoints = (await self.etcd.start(),)
+            self.etcd.supervise(max_failed_restarts=cfg.embedded_etcd_max_failed_restarts)
             ca_file, cert_file, key_file = str(tls.ca_file), str(tls.client_cert), str(tls.client_key)
         t = cfg.etcd_timeouts
         etcd = EtcdStorage(EtcdConfig(
@@ -224,9 +225,12 @@ class Server:
         compactor = getattr(self.storage.storage, "compactor", None)
         periodic = [*self.jobs, *([compactor.periodic] if compactor is not None and compactor.periodic else [])]
         assert self.revocations is not None
-        self.health = Health([HealthCheck("etcd", self.storage.check_health),
+        embedded = [HealthCheck("embedded-etcd", self.etcd.check_running)] if self.etcd is not None else []
+        self.health = Health([HealthCheck("etcd", self.storage.check_health), *embedded,
                               HealthCheck("token-revocations", self.revocations.check),
-                              *(HealthCheck(job.name, job.check) for job in periodic)])
+                              *(HealthCheck(job.name, job.check) for job in periodic)],
+                             [HealthCheck("embedded-etcd", self.etcd.check_recoverable)] if self.etcd is not None
+                             else [])
         for job in self.jobs:
             job.start()
         api = APIServerApp([Resource.of(store) for store in self.stores.values()], self.health, version_info(),

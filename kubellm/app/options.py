@@ -39,6 +39,7 @@ class Options:
     etcd_dial_timeout: float = 2.0
     etcd_healthcheck_timeout: float = 2.0
     etcd_watch_progress_interval: float = 5.0
+    embedded_etcd_max_failed_restarts: int = 5
     default_image: str = DEFAULT_VLLM_IMAGE
     default_hf_endpoint: str = DEFAULT_HF_ENDPOINT
     log_format: str = "json"
@@ -102,6 +103,9 @@ class Options:
         p.add_argument("--etcd-watch-progress-interval", type=duration, default=5.0,
                        help="an etcd watch silent this long asks etcd for progress; unanswered within "
                             "--etcd-request-timeout, the watch is re-established from its last revision")
+        p.add_argument("--embedded-etcd-max-failed-restarts", type=int, default=5,
+                       help="without --etcd-servers: the embedded etcd is restarted whenever it exits (backoff 0.5 s "
+                            "to 30 s); after this many failed restarts in a row /livez fails")
         p.add_argument("--default-image", default=DEFAULT_VLLM_IMAGE, help="vLLM image for LLMServices")
         p.add_argument("--default-hf-endpoint", default=DEFAULT_HF_ENDPOINT)
         p.add_argument("--log-format", choices=["json", "console"], default="json")
@@ -160,6 +164,7 @@ class Options:
             etcd_dial_timeout=a.etcd_dial_timeout,
             etcd_healthcheck_timeout=a.etcd_healthcheck_timeout,
             etcd_watch_progress_interval=a.etcd_watch_progress_interval,
+            embedded_etcd_max_failed_restarts=a.embedded_etcd_max_failed_restarts,
             default_image=a.default_image,
             default_hf_endpoint=a.default_hf_endpoint,
             log_format=a.log_format,
@@ -217,6 +222,8 @@ class Options:
             ("etcd-request-timeout", self.etcd_request_timeout), ("etcd-list-timeout", self.etcd_list_timeout),
             ("etcd-dial-timeout", self.etcd_dial_timeout), ("etcd-healthcheck-timeout", self.etcd_healthcheck_timeout),
             ("etcd-watch-progress-interval", self.etcd_watch_progress_interval)) if not value > 0]
+        if self.embedded_etcd_max_failed_restarts < 1:
+            problems.append("--embedded-etcd-max-failed-restarts must be at least 1")
         if bool(self.etcd_certfile) != bool(self.etcd_keyfile):
             problems.append("--etcd-certfile and --etcd-keyfile must be given together")
         if bool(self.tls_cert_file) != bool(self.tls_private_key_file):
@@ -272,6 +279,7 @@ class Options:
             etcd_certfile=self.etcd_certfile or None,
             etcd_keyfile=self.etcd_keyfile or None,
             etcd_compaction_interval=self.etcd_compaction_interval,
+            embedded_etcd_max_failed_restarts=self.embedded_etcd_max_failed_restarts,
             etcd_timeouts=EtcdTimeouts(self.etcd_request_timeout, self.etcd_list_timeout, self.etcd_dial_timeout,
                                        self.etcd_healthcheck_timeout, self.etcd_watch_progress_interval),
             default_image=self.default_image,
@@ -388,3 +396,4 @@ class Config:
     token_ttl_seconds: int
     serving: ServingLimits = field(default_factory=ServingLimits)
     etcd_timeouts: EtcdTimeouts = field(default_factory=EtcdTimeouts)
+    embedded_etcd_max_failed_restarts: int = 5

@@ -22,9 +22,11 @@ async def _ping() -> None:
 
 
 class Health:
-    def __init__(self, readiness: list[HealthCheck]) -> None:
+    def __init__(self, readiness: list[HealthCheck], liveness: list[HealthCheck] | None = None) -> None:
+        """`liveness`: checks that fail only when the process cannot recover by itself (restart it)."""
         ping = HealthCheck("ping", _ping)
-        self.checks = {"healthz": [ping, *readiness], "livez": [ping], "readyz": [ping, *readiness]}
+        self.checks = {"healthz": [ping, *readiness], "livez": [ping, *(liveness or [])],
+                       "readyz": [ping, *readiness]}
         self.shutting_down = False
 
     async def _run(self, check: HealthCheck) -> str | None:

@@ -6,6 +6,13 @@ hack/install-deps.sh). Data lives under the given directory; `stop()` ends the p
 With `tls` (what the server always uses), etcd serves HTTPS on loopback and requires a client
 certificate signed by the given CA on its client and peer ports, so another local user can neither
 read nor write KubeLLM's data; the certificates are made by the caller (kubellm.app.etcd_pki).
+
+`supervise()` (what the server does) restarts the child whenever it exits, on the same ports and data, after
+an exponential backoff (0.5 s doubling to 30 s; reset once a restart is healthy). `check_running` fails while
+the child is down (the server's `/readyz`); `check_recoverable` fails once the binary is gone or
+`max_failed_restarts` restarts in a row have failed (the server's `/livez`, so that a supervisor such as the
+kubelet restarts the whole process); the supervisor keeps trying meanwhile and both pass again after a
+healthy restart. `stop()` ends the supervisor before the child.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import asyncio
 import contextlib
 import ctypes
 import os
+import random
 import shutil
 import signal
 import socket
@@ -30,6 +38,10 @@ log = structlog.get_logger(__name__)
 
 class EtcdNotFound(RuntimeError):
     pass
+
+
+class EmbeddedEtcdDown(RuntimeError):
+    """The embedded etcd is not running (restarting), or cannot be restarted."""
 
 
 def _die_with_parent() -> None:
@@ -77,6 +89,14 @@ class EmbeddedEtcd:
         self.tls = tls
         self.process: asyncio.subprocess.Process | None = None
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
+        self.restarts = 0
+        """Healthy restarts by the supervisor."""
+        self.failed_restarts = 0
+        """Restarts in a row that failed (0 once one is healthy)."""
+        self.healthy = False
+        self.max_failed_restarts = 5
+        self.backoff = (0.5, 30.0)
+        self._supervisor: asyncio.Task[None] | None = None
 
     @property
     def scheme(self) -> str:
@@ -123,31 +143,109 @@ class EmbeddedEtcd:
         ]
 
     async def start(self, timeout: float = 30.0) -> str:
+        """Start the child and wait until it is healthy (RuntimeError if it exits, TimeoutError past `timeout`)."""
+        try:
+            await self._spawn()
+            await self._wait_healthy(timeout)
+        except BaseException:
+            await self._terminate()
+            raise
+        return self.endpoint
+
+    async def _spawn(self) -> None:
+        self.healthy = False
         self.data_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.data_dir, 0o700)
-        with open(self.log_path, "ab") as log_file:  # noqa: ASYNC230 - once, at start-up
+        with open(self.log_path, "ab") as log_file:  # noqa: ASYNC230 - once per (re)start
             self.process = await asyncio.create_subprocess_exec(
                 *self.args(), stdout=log_file, stderr=log_file, stdin=asyncio.subprocess.DEVNULL,
                 start_new_session=True, preexec_fn=_die_with_parent if sys.platform == "linux" else None)
         log.info("etcd starting", pid=self.process.pid, endpoint=self.endpoint, data_dir=str(self.data_dir))
+
+    async def _wait_healthy(self, timeout: float) -> None:
+        process = self.process
+        assert process is not None
         deadline = asyncio.get_running_loop().time() + timeout
         connector = aiohttp.TCPConnector(ssl=self.ssl_context() or False)
         async with aiohttp.ClientSession(connector=connector) as session:
             while True:
-                if self.process.returncode is not None:
-                    raise RuntimeError(f"etcd exited with {self.process.returncode}; see {self.log_path}")
+                if process.returncode is not None:
+                    raise RuntimeError(f"etcd exited with {process.returncode}; see {self.log_path}")
                 with contextlib.suppress(aiohttp.ClientError, OSError, asyncio.TimeoutError):
                     async with session.get(f"{self.endpoint}/health", timeout=aiohttp.ClientTimeout(total=2)) as r:
                         if r.status == 200 and (await r.json(content_type=None)).get("health") == "true":
                             log.info("etcd ready", endpoint=self.endpoint)
-                            return self.endpoint
+                            self.healthy = True
+                            return
                 if asyncio.get_running_loop().time() > deadline:
-                    await self.stop()
                     raise TimeoutError(f"etcd did not become healthy in {timeout}s; see {self.log_path}")
                 await asyncio.sleep(0.1)
 
-    async def stop(self, timeout: float = 10.0) -> None:
+    # --- supervision -----------------------------------------------------------------------------------
+
+    def supervise(self, *, max_failed_restarts: int = 5, backoff: tuple[float, float] = (0.5, 30.0)) -> None:
+        """Restart the (started) child whenever it exits, until `stop()`."""
+        self.max_failed_restarts, self.backoff = max_failed_restarts, backoff
+        if self._supervisor is None:
+            self._supervisor = asyncio.get_running_loop().create_task(self._supervise(), name="embedded-etcd")
+
+    def binary_present(self) -> bool:
+        return os.access(self.binary, os.X_OK)
+
+    async def _supervise(self) -> None:
+        while True:
+            process = self.process
+            if process is not None:
+                code = await process.wait()
+                self.healthy = False
+                log.error("embedded etcd exited; restarting it", pid=process.pid, code=code, log=str(self.log_path))
+            delay = self.backoff[0]
+            while True:
+                await asyncio.sleep(delay * random.uniform(0.9, 1.1))
+                delay = min(delay * 2, self.backoff[1])
+                try:
+                    if not self.binary_present():
+                        raise EtcdNotFound(f"the etcd binary {self.binary} is gone")
+                    await self._spawn()
+                    await self._wait_healthy(30.0)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    await self._terminate()
+                    self.failed_restarts += 1
+                    log.error("embedded etcd restart failed", error=str(exc)[:300],
+                              failed_restarts=self.failed_restarts, retry_in=round(delay, 1),
+                              recoverable=self._unrecoverable() is None)
+                    continue
+                self.failed_restarts = 0
+                self.restarts += 1
+                log.info("embedded etcd restarted", restarts=self.restarts)
+                break
+
+    def _unrecoverable(self) -> str | None:
+        if not self.binary_present():
+            return f"the etcd binary {self.binary} is gone"
+        if self.failed_restarts >= self.max_failed_restarts:
+            return f"{self.failed_restarts} restarts of etcd failed in a row; see {self.log_path}"
+        return None
+
+    async def check_running(self) -> None:
+        """For /readyz: raise while the child is not running and healthy."""
+        process = self.process
+        if process is None or process.returncode is not None or not self.healthy:
+            raise EmbeddedEtcdDown(f"embedded etcd is down (failed restarts in a row: {self.failed_restarts})")
+
+    async def check_recoverable(self) -> None:
+        """For /livez: raise when the supervisor cannot bring the child back by itself (or is not running)."""
+        if self._supervisor is not None and self._supervisor.done():
+            raise EmbeddedEtcdDown("the embedded etcd supervisor has stopped")
+        reason = self._unrecoverable()
+        if reason is not None:
+            raise EmbeddedEtcdDown(reason)
+
+    async def _terminate(self, timeout: float = 10.0) -> None:
         proc, self.process = self.process, None
+        self.healthy = False
         if proc is None or proc.returncode is not None:
             return
         with contextlib.suppress(ProcessLookupError):
@@ -159,3 +257,12 @@ class EmbeddedEtcd:
                 proc.kill()
             await proc.wait()
         log.info("etcd stopped")
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop supervising, then end the child (SIGTERM, SIGKILL after `timeout`)."""
+        supervisor, self._supervisor = self._supervisor, None
+        if supervisor is not None:
+            supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await supervisor
+        await self._terminate(timeout)
