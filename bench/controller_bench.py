@@ -7,7 +7,7 @@ Starts, all as child processes on loopback (kubellm.devcluster):
     (kubellm-nodesim) playing the kubelet and the GPUs (pods Ready --ready-delay seconds after they run), with
     enough GPU nodes of --gpus-per-node GPUs for its share of the replicas plus --headroom;
   - a kubellm-apiserver (its embedded etcd), the members registered as Clusters;
-  - kubellm-controller-manager with its defaults (4 llmservice workers, --kube-api-qps 20; --manager-arg adds flags).
+  - kubellm-controller-manager with its defaults (--manager-arg adds flags).
 
 Then, in order:
   1. the API's update-rate baseline, before the manager runs, from one client (this process): --llms LLMServices
@@ -19,12 +19,11 @@ Then, in order:
      process) records when each first shows `status.phase == Serving`; the run ends when all do (or --timeout
      seconds after the first create). By default each LLMService names one member in
      `spec.placement.clusterAffinity.clusterNames`, round-robin (`--placement spread`); `--placement default`
-     leaves the choice to the controller (see bench/RESULTS.md: one-replica services pile onto the first Cluster
-     by name).
-   XX, queue and reconcile-time metrics, its CPU (utime+stime from /proc) and RSS (sampled
-     each second, and VmHWM), the CPU of every other process by component and of the whole machine (/proc/stat:
-     other work on the machine shows as "everything else"), KubeLLM's and the members' kube-apiservers' requests
-     by verb and resource (`apiserver_request_total`), and the Clusters' Ready transitions;
+     leaves the choice to the controller. Measured meanwhile: the manager's reconciles, queue and reconcile
+     times (its /metrics), its CPU (utime+stime from /proc) and RSS (sampled each second, and VmHWM), the CPU
+     of every other process by component and of the whole machine (/proc/stat: other work on the machine shows
+     as "everything else"), KubeLLM's and the members' kube-apiservers' requests by verb and resource
+     (`apiserver_request_total`), and the Clusters' Ready transitions;
   4. --steady-seconds with everything Serving: the manager's reconcile rate and CPU when nothing changes.
 
     .venv/bin/python bench/controller_bench.py --llms 1000 --members 4
@@ -535,8 +534,8 @@ if out_path:
                     e = funcs[label]; e[0] += 1; e[1] += time.perf_counter() - began
         setattr(owner, name, w)
 
-    for n in ("reconcile", "_apply_metadata", "_record", "_sync", "_member", "_apply", "_report", "_write_status",
-              "_remove"):
+    for n in ("reconcile", "_apply_metadata", "_record", "_sync", "_sync_one", "_held", "_apply", "_report",
+              "_write_status", "_remove"):
         timed(R.LLMServiceReconciler, n, "reconciler." + n)
     try:
         from kubellm.controller import ownership as O
@@ -547,7 +546,13 @@ if out_path:
         timed(R, n, n)
     timed(RS, "llm_objects", "resources.llm_objects")
     timed(ST, "overall", "status.overall")
-    timed(M.Member, "cached_list", "Member.cached_list")
+    timed(M.Member, "instance_objects", "Member.instance_objects")
+    try:
+        from kubellm.controller import applier as A
+        timed(A, "apply_owned", "applier.apply_owned")
+        timed(A, "ensure_namespace", "applier.ensure_namespace")
+    except ImportError:
+        pass
     timed(M.Members, "connect", "Members.connect")
     for n in ("clusters_of", "cluster_changed", "spec_or_deletion", "owner_key"):
         timed(C, n, "controller." + n)

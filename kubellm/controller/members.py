@@ -35,6 +35,16 @@ PODS = ResourceRef("", "v1", "pods", "Pod", True)
 HPAS = ResourceRef("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", True)
 PVCS = ResourceRef("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", True)
 NAMESPACES = ResourceRef("", "v1", "namespaces", "Namespace", False)
+INSTANCE_INDEX = "instance"
+"""Index of every member informer: `<namespace>/<app.kubernetes.io/name>/<app.kubernetes.io/instance>` (the
+recommended labels the controllers put on what they make), so an LLMService's pods are a lookup, not a scan."""
+
+
+def instance_of(obj: Any) -> list[str]:
+    meta = obj.get("metadata") or {} if isinstance(obj, dict) else {}
+    labels = meta.get("labels") or {}
+    app, instance = labels.get("app.kubernetes.io/name"), labels.get("app.kubernetes.io/instance")
+    return [f"{meta.get('namespace') or ''}/{app}/{instance}"] if app and instance else []
 
 OnChange = Callable[[str, dict[str, Any]], None]
 
@@ -46,6 +56,8 @@ class Member:
     client: AsyncDynamicClient
     informers: AsyncDynamicInformerFactory
     watched: dict[ResourceRef, SharedIndexInformer[dict[str, Any]]] = field(default_factory=dict)
+    namespaces: set[str] = field(default_factory=set)
+    """Namespaces applied on the member through this connection (each once, not once per object in it)."""
 
     def resource(self, ref: ResourceRef, namespace: str = "") -> AsyncDynamicResource:
         return self.client.resource_for(ref, namespace)
@@ -58,12 +70,13 @@ class Member:
         obj = informer.indexer.get_by_key(f"{namespace}/{name}" if ref.namespaced else name)
         return obj if isinstance(obj, dict) else None
 
-    def cached_list(self, ref: ResourceRef, namespace: str) -> list[dict[str, Any]]:
+    def instance_objects(self, ref: ResourceRef, namespace: str, app: str, instance: str) -> list[dict[str, Any]]:
+        """The cached objects of kind `ref` labelled as `app`'s `instance` in `namespace`."""
         informer = self.watched.get(ref)
         if informer is None:
             return []
-        return [o for o in informer.indexer.list() if isinstance(o, dict)
-                and (o.get("metadata") or {}).get("namespace") == namespace]
+        return [o for o in informer.indexer.by_index(INSTANCE_INDEX, f"{namespace}/{app}/{instance}")
+                if isinstance(o, dict)]
 
     @property
     def synced(self) -> bool:
@@ -121,6 +134,7 @@ class Members:
                             factory)
             for ref in self.kinds:
                 informer = factory.for_resource(ref).informer()
+                informer.add_indexers({INSTANCE_INDEX: instance_of})
                 informer.add_event_handler(self._handler(name))
                 member.watched[ref] = informer
             factory.start()

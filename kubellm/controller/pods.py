@@ -39,3 +39,10 @@ def pod_problem(pods: Sequence[Mapping[str, Any]], app: str = "the container") -
                     and unschedulable is None):
                 unschedulable = (PENDING, f"pods cannot be scheduled: {cond.get('message') or cond.get('reason')}")
     return unschedulable
+
+
+def unschedulable(pods: Sequence[Mapping[str, Any]]) -> int:
+    """How many pods (being deleted aside) the scheduler found no node for."""
+    return sum(1 for pod in pods if not _get(pod, "metadata", "deletionTimestamp")
+               and any(isinstance(c, Mapping) and c.get("type") == "PodScheduled" and c.get("status") == "False"
+                       and c.get("reason") == "Unschedulable" for c in _get(pod, "status", "conditions") or []))

@@ -327,3 +327,42 @@ def test_the_autoscaler_owns_the_replica_count(world: World) -> None:
         "f:spec", {})}
     assert "kubellm-controller" not in owners, owners
     world.delete("auto")
+
+
+def test_a_namesake_on_a_member_is_not_taken_over(world: World) -> None:
+    member = world.members["gpu-c"]
+    member.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "Namespace",
+                                                         "metadata": {"name": NS}}))
+    member.kubectl("create", "deployment", "squatter", "-n", NS, "--image", "nginx:1.27")
+    try:
+        world.apply("squatter", replicas=1, placement={"clusterAffinity": {"clusterNames": ["gpu-c"]}})
+        failed = until(lambda: (s := world.status("squatter")).get("phase") == "Failed" and s, 40, "Failed")
+        assert "belongs to someone else" in failed["message"] and "gpu-c" in failed["message"], failed["message"]
+        theirs = world.remote("gpu-c", "deployment", "squatter")
+        assert theirs is not None and theirs["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27"
+        assert "app.kubernetes.io/managed-by" not in (theirs["metadata"].get("labels") or {})
+    finally:
+        member.kubectl("delete", "deployment", "squatter", "-n", NS, "--wait=true")
+    world.serving("squatter")  # the name is free: the LLMService's own Deployment is made
+    world.delete("squatter")
+
+
+def test_replicas_no_node_takes_go_where_there_is_room(world: World) -> None:
+    # gpu-c's node is tainted: its Cluster still reports free GPUs, but the scheduler places no pod there
+    member = world.members["gpu-c"]
+    node = member.kubectl("get", "nodes", "-o", "jsonpath={.items[0].metadata.name}").stdout.strip()
+    member.kubectl("taint", "nodes", node, "maintenance=true:NoSchedule")
+    try:
+        world.apply("tainted", replicas=1, placement={
+            "clusterAffinity": {"clusterNames": ["gpu-b", "gpu-c"]},
+            "replicaScheduling": {"replicaSchedulingType": "Divided", "weightPreference": {"staticWeightList": [
+                {"targetCluster": {"clusterNames": ["gpu-c"]}, "weight": 2},
+                {"targetCluster": {"clusterNames": ["gpu-b"]}, "weight": 1}]}}})
+        until(lambda: world.remote("gpu-c", "deployment", "tainted") is not None, 40, "placed on gpu-c first")
+        until(lambda: world.placement("tainted") == {"gpu-b": 1}, 60, "moved to gpu-b")
+        world.serving("tainted")
+        until(lambda: world.remote("gpu-c", "deployment", "tainted") is None, 40, "removed from gpu-c")
+        assert world.placement("tainted") == {"gpu-b": 1}
+    finally:
+        member.kubectl("taint", "nodes", node, "maintenance=true:NoSchedule-")
+    world.delete("tainted")

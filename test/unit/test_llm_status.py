@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from kubellm.controller.applier import contains
 from kubellm.controller.llmservice.placement import Decision
-from kubellm.controller.llmservice.reconciler import contains
 from kubellm.controller.llmservice.status import ClusterView, cluster_status, overall, pod_problem
 
 LLM: dict[str, Any] = {"metadata": {"name": "qwen", "namespace": "ml", "generation": 3}, "spec": {"replicas": 2}}

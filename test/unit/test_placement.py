@@ -285,3 +285,24 @@ def test_current_placement_and_fingerprint() -> None:
     assert placement_fingerprint(service(9)) == fp  # nor the replica count
     assert placement_fingerprint(service(4, static=[(["a"], 1)])) != fp
     assert placement_fingerprint(service(4, 2)) != fp
+
+
+def test_equal_weights_send_a_lone_replica_where_there_is_most_room() -> None:
+    # ties of the rounding go to the cluster with the most room, then by name: one-replica services spread
+    clusters = [cluster("a", 1), cluster("b", 8), cluster("c", 3)]
+    assert place(service(1), clusters).replicas == {"b": 1}
+    assert place(service(2), clusters).replicas == {"b": 1, "c": 1}
+    assert largest_remainder(1, {"a": 1, "b": 1}, {"a": 2, "b": 5}) == {"a": 0, "b": 1}
+    assert largest_remainder(1, {"a": 1, "b": 1}, {"a": 5, "b": 5}) == {"a": 1, "b": 0}  # then by name
+
+
+def test_a_cluster_whose_pods_found_no_node_takes_nothing_new() -> None:
+    # the probe says b has room, but the service's pod there was not scheduled: its replica goes to a
+    clusters = [cluster("a", 2), cluster("b", 8)]
+    assert place(service(1), clusters, {}).replicas == {"b": 1}
+    moved = place(service(1), clusters, {}, full={"b"})
+    assert moved.replicas == {"a": 1} and not moved.unschedulable
+    # what a full cluster holds stays
+    assert place(service(2), clusters, {"b": 1}, full={"b"}).replicas == {"a": 1, "b": 1}
+    nowhere = place(service(1), [cluster("b", 8)], {}, full={"b"})
+    assert nowhere.replicas == {} and nowhere.unschedulable == 1

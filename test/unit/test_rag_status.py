@@ -377,6 +377,7 @@ class FakeMember:
         self.reachable = True
         self.synced = True
         self.watched: dict[Any, Any] = {}
+        self.namespaces: set[str] = set()
 
     def check(self) -> None:
         if not self.reachable:
@@ -388,7 +389,7 @@ class FakeMember:
     def cached(self, ref: Any, namespace: str, name: str) -> dict[str, Any] | None:
         return self.objects.get((str(ref), namespace, name))
 
-    def cached_list(self, ref: Any, namespace: str) -> list[dict[str, Any]]:
+    def instance_objects(self, ref: Any, namespace: str, app: str, instance: str) -> list[dict[str, Any]]:
         assert ref is PODS
         return self.pods
 

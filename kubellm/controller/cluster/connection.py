@@ -54,8 +54,8 @@ def client_config(cluster: dict[str, Any], *, timeout: float) -> Config:
         insecure_skip_tls_verify=bool(spec.get("insecureSkipTLSVerify")),
         user_agent=USER_AGENT,
         timeout=timeout,
-        qps=20.0,
-        burst=40,
+        qps=50.0,
+        burst=100,
     )
 
 

@@ -18,7 +18,6 @@ PODS = ResourceRef("", "v1", "pods", "Pod", True)
 RUNTIME_CLASSES = ResourceRef("node.k8s.io", "v1", "runtimeclasses", "RuntimeClass", False)
 GPU_RUNTIME_CLASS = "nvidia"
 HOLDING_PODS = "spec.nodeName!=,status.phase!=Succeeded,status.phase!=Failed"
-PAGE = 500
 REGISTER_HINT = "see docs/controllers.md, 'Registering a member cluster'"
 
 
@@ -47,8 +46,9 @@ async def probe(client: AsyncDynamicClient, endpoint: str, timeout: float) -> Ob
     try:
         resp = await client.transport.request("GET", "/version", timeout=timeout)
         version = str(orjson.loads(resp.body).get("gitVersion", ""))
-        nodes, _ = await client.resource_for(NODES).list_all(page_size=PAGE, timeout=timeout)
-        pods, _ = await client.resource_for(PODS).list_all(field_selector=HOLDING_PODS, page_size=PAGE,
+        # from the member's watch cache (resourceVersion=0: no etcd read, no paging), as its scheduler sees them
+        nodes, _ = await client.resource_for(NODES).list_all(resource_version="0", timeout=timeout)
+        pods, _ = await client.resource_for(PODS).list_all(field_selector=HOLDING_PODS, resource_version="0",
                                                            timeout=timeout)
         runtime_class = await _has_runtime_class(client, timeout)
     except errors.ClientError as exc:

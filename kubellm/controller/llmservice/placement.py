@@ -10,7 +10,8 @@ estimate); this module divides the replicas:
   counted in `unschedulable` (with the reason in the message).
 - **Divided, Weighted** with `staticWeightList` (or no weights: all weigh 1): each cluster gets the weight of
   the first entry whose `targetCluster` matches it, else 0 (if no cluster matches any entry, all weigh 1, as
-  Karmada does). Replicas are split in proportion, rounded by largest remainders with ties to the first name;
+  Karmada does). Replicas are split in proportion, rounded by largest remainders with ties to the cluster with
+  the most room, then the first name (one-replica LLMServices of equal weights spread instead of piling up);
   a cluster whose share exceeds its capacity gets its capacity and the rest is split again among the others by
   weight. Clusters of weight 0 get nothing.
 - **Divided, dynamicWeight AvailableReplicas**: the weights are the capacities (free GPUs / GPUs per replica).
@@ -111,8 +112,11 @@ def placement_fingerprint(service: Obj | BaseModel) -> str:
 
 
 def place(service: Obj | BaseModel, clusters: Iterable[Obj | BaseModel], current: Mapping[str, int] | None = None,
-          *, serving: Collection[str] | None = None, replicas: int | None = None, rebalance: bool = False) -> Decision:
-    """Replicas per cluster for `service` (`replicas` overrides spec.replicas, e.g. for an autoscaler)."""
+          *, serving: Collection[str] | None = None, replicas: int | None = None, rebalance: bool = False,
+          full: Collection[str] = ()) -> Decision:
+    """Replicas per cluster for `service` (`replicas` overrides spec.replicas, e.g. for an autoscaler). `full`:
+    clusters whose free GPUs are not to be believed for this service (its pods found no node there): they keep
+    what `current` says and take nothing new."""
     spec = sub(as_json(service), "spec")
     wanted = max(0, replicas if replicas is not None else _count(spec.get("replicas"), 1))
     gpu = max(1, _count(sub(spec, "resources").get("gpu"), 1))
@@ -122,7 +126,7 @@ def place(service: Obj | BaseModel, clusters: Iterable[Obj | BaseModel], current
     objs.pop("", None)
     fits = {name: assess(objs[name], placement, gpu) for name in sorted(objs)}
     now = {n: r for n, r in (current or {}).items() if r > 0 and n in fits and fits[n].state != EVICTED}
-    capacity = {n: 0 if f.state == EVICTED else now.get(n, 0) + f.free for n, f in fits.items()}
+    capacity = {n: 0 if f.state == EVICTED else now.get(n, 0) + (0 if n in full else f.free) for n, f in fits.items()}
     weights = _weights(scheduling, fits, objs)
     if scheduling.get("replicaSchedulingType") == DUPLICATED:
         placed = {n: min(wanted, capacity[n]) for n in fits}
@@ -174,12 +178,13 @@ def _weights(scheduling: Obj, fits: Mapping[str, ClusterFit], objs: Mapping[str,
     return weights if any(weights.values()) else dict.fromkeys(names, 1)
 
 
-def largest_remainder(n: int, weights: Mapping[str, int]) -> dict[str, int]:
-    """`n` split in proportion to positive `weights`: floors, then one more to the largest remainders (ties: by
-    name). Each share is within one of the exact share."""
+def largest_remainder(n: int, weights: Mapping[str, int], room: Mapping[str, int] | None = None) -> dict[str, int]:
+    """`n` split in proportion to positive `weights`: floors, then one more to the largest remainders (ties: the
+    most `room` first, then by name). Each share is within one of the exact share."""
     total = sum(weights.values())
     shares = {c: w * n // total for c, w in weights.items()}
-    order = sorted(weights, key=lambda c: (-(weights[c] * n % total), c))
+    room = room or {}
+    order = sorted(weights, key=lambda c: (-(weights[c] * n % total), -room.get(c, 0), c))
     for c in order[:n - sum(shares.values())]:
         shares[c] += 1
     return shares
@@ -192,7 +197,7 @@ def divide(n: int, weights: Mapping[str, int], caps: Mapping[str, int]) -> dict[
     out: dict[str, int] = {}
     active = sorted(c for c, w in weights.items() if w > 0 and caps.get(c, 0) > 0)
     while n > 0 and active:
-        shares = largest_remainder(n, {c: weights[c] for c in active})
+        shares = largest_remainder(n, {c: weights[c] for c in active}, caps)
         full = [c for c in active if shares[c] > caps[c]]
         if not full:
             out.update(shares)
@@ -234,7 +239,7 @@ def _grow(mode: str, kept: Mapping[str, int], wanted: int, weights: Mapping[str,
     else:
         target = divide(wanted, weights, usable)
         for _ in range(extra):
-            c = min(target, key=lambda c: (out.get(c, 0) - target[c], c), default="")
+            c = min(target, key=lambda c: (out.get(c, 0) - target[c], -room.get(c, 0), c), default="")
             if not c or out.get(c, 0) >= target[c]:
                 break
             out[c] = out.get(c, 0) + 1

@@ -16,6 +16,7 @@ where they no longer belong, and report what runs.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -28,11 +29,13 @@ from kubellm.apis.timestamps import rfc3339
 from kubellm.client import errors
 from kubellm.client.informers import ClusterScopedLister, NamespacedLister
 from kubellm.client.resource import ResourceOps
-from kubellm.controller import ownership
+from kubellm.controller import applier, ownership
+from kubellm.controller.applier import Refused
 from kubellm.controller.conditions import set_condition
 from kubellm.controller.llmservice import resources, status
 from kubellm.controller.llmservice.placement import Decision, as_json, current_placement, place, placement_fingerprint
 from kubellm.controller.members import DEPLOYMENTS, HPAS, NAMESPACES, PODS, SERVICES, Member, Members
+from kubellm.controller.pods import unschedulable
 from kubellm.controller.runtime.events import NORMAL, WARNING, EventRecorder, EventType
 from kubellm.controller.runtime.objects import split_key
 from kubellm.controller.runtime.reconciler import Result
@@ -43,22 +46,8 @@ FINALIZER = "model.kubellm.io/member-cleanup"
 PLACEMENT_ANNOTATION = "model.kubellm.io/placement-fingerprint"
 API_VERSION = "model.kubellm.io/v1alpha1"
 KIND = "LLMService"
-REFUSED = (errors.Invalid, errors.Forbidden, errors.BadRequest, errors.MethodNotAllowed)
 REFS = {"Namespace": NAMESPACES, "Deployment": DEPLOYMENTS, "Service": SERVICES, "HorizontalPodAutoscaler": HPAS}
 Obj = Mapping[str, Any]
-
-
-class Refused(Exception):
-    """A member will not take an object: the message says which and why."""
-
-
-def contains(want: Any, have: Any) -> bool:
-    """Whether `have` holds everything `want` says (what the server defaulted besides is ignored)."""
-    if isinstance(want, Mapping):
-        return isinstance(have, Mapping) and all(contains(v, have.get(k)) for k, v in want.items())
-    if isinstance(want, list):
-        return isinstance(have, list) and len(want) == len(have) and all(map(contains, want, have))
-    return bool(want == have)
 
 
 @dataclass
@@ -71,7 +60,8 @@ class LLMServiceReconciler:
     recorder: EventRecorder
     settings: resources.LLMSettings = field(default_factory=resources.LLMSettings)
     requeue_pending: float = 10.0
-    requeue_serving: float = 60.0
+    requeue_serving: float = 600.0
+    """A Serving LLMService is looked at again this often besides the changes that enqueue it (a resync)."""
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _written: dict[str, dict[str, Any]] = field(default_factory=dict)
     """The status last written per key."""
@@ -95,13 +85,21 @@ class LLMServiceReconciler:
         current, _ = current_placement({"status": written} if written is not None else llm)
         fingerprint = placement_fingerprint(llm)
         stored = (llm["metadata"].get("annotations") or {}).get(PLACEMENT_ANNOTATION)
-        decision = place(llm, clusters.values(), current, serving=set(current),
-                         rebalance=stored is not None and stored != fingerprint)
-        if FINALIZER not in (llm["metadata"].get("finalizers") or []) or stored != fingerprint:
-            await self._apply_metadata(llm, [FINALIZER], fingerprint)
+        rebalance = stored is not None and stored != fingerprint
+        # replicas whose pods no node of their cluster takes are not held there (the GPUs a probe saw free were
+        # taken meanwhile): they go where there is room, and wait where they are only if there is none
+        held = self._held(llm, current)
+        decision = place(llm, clusters.values(), held, serving=set(held), rebalance=rebalance,
+                         full={c for c in current if held.get(c, 0) < current[c]})
+        if held != current and decision.unschedulable:
+            decision = place(llm, clusters.values(), current, serving=set(current), rebalance=rebalance)
+        # the finalizer and the record of the clusters are both in place before anything is made on a member;
+        # they are different subresources, written together
         recorded = {c.get("name") for c in self._status(llm).get("clusters") or []}
-        if set(decision.replicas) - recorded:
-            await self._record(llm, decision)
+        await asyncio.gather(
+            *([self._apply_metadata(llm, [FINALIZER], fingerprint)]
+              if FINALIZER not in (llm["metadata"].get("finalizers") or []) or stored != fingerprint else []),
+            *([self._record(llm, decision)] if set(decision.replicas) - recorded else []))
         views = await self._sync(llm, decision, clusters)
         previous = [c.get("name") for c in (written or llm.get("status") or {}).get("clusters") or []]
         for gone in sorted({str(n) for n in previous if n} - set(decision.replicas)):
@@ -120,58 +118,58 @@ class LLMServiceReconciler:
                 "replicaSchedulingType") == "Duplicated"
             bounds = ({n: (low, high) for n in decision.replicas} if duplicated
                       else resources.hpa_bounds(low, high, decision.replicas))
-        views = []
+        return list(await asyncio.gather(*(self._sync_one(llm, cluster, replicas, bounds.get(cluster),
+                                                          clusters.get(cluster))
+                                           for cluster, replicas in decision.replicas.items())))
+
+    async def _sync_one(self, llm: Obj, cluster: str, replicas: int, bounds: tuple[int, int] | None,
+                        obj: Obj | None) -> status.ClusterView:
+        member, note = await self.members.usable(cluster, obj)
+        if member is None:
+            return status.ClusterView(cluster, replicas, False, None, [], note)
         ns, name = llm["metadata"]["namespace"], llm["metadata"]["name"]
-        for cluster, replicas in decision.replicas.items():
-            member, note = await self.members.usable(cluster, clusters.get(cluster))
-            if member is None:
-                views.append(status.ClusterView(cluster, replicas, False, None, [], note))
-                continue
-            try:
-                deployment = await self._apply(member, llm, replicas, bounds.get(cluster))
-            except Refused as exc:
-                views.append(status.ClusterView(cluster, replicas, True, None, [], refused=str(exc)))
-                continue
-            except errors.ClientError as exc:
-                log.info("applying to a member failed", cluster=cluster, llmservice=f"{ns}/{name}", error=str(exc))
-                views.append(status.ClusterView(cluster, replicas, False, None, [], f"{cluster}: {exc}"))
-                continue
-            pods = [p for p in member.cached_list(PODS, ns)
-                    if (p["metadata"].get("labels") or {}).get(resources.INSTANCE_LABEL) == name
-                    and (p["metadata"].get("labels") or {}).get(resources.NAME_LABEL) == resources.APP_NAME]
-            views.append(status.ClusterView(cluster, replicas, True, deployment, pods))
-        return views
+        try:
+            deployment = await self._apply(member, llm, replicas, bounds)
+        except Refused as exc:
+            return status.ClusterView(cluster, replicas, True, None, [], refused=str(exc))
+        except errors.ClientError as exc:
+            log.info("applying to a member failed", cluster=cluster, llmservice=f"{ns}/{name}", error=str(exc))
+            return status.ClusterView(cluster, replicas, False, None, [], f"{cluster}: {exc}")
+        return status.ClusterView(cluster, replicas, True, deployment, self._pods(member, ns, name))
+
+    def _held(self, llm: Obj, current: Mapping[str, int]) -> dict[str, int]:
+        """`current` less the replicas whose pods cannot be scheduled (as the members' caches show)."""
+        ns, name = llm["metadata"]["namespace"], llm["metadata"]["name"]
+        held = {}
+        for cluster, replicas in current.items():
+            member = self.members.get(cluster)
+            stuck = unschedulable(self._pods(member, ns, name)) if member is not None else 0
+            if replicas - stuck > 0:
+                held[cluster] = replicas - stuck
+        return held
+
+    @staticmethod
+    def _pods(member: Member, ns: str, name: str) -> list[dict[str, Any]]:
+        return member.instance_objects(PODS, ns, resources.APP_NAME, name)
 
     async def _apply(self, member: Member, llm: Obj, replicas: int,
                      bounds: tuple[int, int] | None) -> dict[str, Any] | None:
+        """The namespace first, then the Deployment, Service and HPA together; the Deployment as applied."""
         ns, name = llm["metadata"]["namespace"], llm["metadata"]["name"]
         live = member.cached(DEPLOYMENTS, ns, name)
-        desired = resources.llm_objects(llm, replicas, settings=self.settings, autoscaling_share=bounds,
-                                        include_replicas=resources.apply_replicas(llm, live))
+        namespace, *desired = resources.llm_objects(llm, replicas, settings=self.settings, autoscaling_share=bounds,
+                                                    include_replicas=resources.apply_replicas(llm, live))
+        await applier.ensure_namespace(member, namespace, resources.FIELD_MANAGER)
+        applied = await asyncio.gather(*(applier.apply_owned(member, REFS[obj["kind"]], obj, resources.FIELD_MANAGER,
+                                                             lambda have: self._owns(have, llm))
+                                         for obj in desired), return_exceptions=True)
         deployment = live
-        for obj in desired:
-            ref = REFS[obj["kind"]]
-            if ref is NAMESPACES:
-                if live is not None:
-                    continue  # it exists: the Deployment in it does
-                cached = None
-            else:
-                cached = member.cached(ref, ns, obj["metadata"]["name"])
-                if cached is None:  # not ours yet, or not labelled as ours: look before taking it over
-                    cached = await ownership.live(member, ref, ns, obj["metadata"]["name"])
-                if cached is not None and not self._owns(cached, llm):
-                    raise Refused(f"{obj['kind']} {ns}/{obj['metadata']['name']} exists and belongs to "
-                                  f"{ownership.owner_of(cached)}: not taken over")
-            if cached is not None and contains(obj, cached):
-                continue
-            try:
-                applied = await member.resource(ref, ns if ref.namespaced else "").apply(
-                    obj, field_manager=resources.FIELD_MANAGER, force=True)
-            except REFUSED as exc:
-                raise Refused(f"the member refused the {obj['kind']} {obj['metadata']['name']}: {exc}") from exc
-            if ref is DEPLOYMENTS:
-                deployment = applied if isinstance(applied, dict) else deployment
-        for stale in resources.stale_identities(llm, desired):
+        for obj, result in zip(desired, applied, strict=True):  # every apply ran to its end; the first failure
+            if isinstance(result, BaseException):                # is the one told
+                raise result
+            if obj["kind"] == "Deployment":
+                deployment = result
+        for stale in resources.stale_identities(llm, [namespace, *desired]):
             await self._delete(member, llm, stale, trust_cache=True)
         return deployment
 

@@ -16,7 +16,7 @@ from kubellm.controller.ragservice import controller as ragservice
 CONTROLLERS: tuple[ControllerSpec, ...] = (
     ControllerSpec(cluster.NAME, cluster.new_controller, workers=4,
                    description="probes member clusters and keeps their conditions and GPU inventory"),
-    ControllerSpec(llmservice.NAME, llmservice.new_controller, workers=4,
+    ControllerSpec(llmservice.NAME, llmservice.new_controller, workers=8,
                    description="places LLMServices on member clusters and runs vLLM there"),
     ControllerSpec(ragservice.NAME, ragservice.new_controller, workers=2,
                    description="runs RAGServices' chat app next to their LLMService on member clusters"),

@@ -60,9 +60,8 @@ class Manager:
         self.dynamic = AsyncDynamicClient(transport=self.clientset.transport)
         self.informers = AsyncSharedInformerFactory(self.clientset)
         self.dynamic_informers = AsyncDynamicInformerFactory(self.clientset.transport)
-        self._events_transport = Transport(config.events_api) if config.events_api is not None else None
-        self.broadcaster = EventBroadcaster(self._events_transport or self.clientset.transport, clock=clock,
-                                            metrics=self.metrics)
+        self._events_transport = Transport(config.events_api)
+        self.broadcaster = EventBroadcaster(self._events_transport, clock=clock, metrics=self.metrics)
         self._election_transport: Transport | None = None
         self.elector: LeaderElector | None = None
         if config.leader_election is not None:

@@ -77,8 +77,8 @@ def load_extra_controllers(reference: str) -> list[ControllerSpec]:
 @dataclass
 class Options:
     kubeconfig: str = ""
-    kube_api_qps: float = 20.0
-    kube_api_burst: int = 30
+    kube_api_qps: float = 50.0
+    kube_api_burst: int = 100
     leader_elect: bool = True
     leader_election_kubeconfig: str = ""
     leader_election_namespace: str = "kube-system"
@@ -110,8 +110,9 @@ class Options:
                                     description="Runs KubeLLM's controllers; one replica leads, the others stand by.")
         p.add_argument("--kubeconfig", default="",
                        help="KubeLLM's API (default: $KUBECONFIG, else in-cluster, else ~/.kube/config)")
-        p.add_argument("--kube-api-qps", type=float, default=20.0, help="requests per second to the API (0: no limit)")
-        p.add_argument("--kube-api-burst", type=int, default=30)
+        p.add_argument("--kube-api-qps", type=float, default=50.0,
+                       help="requests per second to the API (0: no limit); Events have a budget of their own")
+        p.add_argument("--kube-api-burst", type=int, default=100)
         p.add_argument("--leader-elect", type=boolean, nargs="?", const=True, default=True,
                        help="elect a leader on a Lease before running controllers (default true)")
         p.add_argument("--leader-election-kubeconfig", default="",
@@ -239,7 +240,10 @@ class Options:
         # leader election has a connection of its own and no client-side rate limit: busy controllers
         # must not delay renewals
         election = self._client(self.leader_election_kubeconfig or self.kubeconfig, identity)
-        events = self._client(self.events_kubeconfig, identity) if self.events_kubeconfig else None
+        # Events have a connection and a rate limit of their own (as each of kube-controller-manager's
+        # controllers has its own client): telling what happened must not slow down doing it
+        events = self._client(self.events_kubeconfig or self.kubeconfig, identity, qps=self.kube_api_qps,
+                              burst=self.kube_api_burst)
         return Config(
             api=api, election_api=election, events_api=events,
             leader_election=self._election(identity) if self.leader_elect else None, identity=identity,
@@ -255,8 +259,7 @@ class Options:
 class Config:
     api: ClientConfig
     election_api: ClientConfig
-    events_api: ClientConfig | None
-    """None: Events go to `api`."""
+    events_api: ClientConfig
     leader_election: LeaderElectionConfig | None
     """None: no election (`--leader-elect=false`), the controllers run at once."""
     identity: str

@@ -23,6 +23,7 @@ where that LLMService no longer runs, and report.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,13 +35,11 @@ from kubellm.apis.timestamps import rfc3339
 from kubellm.client import errors
 from kubellm.client.informers import ClusterScopedLister, NamespacedLister
 from kubellm.client.resource import ResourceOps
-from kubellm.controller import ownership
+from kubellm.controller import applier, ownership
+from kubellm.controller.applier import Refused
 from kubellm.controller.llmservice.placement import as_json
-from kubellm.controller.llmservice.reconciler import contains
 from kubellm.controller.llmservice.resources import (
     FIELD_MANAGER,
-    INSTANCE_LABEL,
-    NAME_LABEL,
     ObjectId,
     name_of,
     namespace_of,
@@ -59,7 +58,6 @@ CLUSTERS_ANNOTATION = "model.kubellm.io/member-clusters"
 API_VERSION = "model.kubellm.io/v1alpha1"
 KIND = "RAGService"
 REFS = {"Namespace": NAMESPACES, "Deployment": DEPLOYMENTS, "Service": SERVICES, "PersistentVolumeClaim": PVCS}
-REFUSED = (errors.Invalid, errors.Forbidden, errors.BadRequest, errors.MethodNotAllowed)
 """What a member answers to an object it will not take as it is (retrying the same object cannot help)."""
 Obj = Mapping[str, Any]
 
@@ -76,10 +74,6 @@ def owned_by(obj: Obj, rag: Obj) -> bool:
 
 
 owner_of = ownership.owner_of
-
-
-class Refused(Exception):
-    """A member will not take an object: the message says which and why."""
 
 
 @dataclass
@@ -174,37 +168,22 @@ class RAGServiceReconciler:
             note = ""
         deployment = member.cached(DEPLOYMENTS, ns, resources.app_name(rag))
         claim = member.cached(PVCS, ns, resources.claim_name(rag)) if resources.provisioned(rag) else None
-        pods = [p for p in member.cached_list(PODS, ns)
-                if (p["metadata"].get("labels") or {}).get(INSTANCE_LABEL) == name_of(rag)
-                and (p["metadata"].get("labels") or {}).get(NAME_LABEL) == resources.APP_NAME]
+        pods = member.instance_objects(PODS, ns, resources.APP_NAME, name_of(rag))
         return status.MemberView(cluster, True, deployment if deployment is not None and owned_by(deployment, rag)
                                  else None, pods, claim, note=note)
 
     async def _apply(self, member: Member, rag: Obj) -> None:
-        """Apply what differs from the member's cache; `Refused` when the member will not take an object."""
-        ns = namespace_of(rag)
-        desired = resources.rag_objects(rag, settings=self.settings)
-        exists = member.cached(DEPLOYMENTS, ns, resources.app_name(rag)) is not None
-        for obj in desired:
-            ref = REFS[obj["kind"]]
-            if ref is NAMESPACES:
-                if exists:
-                    continue  # the Deployment in it exists: so does the namespace
-            else:
-                cached = member.cached(ref, ns, obj["metadata"]["name"])
-                if cached is None:
-                    cached = await ownership.live(member, ref, ns, obj["metadata"]["name"])
-                if cached is not None and not owned_by(cached, rag):
-                    raise Refused(f"{obj['kind']} {ns}/{obj['metadata']['name']} exists and belongs to "
-                                  f"{owner_of(cached)}: not taken over")
-                if cached is not None and contains(obj, cached):
-                    continue
-            try:
-                await member.resource(ref, ns if ref.namespaced else "").apply(obj, field_manager=FIELD_MANAGER,
-                                                                               force=True)
-            except REFUSED as exc:
-                raise Refused(f"the member refused the {obj['kind']} {obj['metadata']['name']}: {exc}") from exc
-        for stale in resources.stale_identities(rag, desired):
+        """Apply what differs from the member's cache (`applier`): the namespace first, then the claim, the
+        Deployment and the Service together; `Refused` when the member will not take an object."""
+        namespace, *desired = resources.rag_objects(rag, settings=self.settings)
+        await applier.ensure_namespace(member, namespace, FIELD_MANAGER)
+        results = await asyncio.gather(*(applier.apply_owned(member, REFS[obj["kind"]], obj, FIELD_MANAGER,
+                                                             lambda have: owned_by(have, rag))
+                                         for obj in desired), return_exceptions=True)
+        for result in results:  # every apply ran to its end; the first failure is the one told
+            if isinstance(result, BaseException):
+                raise result
+        for stale in resources.stale_identities(rag, [namespace, *desired]):
             await self._delete(member, rag, stale, trust_cache=True)
 
     async def _delete(self, member: Member, rag: Obj, ident: ObjectId, *, trust_cache: bool = False) -> None:
