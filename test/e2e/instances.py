@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import signal
 import ssl
 import subprocess
@@ -32,15 +33,17 @@ def shared_flags(pki: PKI, encryption: Path) -> list[str]:
             "--client-ca-file", str(pki.client_ca.cert), "--encryption-provider-config", str(encryption)]
 
 
-def launch(state: Path, *args: str) -> tuple[subprocess.Popen[bytes], Path]:
-    """kubellm-apiserver with its own state directory, port 0, `args`; its log in the state directory."""
+def launch(state: Path, *args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], Path]:
+    """kubellm-apiserver with its own state directory, port 0, `args` (and `env` added to the environment); its
+    log in the state directory."""
     state.mkdir(parents=True, exist_ok=True)
     log = state / "apiserver.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, str(ROOT / "cmd" / "kubellm-apiserver"), "--state-dir", str(state), "--secure-port", "0",
              "--etcd-compaction-interval", "0", *args],
-            stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True, preexec_fn=_die_with_parent)
+            stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, **(env or {})}, start_new_session=True,
+            preexec_fn=_die_with_parent)
     return proc, log
 
 
@@ -76,8 +79,8 @@ class Instance:
 
     @classmethod
     def start(cls, state: Path, *args: str, ca: Path | None = None, cert: tuple[Path, Path] | None = None,
-              timeout: float = 90) -> Instance:
-        proc, log = launch(state, *args)
+              timeout: float = 90, env: dict[str, str] | None = None) -> Instance:
+        proc, log = launch(state, *args, env=env)
         try:
             url = wait_until_ready(state, proc, log, timeout=timeout, ca_file=ca)
         except BaseException:

@@ -48,11 +48,8 @@ def test_embedded_etcd_is_restarted_and_reported(tmp_path: Path) -> None:
     binary = tmp_path / "bin" / "etcd"
     binary.parent.mkdir()
     shutil.copy2(find_etcd(), binary)
-    os.environ["KUBELLM_ETCD_BINARY"] = str(binary)  # inherited by the server only for this test
-    try:
-        server = Instance.start(tmp_path / "state", "--embedded-etcd-max-failed-restarts", "3")
-    finally:
-        del os.environ["KUBELLM_ETCD_BINARY"]
+    server = Instance.start(tmp_path / "state", "--embedded-etcd-max-failed-restarts", "3",
+                            env={"KUBELLM_ETCD_BINARY": str(binary)})
     try:
         assert server.request("POST", NAMESPACES, namespace("before-kill"))[0] == 201
         first = etcd_pids(server.log)[-1]
