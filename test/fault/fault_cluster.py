@@ -162,6 +162,23 @@ class EtcdCluster:
             raise AssertionError(f"etcd member {member.name} exited:\n{tail(log)}")
         return True
 
+    def leader(self) -> EtcdMember:
+        """The member that leads the cluster now (as a member that answers says)."""
+        import urllib.request
+
+        ids = {}
+        leader = ""
+        for m in self.members:
+            request = urllib.request.Request(f"{m.endpoint}/v3/maintenance/status", data=b"{}", method="POST")
+            try:
+                with urllib.request.urlopen(request, context=self.ctx, timeout=2) as r:
+                    status = json.loads(r.read())
+            except OSError:
+                continue
+            ids[status["header"]["member_id"]] = m
+            leader = leader or status.get("leader", "")
+        return ids[leader]
+
     def restart(self, member: EtcdMember) -> None:
         """Start a member again on its data (the initial cluster flags are ignored then)."""
         member.start(",".join(f"{m.name}={m.peer}" for m in self.members))
@@ -197,6 +214,25 @@ class APIServer:
                 [sys.executable, str(ROOT / "cmd" / "kubellm-apiserver"), "--state-dir", str(self.state),
                  "--bind-address", "127.0.0.1", "--secure-port", str(self.port), *self.argv],
                 stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True, preexec_fn=_die_with_parent)
+
+    def etcd_endpoint(self, endpoints: list[str]) -> str:
+        """The etcd endpoint this server's calls start on: the first of `--etcd-servers` until one failed, then the
+        one its log says it moved to."""
+        active = endpoints[0]
+        for n in range(1, self.starts + 1):
+            for line in (self.state / f"apiserver-{n}.log").read_text(errors="replace").splitlines():
+                if '"etcd endpoint failed; using the next one"' in line:
+                    active = json.loads(line)["next"]
+        return active
+
+    def errors(self) -> list[str]:
+        """Error lines and tracebacks of every start's log."""
+        found = []
+        for n in range(1, self.starts + 1):
+            for line in (self.state / f"apiserver-{n}.log").read_text(errors="replace").splitlines():
+                if '"level":"error"' in line or '"level":"critical"' in line or line.startswith("Traceback"):
+                    found.append(line[:500])
+        return found
 
     def ready(self) -> bool:
         if self.process is None or self.process.poll() is not None:

@@ -396,19 +396,23 @@ async def test_acknowledged_writes_watches_and_a_counter_survive_etcd_and_apiser
                 await until(f"server {s.name} ready again", s.ready, 60)
 
         await run_load(4)
-        # 1. kill -9 the member both servers use first, then restart it
-        first, second, _ = etcd.members
-        first.kill()
+        # 1. kill -9 etcd's leader, then restart it
+        leader = await asyncio.to_thread(etcd.leader)
+        faults = [f"killed leader {leader.name}"]
+        leader.kill()
         await run_load(4)
-        etcd.restart(first)
-        await until("etcd m0 back", lambda: etcd._alive(first) and first.healthy(etcd.ctx), 60)
+        etcd.restart(leader)
+        await until(f"etcd {leader.name} back", lambda: etcd._alive(leader) and leader.healthy(etcd.ctx), 60)
         await run_load(3)
-        # 2. stall the member they moved to, longer than the etcd deadline
-        second.signal(signal.SIGSTOP)
+        # 2. stall the member server a's calls go to (b's too, most often), longer than the etcd deadline
+        on = [s.etcd_endpoint(etcd.endpoints.split(",")) for s in servers]
+        stalled = next(m for m in etcd.members if m.endpoint == on[0])
+        faults.append(f"stalled {stalled.name} ({'both servers' if on[0] == on[1] else 'server a'} on it)")
+        stalled.signal(signal.SIGSTOP)
         stall = (time.monotonic(), time.monotonic() + STALL)
         await run_load(STALL)
-        second.signal(signal.SIGCONT)
-        await until("etcd m1 healthy after the stall", lambda: second.healthy(etcd.ctx), 60)
+        stalled.signal(signal.SIGCONT)
+        await until(f"etcd {stalled.name} healthy after the stall", lambda: stalled.healthy(etcd.ctx), 60)
         await both_ready()
         await run_load(3)
         # 3. kill -9 one API server, then start it again (what its supervisor does)
@@ -461,6 +465,13 @@ async def test_acknowledged_writes_watches_and_a_counter_survive_etcd_and_apiser
                 wrong.append((name, now, allowed))
         assert not wrong, wrong[:5]
 
+        # a consistent list on either server is etcd's current state
+        for api in apis:
+            status, listed = await api.request("GET", LLMS)
+            assert status == 200, listed
+            seen = {o["metadata"]["name"]: mark_of(o) for o in listed["items"]}
+            assert seen == current, api.server.name
+
         # --- watches: exactly etcd's history, across every resume --------------------------------------
         for w in watches:
             assert w.events == history, f"server {w.api.server.name}: {first_difference(w.events, history)}"
@@ -486,7 +497,7 @@ async def test_acknowledged_writes_watches_and_a_counter_survive_etcd_and_apiser
         applied_uncertain = set(attempts) & ledger.counter_uncertain
         assert value == len(ledger.counter_acked) + len(applied_uncertain)
 
-        # --- deadlines, cross-server reads, progress ---------------------------------------------------
+        # --- deadlines, cross-server reads, progress, logs ---------------------------------------------------
         assert not stats.hung, stats.hung[:10]
         assert not ledger.stale_reads, ledger.stale_reads[:5]
         assert not ledger.unexpected, ledger.unexpected[:5]
@@ -494,6 +505,7 @@ async def test_acknowledged_writes_watches_and_a_counter_survive_etcd_and_apiser
         assert during_stall, "no write was acknowledged while one etcd member was stalled (no failover)"
         for s in servers:
             assert any(ack.server == s.name and ack.at > stall[1] for ack in ledger.acks), s.name
+            assert not s.errors(), s.errors()[:5]
 
         # --- compaction and the future, on both servers ------------------------------------------------
         revision = await reader.revision()
@@ -509,8 +521,13 @@ async def test_acknowledged_writes_watches_and_a_counter_survive_etcd_and_apiser
                 api.server.name, status, body)
             assert body["details"]["causes"][0]["reason"] == "ResourceVersionTooLarge", body
             answers.append(f"{api.server.name}: future {status} ({via})")
+            # so is a get or a list from the future: not the older state of now
+            for path in (f"{LLMS}/{COUNTER}", LLMS):
+                status, body = await api.request("GET", f"{path}?resourceVersion={future}")
+                assert status == 504 and body["message"].startswith(f"Too large resource version: {future}"), (
+                    api.server.name, path, status, body)
 
-        print(f"\nfault suite: setup {setup_took:.1f}s, load {load_ended - began - setup_took:.1f}s, "
+        print(f"\nfault suite: {faults}; setup {setup_took:.1f}s, load {load_ended - began - setup_took:.1f}s, "
               f"total {time.monotonic() - began:.1f}s; requests {stats.requests} (slowest {stats.slowest:.2f}s), "
               f"{dict(sorted(stats.statuses.items()))}; acknowledged writes {len(ledger.acks)} "
               f"({len(during_stall)} during the stall), uncertain {len(ledger.uncertain)}; history events "

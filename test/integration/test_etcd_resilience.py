@@ -315,6 +315,21 @@ async def test_a_watch_from_a_future_revision_is_refused(storage: EtcdStorage) -
     await w.close()
 
 
+async def test_a_get_at_a_future_revision_is_refused(storage: EtcdStorage) -> None:
+    """A get with a resourceVersion means "not older than" it (as a list's NotOlderThan does): from a revision etcd
+    has not reached it is 504 Too large resource version, never the older object of now (the fault suite found the
+    get answering with what etcd has, on etcd and on the cache alike)."""
+    created = await storage.create(ROOT + "ns1/a", thing("a"))
+    current = await storage.current_revision()
+    with pytest.raises(errors.TooLargeResourceVersion) as exc:
+        await storage.get(ROOT + "ns1/a", str(current + 1000))
+    assert (exc.value.requested, exc.value.current) == (current + 1000, current)
+    for version in ("", "0", str(rv(created)), str(current)):
+        assert rv(await storage.get(ROOT + "ns1/a", version)) == rv(created)
+    with pytest.raises(errors.InvalidContinue):
+        await storage.get(ROOT + "ns1/a", "x1")
+
+
 async def test_a_store_answers_a_future_watch_as_kube_apiserver(storage: EtcdStorage) -> None:
     llm = {s.info.kind: s for s in build_stores(storage, RegistryOptions()).values()}["LLMService"]
     future = await storage.current_revision() + 1000

@@ -93,7 +93,9 @@ class Storage(Protocol):
     async def create(self, key: str, obj: Obj) -> Obj: ...
 
     async def get(self, key: str, resource_version: str = "") -> Obj:
-        """The object; with resource_version "0" any recent copy will do (a cache may answer)."""
+        """The object; with resource_version "" as it is now (a linearizable read), with "0" any recent copy will do
+        (a cache may answer), with a revision a state not older than it (TooLargeResourceVersion when the store
+        has not reached it)."""
         ...
 
     async def get_list(self, prefix: str, opts: ListOptions) -> ListResult: ...

@@ -61,7 +61,7 @@ class CachedStorage:
             obj = found[0].get(found[1])
             if obj is not None:
                 return obj
-        return await self.storage.get(key)
+        return await self.storage.get(key, resource_version)
 
     async def get_list(self, prefix: str, opts: ListOptions) -> ListResult:
         found = self._cacher(_root(prefix))

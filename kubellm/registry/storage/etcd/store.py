@@ -140,7 +140,21 @@ class EtcdStorage:
         return with_rv(obj, resp["header"]["revision"])
 
     async def get(self, key: str, resource_version: str = "") -> Obj:
-        cur = await self._current(self.full_key(key))
+        """The object as etcd has it now (a linearizable read). A `resource_version` other than "" and "0" asks for
+        a state not older than it: one etcd has not reached is refused (504 Too large resource version, as a list's
+        NotOlderThan is), never answered with the older state of now."""
+        requested = 0
+        if resource_version not in ("", "0"):
+            try:
+                requested = int(resource_version)
+                if not 0 <= requested <= continue_token.MAX_REVISION:
+                    raise ValueError("not an etcd revision")
+            except ValueError as exc:
+                raise errors.InvalidContinue(message=f"invalid resource version {resource_version[:64]!r}") from exc
+        resp = await self._range(self.full_key(key))
+        if requested and requested > (current := int(resp["header"]["revision"])):
+            raise errors.TooLargeResourceVersion(key, requested=requested, current=current)
+        cur = _Current.from_kvs(resp.get("kvs"), self.full_values)
         if cur.raw is None:
             raise errors.KeyNotFound(key)
         return cur.obj()
