@@ -320,6 +320,18 @@ async def watch_start(api: Api, resource_version: int) -> tuple[int, Any, str]:
         return 200, event, "stream"
 
 
+async def initial_state_has(api: Api, name: str) -> bool:
+    """Whether a watch from resourceVersion 0 starts with `name` among its ADDED events (they come at once; nothing
+    is written meanwhile, so the object is in them or never comes)."""
+    url = f"{api.server.url}{LLMS}?watch=1&resourceVersion=0&timeoutSeconds=5"
+    async with api.session.get(url, timeout=aiohttp.ClientTimeout(total=CLIENT_DEADLINE)) as r:
+        assert r.status == 200, await r.text()
+        async for line in r.content:
+            if line.strip() and json.loads(line)["object"]["metadata"].get("name") == name:
+                return True
+    return False
+
+
 def etcd_event(ev: dict[str, Any]) -> tuple[str, str, int, str]:
     kv = ev["kv"]
     name = unb64(kv["key"]).removeprefix(PREFIX)
@@ -432,6 +444,15 @@ async def test_acknowledged_writes_watches_and_a_counter_survive_etcd_and_apiser
         assert status == 201, body
         end = rv_of(body)
         await asyncio.wait_for(asyncio.gather(*watching), 60)
+        # what was just written on b is there for reads that promise it, on both servers: a get and a list not
+        # older than its resourceVersion, and a watch from 0 (its initial state is as new as etcd's revision)
+        for api in apis:
+            status, got = await api.request("GET", f"{LLMS}/{SENTINEL}?resourceVersion={end}")
+            assert status == 200 and rv_of(got) == end, (api.server.name, status, got)
+            status, listed = await api.request("GET", f"{LLMS}?resourceVersion={end}")
+            assert status == 200 and SENTINEL in {o["metadata"]["name"] for o in listed["items"]}, api.server.name
+            assert int(listed["metadata"]["resourceVersion"]) >= end, listed["metadata"]
+            assert await initial_state_has(api, SENTINEL), api.server.name
 
         # --- what etcd holds ---------------------------------------------------------------------------
         history = [etcd_event(ev) async for ev in reader.history(PREFIX, start, end)]
