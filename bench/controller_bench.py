@@ -848,7 +848,7 @@ def main() -> int:
     p.add_argument("--create-concurrency", type=int, default=16)
     p.add_argument("--scrape-every", type=int, default=5,
                    help="seconds between scrapes of the manager's /metrics during the run (each costs it CPU)")
-    p.add_argument("--workers", type=int, default=4, help="the controller's workers, for the baseline's concurrency")
+    p.add_argument("--workers", type=int, default=8, help="the controller's workers, for the baseline's concurrency")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds from the first create")
     p.add_argument("--steady-seconds", type=float, default=30.0, help="then measure this long with all Serving")
     p.add_argument("--idle-seconds", type=float, default=10.0,
