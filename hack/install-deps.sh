@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything KubeLLM needs to run and test on a fresh Debian machine:
-# etcd (Debian's etcd-server, a production release), and a virtualenv with the project and its dev tools.
+# etcd (Debian's etcd-server, a production release), Chromium (Debian's, for the console's browser tests),
+# a virtualenv with the project and its dev tools, and the web console built into console/dist.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,29 @@ if ! command -v etcd >/dev/null 2>&1 && [ ! -x /usr/bin/etcd ]; then
   echo ">> installing etcd (Debian etcd-server)"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq etcd-server >/dev/null
+fi
+
+if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then
+  echo ">> installing Chromium (Debian chromium) for the console's browser tests"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+
+# The web console (console/, TypeScript): dependencies from the lockfile (npm ci) when they are missing or
+# older than it, and a build into console/dist when there is none or a source is newer than it. The browser
+# tests skip without it (and fail under CI=true).
+if command -v npm >/dev/null 2>&1; then
+  if [ ! -f console/node_modules/.package-lock.json ] || [ console/package-lock.json -nt console/node_modules/.package-lock.json ]; then
+    echo ">> installing the console's dependencies (npm ci)"
+    (cd console && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  if [ ! -f console/dist/index.html ] || [ -n "$(find console/src console/index.html console/package.json \
+      console/package-lock.json console/tsconfig.json console/vite.config.ts -newer console/dist/index.html -print -quit)" ]; then
+    echo ">> building the web console into console/dist"
+    (cd console && npm run --silent build >/dev/null)
+  fi
+else
+  echo ">> npm not found (Node.js 20.19 or later is needed): the web console is not built, its tests will skip"
 fi
 
 PY="${PYTHON:-python3}"

@@ -242,7 +242,8 @@ class Server:
                                          if cfg.authorization_kubeconfig else None),
                            self.audit, self.login, cfg.serving,
                            HostNamespaces(cfg.authentication_kubeconfig)
-                           if cfg.authentication_kubeconfig and not cfg.serve_host_kinds else None)
+                           if cfg.authentication_kubeconfig and not cfg.serve_host_kinds else None,
+                           cfg.console_dir)
         # Connections are bounded (timeouts, a cap that also fits the file-descriptor limit): protocol.py, listener.py.
         limits = dataclasses.replace(cfg.serving, max_open_connections=connection_budget(
             cfg.serving.max_open_connections))

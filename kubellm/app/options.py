@@ -69,6 +69,7 @@ class Options:
     serve_host_kinds: str = "auto"
     event_ttl_seconds: int = 3600
     token_ttl_seconds: int = 3600
+    console_dir: str = ""
     max_requests_inflight: int = _LIMITS.max_requests_inflight
     max_mutating_requests_inflight: int = _LIMITS.max_mutating_requests_inflight
     max_long_running_requests: int = _LIMITS.max_long_running_requests
@@ -149,6 +150,8 @@ class Options:
         p.add_argument("--login-source-max-failures", type=int, default=20,
                        help="failed logins per source address per minute before that address is throttled")
         p.add_argument("--token-ttl-seconds", type=int, default=3600, help="lifetime of login tokens")
+        p.add_argument("--console-dir", default="",
+                       help="the built web console served at /console/ (default: console/dist of this checkout)")
         add_serving_flags(p)
         a = p.parse_args(argv)
         return cls(
@@ -194,6 +197,7 @@ class Options:
             serve_host_kinds=a.serve_host_kinds,
             event_ttl_seconds=a.event_ttl_seconds,
             token_ttl_seconds=a.token_ttl_seconds,
+            console_dir=a.console_dir,
             max_requests_inflight=a.max_requests_inflight,
             max_mutating_requests_inflight=a.max_mutating_requests_inflight,
             max_long_running_requests=a.max_long_running_requests,
@@ -311,6 +315,7 @@ class Options:
                                                                  and not self.authentication_kubeconfig),
             event_ttl_seconds=self.event_ttl_seconds,
             token_ttl_seconds=self.token_ttl_seconds,
+            console_dir=Path(self.console_dir).resolve() if self.console_dir else None,
             serving=self.serving_limits(),
         )
 
@@ -397,3 +402,5 @@ class Config:
     serving: ServingLimits = field(default_factory=ServingLimits)
     etcd_timeouts: EtcdTimeouts = field(default_factory=EtcdTimeouts)
     embedded_etcd_max_failed_restarts: int = 5
+    console_dir: Path | None = None
+    """The built web console; None: console/dist of this checkout."""

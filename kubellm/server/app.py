@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import structlog
 from aiohttp import web
@@ -18,6 +19,7 @@ from kubellm.server.admission import Admission, NamespaceSource
 from kubellm.server.audit import AuditLog
 from kubellm.server.authentication import Authentication
 from kubellm.server.authorization import Authorization
+from kubellm.server.console import Console
 from kubellm.server.handlers import STREAM_STATUS, ResourceHandler, method_not_allowed, not_found_path, respond
 from kubellm.server.health import Health
 from kubellm.server.impersonation import Impersonation
@@ -159,7 +161,7 @@ class APIServerApp:
     def __init__(self, resources: list[Resource], health: Health, version: dict[str, str], server_address: str,
                  authentication: Authentication, authorization: Authorization, audit: AuditLog | None = None,
                  login: Login | None = None, limits: ServingLimits | None = None,
-                 namespaces: NamespaceSource | None = None) -> None:
+                 namespaces: NamespaceSource | None = None, console_dir: Path | None = None) -> None:
         self.limits = limits or ServingLimits()
         served = [r.describe() for r in resources]
         self.served = served_resources(served)
@@ -173,6 +175,7 @@ class APIServerApp:
         self.version = version
         self.server_address = server_address
         self.openapi = OpenAPIHandler(served)
+        self.console = Console(console_dir)
 
     async def self_review(self, request: web.Request, info: ri.RequestInfo) -> web.StreamResponse:
         """SelfSubjectReview, SelfSubjectAccessReview, SelfSubjectRulesReview (`kubectl auth whoami|can-i`)."""
@@ -281,5 +284,6 @@ class APIServerApp:
         r.add_get("/metrics", self.metrics)
         self.health.install(app)
         self.openapi.install(app)
+        self.console.install(app)
         r.add_route("*", "/{tail:.*}", self.not_found)
         return app

@@ -1,4 +1,5 @@
-"""The authentication filter: every request but health and version needs an identity, else 401."""
+"""The authentication filter: every request but the public paths (health, version, login, console files) needs an
+identity, else 401."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from kubellm.apis import errors
 from kubellm.service.authn import AuthenticationError, Chain, Credentials, bearer_token
 from kubellm.service.identity import UserInfo
 
-PUBLIC_PATHS = ("/healthz", "/livez", "/readyz", "/version", "/login", "/logout")
+PUBLIC_PATHS = ("/healthz", "/livez", "/readyz", "/version", "/login", "/logout", "/console")
+"""Paths served without an identity: health, version, logging in and out, and the web console's static files
+(its API calls carry the bearer token from /login like any other client's)."""
 
 
 def is_public(path: str) -> bool:

@@ -1,0 +1,94 @@
+import { render } from "preact";
+import { useEffect, useState } from "preact/hooks";
+import { logout, onSessionExpired, token, username } from "./api";
+import { ClustersPage } from "./pages/Clusters";
+import { LLMServicesPage } from "./pages/LLMServices";
+import { LoginPage } from "./pages/Login";
+import { Link, navigate, useRoute } from "./router";
+import "./style.css";
+
+const PAGES = [
+  { route: "llmservices", title: "LLMServices" },
+  { route: "clusters", title: "Clusters" },
+];
+
+function App() {
+  const route = useRoute();
+  const [loggedIn, setLoggedIn] = useState(token() !== null);
+  const [notice, setNotice] = useState("");
+  const [namespace, setNamespace] = useState(new URLSearchParams(location.search).get("namespace") ?? "default");
+
+  useEffect(() => {
+    onSessionExpired((message) => {
+      setNotice(message);
+      setLoggedIn(false);
+    });
+  }, []);
+
+  useEffect(() => {
+    const page = PAGES.find((p) => p.route === route);
+    document.title = loggedIn ? `${page?.title || "Console"} · KubeLLM` : "Log in · KubeLLM";
+  }, [route, loggedIn]);
+
+  if (!loggedIn) {
+    return (
+      <LoginPage
+        notice={notice}
+        onLoggedIn={() => {
+          setNotice("");
+          setLoggedIn(true);
+          if (!PAGES.some((p) => p.route === route)) navigate("llmservices", true);
+        }}
+      />
+    );
+  }
+
+  const current = PAGES.some((p) => p.route === route) ? route : "llmservices";
+  return (
+    <div class="shell">
+      <header>
+        <a class="skip" href="#content">
+          Skip to content
+        </a>
+        <span class="brand">KubeLLM</span>
+        <nav aria-label="Pages">
+          <ul>
+            {PAGES.map((p) => (
+              <li key={p.route}>
+                <Link route={p.route} current={p.route === current}>
+                  {p.title}
+                </Link>
+              </li>
+            ))}
+          </ul>
+        </nav>
+        <span class="who">{username()}</span>
+        <button
+          type="button"
+          onClick={async () => {
+            await logout();
+            setNotice("You have logged out.");
+            setLoggedIn(false);
+          }}
+        >
+          Log out
+        </button>
+      </header>
+      <main id="content">
+        {current === "clusters" ? (
+          <ClustersPage />
+        ) : (
+          <LLMServicesPage
+            namespace={namespace}
+            onNamespace={(ns) => {
+              setNamespace(ns);
+              history.replaceState(null, "", `${location.pathname}?namespace=${encodeURIComponent(ns)}`);
+            }}
+          />
+        )}
+      </main>
+    </div>
+  );
+}
+
+render(<App />, document.getElementById("app")!);

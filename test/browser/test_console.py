@@ -1,0 +1,109 @@
+"""The web console in a real headless Chromium against a real kubellm-apiserver: log in through the form
+(the server's wrong-password and lockout messages), LLMServices appearing and changing phase live as
+kubectl writes them, an ended session back at the login page, logging out; axe-core on each page."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from browser_support import Console, admin_password, check_accessibility
+
+LLMS = "/apis/model.kubellm.io/v1alpha1/namespaces/default/llmservices"
+INVALID = "invalid username or password"
+
+
+def log_in(page: Any, console: Console, username: str, password: str) -> None:
+    page.goto(console.url)
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+
+
+def llmservice(name: str, model: str = "Qwen/Qwen2.5-3B-Instruct") -> str:
+    return json.dumps({"apiVersion": "model.kubellm.io/v1alpha1", "kind": "LLMService",
+                       "metadata": {"name": name, "namespace": "default"},
+                       "spec": {"model": model, "quantization": "awq", "replicas": 2}})
+
+
+def set_phase(console: Console, name: str, phase: str) -> None:
+    console.server.kubectl("patch", "llmservices", name, "-n", "default", "--subresource=status", "--type=merge",
+                           "-p", json.dumps({"status": {"phase": phase, "replicas": 2, "readyReplicas": 1,
+                                                        "endpoint": f"http://{name}.default.svc:8000/v1"}}))
+
+
+def csp_violations(page: Any) -> list[str]:
+    return [e for e in page.console_errors if "Content Security Policy" in e]
+
+
+def test_wrong_password_shows_the_servers_message_then_lockout(console: Console, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    console.create_user("console-locked", "Correct-horse-9-battery")
+    log_in(page, console, "console-locked", "not-the-password")
+    alert = page.get_by_role("alert")
+    expect(alert).to_have_text(INVALID)
+    check_accessibility(page)
+    for _ in range(5):  # the server locks the user after five failures in a row
+        if "too many failed logins" in (alert.text_content() or ""):
+            break
+        page.get_by_label("Password").fill("still-not-the-password")
+        page.get_by_role("button", name="Log in").click()
+        expect(page.get_by_role("button", name="Log in")).to_be_enabled()
+    expect(alert).to_contain_text("too many failed logins; try again later")
+    assert page.evaluate("sessionStorage.length") == 0
+    assert not csp_violations(page)
+
+
+def test_llmservices_live_and_logout(console: Console, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    log_in(page, console, "admin", admin_password(console.server))
+    expect(page).to_have_url(re.compile(r"/console/llmservices"))
+    expect(page.get_by_role("heading", name="LLMServices")).to_be_visible()
+    expect(page.get_by_role("status").filter(has_text="live")).to_be_visible()
+    expect(page.get_by_test_id("can-create")).to_be_visible()  # admin: SelfSubjectAccessReview allows create
+    check_accessibility(page)
+
+    console.server.kubectl("apply", "-f", "-", input=llmservice("browser-live"))
+    row = page.locator("tr[data-name='browser-live']")
+    expect(row).to_be_visible()  # arrived by watch: no reload
+    expect(row.get_by_role("cell").nth(0)).to_have_text("Qwen/Qwen2.5-3B-Instruct")
+    expect(row.get_by_role("cell").nth(1)).to_have_text("awq")
+    expect(row.get_by_role("cell").nth(2)).to_have_text("2")
+
+    set_phase(console, "browser-live", "Loading")
+    expect(row.get_by_test_id("phase")).to_have_text("Loading")
+    set_phase(console, "browser-live", "Serving")
+    expect(row.get_by_test_id("phase")).to_have_text("Serving")
+    expect(row).to_contain_text("http://browser-live.default.svc:8000/v1")
+
+    console.server.kubectl("delete", "llmservices", "browser-live", "-n", "default")
+    expect(row).to_have_count(0)
+
+    page.get_by_role("link", name="Clusters").click()
+    expect(page.get_by_role("heading", name="Clusters")).to_be_visible()
+    expect(page.get_by_text("No member clusters are registered.")).to_be_visible()
+    check_accessibility(page)
+
+    assert page.context.cookies() == []  # the token travels as a bearer header only
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("status")).to_have_text("You have logged out.")
+    expect(page.get_by_label("Password")).to_be_visible()
+    assert page.evaluate("sessionStorage.length") == 0
+    assert not csp_violations(page)
+
+
+def test_a_revoked_token_returns_to_login_with_a_message(console: Console, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    log_in(page, console, "admin", admin_password(console.server))
+    expect(page.get_by_role("status").filter(has_text="live")).to_be_visible()
+    token = page.evaluate("sessionStorage.getItem('kubellm.token')")
+    assert token
+    code, _, _ = console.post_logout(token)
+    assert code == 200
+    page.get_by_role("link", name="Clusters").click()  # the next API request carries the revoked token
+    expect(page.get_by_role("status")).to_contain_text("Your session has ended")
+    expect(page.get_by_label("Password")).to_be_visible()
