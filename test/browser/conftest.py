@@ -20,8 +20,10 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         yield Console(server, state / "pki" / "serving-ca.crt")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium for one test module: Playwright's sync API holds the thread's event loop while it runs, so it
+    must be stopped before the asyncio tests of other modules run."""
     executable = chromium_path()
     try:
         from playwright.sync_api import sync_playwright
