@@ -119,3 +119,31 @@ def check_accessibility(page: Any) -> None:
                            ".map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.length}))")
     bad = [v for v in result if v["impact"] in ("serious", "critical")]
     assert not bad, f"accessibility violations on {page.url}: {bad}"
+
+
+def create_many(console: Console, namespace: str, bodies: list[dict[str, Any]], workers: int = 8) -> None:
+    """POST every body to its collection as the admin (client certificate), a few at a time."""
+    import http.client
+    import json
+    from concurrent.futures import ThreadPoolExecutor
+
+    pki = console.server.state_dir / "pki"
+    ctx = ssl.create_default_context(cafile=str(console.ca_file))
+    ctx.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
+    host, port = console.server.url.removeprefix("https://").rsplit(":", 1)
+    path = f"/apis/model.kubellm.io/v1alpha1/namespaces/{namespace}/llmservices"
+
+    def post(chunk: list[dict[str, Any]]) -> None:
+        conn = http.client.HTTPSConnection(host, int(port), context=ctx, timeout=60)
+        try:
+            for body in chunk:
+                conn.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
+                resp = conn.getresponse()
+                out = resp.read()
+                assert resp.status == 201, out
+        finally:
+            conn.close()
+
+    with ThreadPoolExecutor(workers) as pool:
+        for future in [pool.submit(post, bodies[i::workers]) for i in range(workers)]:
+            future.result()

@@ -8,7 +8,7 @@ import json
 import re
 from typing import Any
 
-from browser_support import Console, admin_password, check_accessibility
+from browser_support import Console, admin_password, check_accessibility, create_many
 
 LLMS = "/apis/model.kubellm.io/v1alpha1/namespaces/default/llmservices"
 INVALID = "invalid username or password"
@@ -63,7 +63,6 @@ def test_llmservices_live_and_logout(console: Console, page: Any) -> None:
     expect(page).to_have_url(re.compile(r"/console/llmservices"))
     expect(page.get_by_role("heading", name="LLMServices")).to_be_visible()
     expect(page.get_by_role("status").filter(has_text="live")).to_be_visible()
-    expect(page.get_by_test_id("can-create")).to_be_visible()  # admin: SelfSubjectAccessReview allows create
     check_accessibility(page)
 
     console.server.kubectl("apply", "-f", "-", input=llmservice("browser-live"))
@@ -79,8 +78,23 @@ def test_llmservices_live_and_logout(console: Console, page: Any) -> None:
     expect(row.get_by_test_id("phase")).to_have_text("Serving")
     expect(row).to_contain_text("http://browser-live.default.svc:8000/v1")
 
-    console.server.kubectl("delete", "llmservices", "browser-live", "-n", "default")
+    # admin may delete (SelfSubjectAccessReview): a confirmation first, then the watch removes the row
+    row.get_by_role("button", name="Delete browser-live").click()
+    dialog = page.get_by_role("dialog", name="Delete LLMService browser-live?")
+    expect(dialog).to_be_visible()
+    check_accessibility(page)
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_have_count(0)
+    expect(row).to_be_visible()
+    row.get_by_role("button", name="Delete browser-live").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete browser-live").click()
     expect(row).to_have_count(0)
+    assert console.server.kubectl("get", "llmservices", "-n", "default", "-o", "name").stdout.strip() == ""
+
+    console.server.kubectl("apply", "-f", "-", input=llmservice("browser-gone"))
+    expect(page.locator("tr[data-name='browser-gone']")).to_be_visible()
+    console.server.kubectl("delete", "llmservices", "browser-gone", "-n", "default")
+    expect(page.locator("tr[data-name='browser-gone']")).to_have_count(0)
 
     page.get_by_role("link", name="Clusters").click()
     expect(page.get_by_role("heading", name="Clusters")).to_be_visible()
@@ -107,3 +121,63 @@ def test_a_revoked_token_returns_to_login_with_a_message(console: Console, page:
     page.get_by_role("link", name="Clusters").click()  # the next API request carries the revoked token
     expect(page.get_by_role("status")).to_contain_text("Your session has ended")
     expect(page.get_by_label("Password")).to_be_visible()
+
+
+def test_a_view_only_user_sees_no_delete_controls(console: Console, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    console.create_user("console-viewer", "Viewer-pass-42-long")
+    console.server.kubectl("apply", "-f", "-", input=(
+        "apiVersion: iam.kubellm.io/v1alpha1\nkind: RoleBinding\n"
+        "metadata: {name: console-viewer, namespace: default}\n"
+        "roleRef: {apiGroup: iam.kubellm.io, kind: ClusterRole, name: view}\n"
+        "subjects: [{apiGroup: iam.kubellm.io, kind: User, name: console-viewer}]\n"))
+    console.server.kubectl("apply", "-f", "-", input=llmservice("browser-viewed"))
+    log_in(page, console, "console-viewer", "Viewer-pass-42-long")
+    row = page.locator("tr[data-name='browser-viewed']")
+    expect(row).to_be_visible()  # view may list and watch
+    expect(page.get_by_role("status").filter(has_text="live")).to_be_visible()
+    expect(page.locator("section[data-permissions='checked']")).to_be_visible()  # the review was answered
+    expect(page.get_by_role("button", name=re.compile("^Delete"))).to_have_count(0)
+    check_accessibility(page)
+    console.server.kubectl("delete", "llmservices", "browser-viewed", "-n", "default")
+    expect(row).to_have_count(0)
+
+
+def test_a_thousand_llmservices_render_and_stay_live(console: Console, page: Any,
+                                                     record_property: Any) -> None:
+    from playwright.sync_api import expect
+
+    ns = "console-scale"
+    console.server.kubectl("create", "namespace", ns)
+    create_many(console, ns, [
+        {"apiVersion": "model.kubellm.io/v1alpha1", "kind": "LLMService",
+         "metadata": {"name": f"llm-{i:04d}", "namespace": ns},
+         "spec": {"model": "Qwen/Qwen2.5-3B-Instruct", "replicas": 1}} for i in range(1000)])
+    page.goto(f"{console.url}llmservices?namespace={ns}")
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill(admin_password(console.server))
+    page.get_by_role("button", name="Log in").click()
+    start = page.evaluate("performance.now()")
+    expect(page.get_by_role("status").filter(has_text="1000 LLMServices, live")).to_be_visible()
+    expect(page.locator("tbody tr")).to_have_count(1000)
+    record_property("render_1000_ms", round(page.evaluate("performance.now()") - start))
+
+    row = page.locator("tr[data-name='llm-0500']")
+    page.evaluate("""() => {
+        window.__phaseSeen = new Promise(resolve => new MutationObserver((_, observer) => {
+            if (document.querySelector("tr[data-name='llm-0500'] [data-testid=phase]")?.textContent === "Serving") {
+                observer.disconnect(); resolve(performance.now());
+            }
+        }).observe(document.querySelector("tbody"), {subtree: true, childList: true, characterData: true}));
+    }""")
+    before = page.evaluate("performance.now()")
+    console.server.kubectl("patch", "llmservices", "llm-0500", "-n", ns, "--subresource=status", "--type=merge",
+                           "-p", json.dumps({"status": {"phase": "Serving", "replicas": 1, "readyReplicas": 1}}))
+    expect(row.get_by_test_id("phase")).to_have_text("Serving")
+    record_property("status_change_ms", round(page.evaluate("window.__phaseSeen") - before))
+    # still responsive: switching pages and back re-renders the thousand rows
+    page.get_by_role("link", name="Clusters").click()
+    expect(page.get_by_role("heading", name="Clusters")).to_be_visible()
+    page.get_by_role("link", name="LLMServices").click()
+    expect(page.locator("tbody tr")).to_have_count(1000)

@@ -1,6 +1,6 @@
 import { Component } from "preact";
-import { useEffect, useMemo, useState } from "preact/hooks";
-import { canI, getJSON } from "../api";
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { canI, getJSON, request } from "../api";
 import { age, errorText } from "../format";
 import { listWatch, type KubeObject, type Snapshot } from "../watch";
 
@@ -15,15 +15,18 @@ export interface LLMService extends KubeObject {
 interface RowProps {
   obj: LLMService;
   now: number;
+  /** Set when the user may delete LLMServices here (SelfSubjectAccessReview); stable between renders. */
+  onDelete: ((obj: LLMService) => void) | null;
 }
 
-/** One table row, rendered again only when its object (a new one per watch event) or the clock changes. */
+/** One table row, rendered again only when its object (a new one per watch event), the clock or the
+ * user's permissions change. */
 class Row extends Component<RowProps> {
   shouldComponentUpdate(next: RowProps): boolean {
-    return next.obj !== this.props.obj || next.now !== this.props.now;
+    return next.obj !== this.props.obj || next.now !== this.props.now || next.onDelete !== this.props.onDelete;
   }
 
-  render({ obj, now }: RowProps) {
+  render({ obj, now, onDelete }: RowProps) {
     const spec = obj.spec || {};
     const status = obj.status || {};
     const phase = status.phase || "";
@@ -41,6 +44,14 @@ class Row extends Component<RowProps> {
         </td>
         <td class="endpoint">{status.endpoint}</td>
         <td>{age(obj.metadata.creationTimestamp, now)}</td>
+        {onDelete && (
+          <td>
+            <button type="button" class="secondary" onClick={() => onDelete(obj)}
+              aria-label={`Delete ${obj.metadata.name}`}>
+              Delete
+            </button>
+          </td>
+        )}
       </tr>
     );
   }
@@ -74,7 +85,9 @@ export function LLMServicesPage(props: { namespace: string; onNamespace: (ns: st
   const [snapshot, setSnapshot] = useState<Snapshot<LLMService> | null>(null);
   const [error, setError] = useState("");
   const [synced, setSynced] = useState(false);
-  const [canCreate, setCanCreate] = useState(false);
+  const [canDelete, setCanDelete] = useState(false);
+  const [rbacChecked, setRbacChecked] = useState(false);
+  const [confirming, setConfirming] = useState<LLMService | null>(null);
   const now = useClock(10_000);
 
   useEffect(() => {
@@ -94,7 +107,13 @@ export function LLMServicesPage(props: { namespace: string; onNamespace: (ns: st
 
   useEffect(() => {
     let live = true;
-    void canI("create", GROUP, "llmservices", namespace).then((ok) => live && setCanCreate(ok));
+    setCanDelete(false);
+    setRbacChecked(false);
+    void canI("delete", GROUP, "llmservices", namespace).then((ok) => {
+      if (!live) return;
+      setCanDelete(ok);
+      setRbacChecked(true);
+    });
     return () => {
       live = false;
     };
@@ -107,10 +126,12 @@ export function LLMServicesPage(props: { namespace: string; onNamespace: (ns: st
     );
   }, [snapshot?.revision]);
 
+  const onDelete = useMemo(() => (canDelete ? (obj: LLMService) => setConfirming(obj) : null), [canDelete]);
+
   const choices = namespaces && namespace && !namespaces.includes(namespace) ? [...namespaces, namespace] : namespaces;
 
   return (
-    <section aria-labelledby="llms-title">
+    <section aria-labelledby="llms-title" data-permissions={rbacChecked ? "checked" : "pending"}>
       <div class="toolbar">
         <h1 id="llms-title">LLMServices</h1>
         <label for="namespace">Namespace</label>
@@ -133,7 +154,6 @@ export function LLMServicesPage(props: { namespace: string; onNamespace: (ns: st
         <span class="sync" role="status" aria-live="polite">
           {synced ? `${rows.length} LLMService${rows.length === 1 ? "" : "s"}, live` : "loading…"}
         </span>
-        {canCreate && <span class="hint" data-testid="can-create">You may create LLMServices here.</span>}
       </div>
       {error && (
         <p class="error" role="alert">
@@ -151,15 +171,75 @@ export function LLMServicesPage(props: { namespace: string; onNamespace: (ns: st
             <th scope="col">Phase</th>
             <th scope="col">Endpoint</th>
             <th scope="col">Age</th>
+            {onDelete && (
+              <th scope="col">
+                <span class="visually-hidden">Actions</span>
+              </th>
+            )}
           </tr>
         </thead>
         <tbody>
           {rows.map((obj) => (
-            <Row key={obj.metadata.uid || `${obj.metadata.namespace}/${obj.metadata.name}`} obj={obj} now={now} />
+            <Row
+              key={obj.metadata.uid || `${obj.metadata.namespace}/${obj.metadata.name}`}
+              obj={obj}
+              now={now}
+              onDelete={onDelete}
+            />
           ))}
         </tbody>
       </table>
       {synced && rows.length === 0 && <p class="empty">No LLMServices in {namespace || "any namespace"}.</p>}
+      {confirming && <ConfirmDelete obj={confirming} onClose={() => setConfirming(null)} />}
     </section>
+  );
+}
+
+/** A modal dialog that asks before deleting; the server's message is shown if it refuses. The row goes
+ * away when the watch delivers the deletion. */
+function ConfirmDelete(props: { obj: LLMService; onClose: () => void }) {
+  const ref = useRef<HTMLDialogElement>(null);
+  const [error, setError] = useState("");
+  const [busy, setBusy] = useState(false);
+  const { name, namespace } = props.obj.metadata;
+
+  useEffect(() => {
+    ref.current?.showModal();
+  }, []);
+
+  const remove = async (): Promise<void> => {
+    setBusy(true);
+    setError("");
+    try {
+      await request(`${COLLECTION}/namespaces/${encodeURIComponent(namespace || "")}/llmservices/${encodeURIComponent(name)}`, {
+        method: "DELETE",
+      });
+      props.onClose();
+    } catch (err) {
+      setError(errorText(err));
+      setBusy(false);
+    }
+  };
+
+  return (
+    <dialog ref={ref} aria-labelledby="confirm-title" onClose={props.onClose}>
+      <h2 id="confirm-title">Delete LLMService {name}?</h2>
+      <p>
+        Its replicas on every member cluster are removed. Namespace: {namespace}.
+      </p>
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+      <div class="actions">
+        <button type="button" class="secondary" onClick={() => ref.current?.close()}>
+          Cancel
+        </button>
+        <button type="button" class="danger" disabled={busy} onClick={() => void remove()}>
+          Delete {name}
+        </button>
+      </div>
+    </dialog>
   );
 }
