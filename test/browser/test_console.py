@@ -154,14 +154,20 @@ def test_a_thousand_llmservices_render_and_stay_live(console: Console, page: Any
         {"apiVersion": "model.kubellm.io/v1alpha1", "kind": "LLMService",
          "metadata": {"name": f"llm-{i:04d}", "namespace": ns},
          "spec": {"model": "Qwen/Qwen2.5-3B-Instruct", "replicas": 1}} for i in range(1000)])
-    page.goto(f"{console.url}llmservices?namespace={ns}")
-    page.get_by_label("Username").fill("admin")
-    page.get_by_label("Password").fill(admin_password(console.server))
-    page.get_by_role("button", name="Log in").click()
+    log_in(page, console, "admin", admin_password(console.server))
+    expect(page.get_by_role("status").filter(has_text="live")).to_be_visible()
+    page.evaluate("""() => {
+        window.__rowsShown = new Promise(resolve => new MutationObserver((_, observer) => {
+            if (document.querySelectorAll("tbody tr").length === 1000) {
+                observer.disconnect(); resolve(performance.now());
+            }
+        }).observe(document.body, {subtree: true, childList: true}));
+    }""")
     start = page.evaluate("performance.now()")
+    page.get_by_label("Namespace").select_option(ns)  # navigation to the namespace's list
     expect(page.get_by_role("status").filter(has_text="1000 LLMServices, live")).to_be_visible()
     expect(page.locator("tbody tr")).to_have_count(1000)
-    record_property("render_1000_ms", round(page.evaluate("performance.now()") - start))
+    record_property("render_1000_ms", round(page.evaluate("window.__rowsShown") - start))
 
     row = page.locator("tr[data-name='llm-0500']")
     page.evaluate("""() => {
