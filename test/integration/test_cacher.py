@@ -115,3 +115,28 @@ async def test_a_slow_watcher_is_dropped(pair: tuple[EtcdStorage, CachedStorage]
 async def _label(o: Obj, **labels: str) -> Obj:
     o["metadata"]["labels"] = labels
     return o
+
+
+async def test_updates_start_from_the_cached_copy(pair: tuple[EtcdStorage, CachedStorage]) -> None:
+    etcd, cached = pair
+    a = await cached.create(ROOT + "ns1/a", thing("a", app="x"))
+    await caught_up(cached, int(a["metadata"]["resourceVersion"]))
+    methods: list[str] = []
+    call = etcd.client.call
+
+    async def counting(method: str, payload: dict[str, object], **kw: object) -> object:
+        methods.append(method)
+        return await call(method, payload, **kw)  # type: ignore[arg-type]
+
+    etcd.client.call = counting  # type: ignore[method-assign]
+    copy_before = cacher(cached).objects["ns1/a"]
+
+    async def label(obj: Obj) -> Obj:
+        obj["metadata"]["labels"]["tier"] = "gold"
+        return obj
+
+    updated = await cached.guaranteed_update(ROOT + "ns1/a", label)
+    assert methods == ["/kv/txn"]  # no read before the transaction
+    assert copy_before["metadata"]["labels"] == {"app": "x"}  # the update worked on its own copy
+    assert (await etcd.get(ROOT + "ns1/a"))["metadata"]["labels"] == {"app": "x", "tier": "gold"}
+    assert updated["metadata"]["labels"] == {"app": "x", "tier": "gold"}

@@ -948,3 +948,94 @@ async def test_compactor_compacts_to_previous_rounds_revision(storage: EtcdStora
     assert [o["spec"] for o in at.items] == [{"n": 0}]
     # the current state is untouched
     assert (await storage.get(key_of("a")))["spec"] == {"n": 1}
+
+
+# --------------------------------------------------------------------------------------------------
+# 2b. guaranteed_update from a cached copy (a watch cache's): no read when the copy is current, and the
+#     same result as from a read when it is stale
+
+
+def count_calls(storage: EtcdStorage) -> list[str]:
+    """Record the etcd methods the storage calls from now on (instrumentation of the real client)."""
+    methods: list[str] = []
+    call = storage.client.call
+
+    async def counting(method: str, payload: dict[str, Any], **kw: Any) -> Any:
+        methods.append(method)
+        return await call(method, payload, **kw)
+
+    storage.client.call = counting  # type: ignore[method-assign]
+    return methods
+
+
+async def test_update_from_a_current_copy_is_one_transaction(storage: EtcdStorage) -> None:
+    created = await storage.create(key_of("a"), thing("a", spec={"n": 1}))
+    methods = count_calls(storage)
+    updated = await storage.guaranteed_update(key_of("a"), set_spec(n=2), cached_existing=copy.deepcopy(created))
+    assert methods == ["/kv/txn"]
+    assert updated["spec"] == {"n": 2} and rv(updated) > rv(created)
+    got = await storage.get(key_of("a"))
+    assert got["spec"] == {"n": 2} and rv(got) == rv(updated)
+
+
+async def test_update_from_a_stale_copy_starts_again_from_the_stored_state(storage: EtcdStorage) -> None:
+    stale = await storage.create(key_of("a"), thing("a", spec={"base": True}))
+    theirs = await storage.guaranteed_update(key_of("a"), set_spec(other="theirs"))
+    seen: list[Obj] = []
+
+    async def update(obj: Obj) -> Obj:
+        seen.append(copy.deepcopy(obj))
+        obj["spec"]["mine"] = "ours"
+        return obj
+
+    final = await storage.guaranteed_update(key_of("a"), update, cached_existing=copy.deepcopy(stale))
+    assert [rv(o) for o in seen] == [rv(stale), rv(theirs)]  # the transaction's failure branch gave the state
+    assert final["spec"] == {"base": True, "other": "theirs", "mine": "ours"}
+    assert (await storage.get(key_of("a")))["spec"] == final["spec"]
+
+
+async def test_a_stale_copy_never_decides_an_error(storage: EtcdStorage) -> None:
+    stale = await storage.create(key_of("a"), thing("a", spec={"n": 1}, uid="uid-1"))
+    current = await storage.guaranteed_update(key_of("a"), set_spec(n=2))
+
+    async def put_with_resource_version(obj: Obj) -> Obj:  # what a PUT carrying the current resourceVersion does
+        if rv(obj) != rv(current):
+            raise errors.Conflict(key_of("a"), "the object has been modified")
+        obj["spec"]["n"] = 3
+        return obj
+
+    done = await storage.guaranteed_update(key_of("a"), put_with_resource_version, cached_existing=copy.deepcopy(stale))
+    assert done["spec"] == {"n": 3}
+    # a copy of an object since deleted and created again (another UID): the precondition is checked on the
+    # stored object
+    await storage.delete(key_of("a"))
+    await storage.create(key_of("a"), thing("a", spec={"n": 1}, uid="uid-2"))
+    again = await storage.guaranteed_update(key_of("a"), set_spec(n=4), preconditions=Preconditions(uid="uid-2"),
+                                            cached_existing=copy.deepcopy(done))
+    assert again["spec"] == {"n": 4} and again["metadata"]["uid"] == "uid-2"
+    # a copy of an object since deleted
+    await storage.delete(key_of("a"))
+    with pytest.raises(errors.KeyNotFound):
+        await storage.guaranteed_update(key_of("a"), set_spec(n=5), cached_existing=copy.deepcopy(again))
+
+
+async def test_no_change_from_a_stale_copy_answers_the_stored_state(storage: EtcdStorage) -> None:
+    stale = await storage.create(key_of("a"), thing("a", spec={"n": 1}))
+    current = await storage.guaranteed_update(key_of("a"), set_spec(n=2))
+    rev_before = await storage.current_revision()
+
+    async def set_n_1(obj: Obj) -> Obj:
+        obj["spec"]["n"] = 1
+        return obj
+
+    # unchanged as seen from the copy, a change of the stored object: it is written
+    result = await storage.guaranteed_update(key_of("a"), set_n_1, cached_existing=copy.deepcopy(stale))
+    assert result["spec"] == {"n": 1} and rv(result) > rv(current)
+    assert await storage.current_revision() == rev_before + 1
+
+    async def identity(obj: Obj) -> Obj:
+        return obj
+
+    same = await storage.guaranteed_update(key_of("a"), identity, cached_existing=copy.deepcopy(stale))
+    assert rv(same) == rv(result)  # no write, and the stored state's resourceVersion, not the copy's
+    assert await storage.current_revision() == rev_before + 1

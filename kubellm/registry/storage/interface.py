@@ -102,7 +102,12 @@ class Storage(Protocol):
 
     async def guaranteed_update(self, key: str, try_update: UpdateFunc, *,
                                 preconditions: Preconditions | None = None,
-                                ignore_not_found: bool = False) -> Obj: ...
+                                ignore_not_found: bool = False, cached_existing: Obj | None = None) -> Obj:
+        """Apply `try_update` to the current object until the write wins. `cached_existing`: a recent copy (a watch
+        cache's) to start from instead of reading; a start from it that fails (a conflict, a precondition, the
+        update function's error, or no change at all) is retried from the stored state before anything is
+        answered, so the result is as if the store had been read."""
+        ...
 
     async def delete(self, key: str, *, preconditions: Preconditions | None = None,
                      validate_deletion: ValidateDeletion | None = None) -> Deletion: ...

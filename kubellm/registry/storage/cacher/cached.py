@@ -139,9 +139,13 @@ class CachedStorage:
         return await self.storage.create(key, obj)
 
     async def guaranteed_update(self, key: str, try_update: UpdateFunc, *,
-                                preconditions: Preconditions | None = None, ignore_not_found: bool = False) -> Obj:
+                                preconditions: Preconditions | None = None, ignore_not_found: bool = False,
+                                cached_existing: Obj | None = None) -> Obj:
+        """Starts from the cache's copy when it has one (see `Storage.guaranteed_update`)."""
+        if cached_existing is None and (found := self._cacher(key)) is not None:
+            cached_existing = found[0].get(found[1])
         return await self.storage.guaranteed_update(key, try_update, preconditions=preconditions,
-                                                    ignore_not_found=ignore_not_found)
+                                                    ignore_not_found=ignore_not_found, cached_existing=cached_existing)
 
     async def delete(self, key: str, *, preconditions: Preconditions | None = None,
                      validate_deletion: ValidateDeletion | None = None) -> Deletion:

@@ -55,6 +55,20 @@ class _Current:
         kv = kvs[0]
         return cls(read_value(kv, values), int(kv["mod_revision"]))
 
+    @classmethod
+    def from_cached(cls, obj: Obj | None) -> _Current | None:
+        """The state a cached copy stands for (its bytes as stored, its resourceVersion), None without one."""
+        meta = (obj or {}).get("metadata")
+        if obj is None or not isinstance(meta, dict):
+            return None
+        try:
+            rev = int(meta.get("resourceVersion") or 0)
+        except (TypeError, ValueError):
+            return None
+        if rev <= 0:
+            return None
+        return cls(orjson.dumps({**obj, "metadata": {k: v for k, v in meta.items() if k != "resourceVersion"}}), rev)
+
     def obj(self) -> Obj:
         assert self.raw is not None
         return with_rv(orjson.loads(self.raw), self.rev)
@@ -161,21 +175,35 @@ class EtcdStorage:
 
     async def guaranteed_update(self, key: str, try_update: UpdateFunc, *,
                                 preconditions: Preconditions | None = None,
-                                ignore_not_found: bool = False) -> Obj:
+                                ignore_not_found: bool = False, cached_existing: Obj | None = None) -> Obj:
         full = self.full_key(key)
         k = b64(full)
-        cur = await self._current(full)
+        # from the cache's copy the first attempt needs no read: the transaction compares its mod revision, and
+        # its failure branch returns the stored state (kube-apiserver's cachedExistingObject)
+        cur = _Current.from_cached(cached_existing)
+        current = cur is None
+        if cur is None:
+            cur = await self._current(full)
         while True:
-            if cur.raw is None:
-                if not ignore_not_found:
-                    raise errors.KeyNotFound(key)
-                existing: Obj = {}
-            else:
-                existing = cur.obj()
-                _check_preconditions(key, preconditions, existing)
-            new = await try_update(existing)
-            data = self._encode(key, new)
+            try:
+                if cur.raw is None:
+                    if not ignore_not_found:
+                        raise errors.KeyNotFound(key)
+                    existing: Obj = {}
+                else:
+                    existing = cur.obj()
+                    _check_preconditions(key, preconditions, existing)
+                new = await try_update(existing)
+                data = self._encode(key, new)
+            except Exception:
+                if current:
+                    raise
+                cur, current = await self._current(full), True  # the copy may be stale: decide on the stored state
+                continue
             if cur.raw is not None and data == cur.raw:
+                if not current:  # unchanged from a copy: the stored state may differ
+                    cur, current = await self._current(full), True
+                    continue
                 return with_rv(new, cur.rev)
             compare = ({"key": k, "target": "MOD", "result": "EQUAL", "mod_revision": str(cur.rev)}
                        if cur.raw is not None else
@@ -185,7 +213,7 @@ class EtcdStorage:
             resp = await self.client.call("/kv/txn", txn, op="update")
             if resp.get("succeeded"):
                 return with_rv(new, resp["header"]["revision"])
-            cur = _Current.from_kvs(resp["responses"][0]["response_range"].get("kvs"), self.full_values)
+            cur, current = _Current.from_kvs(resp["responses"][0]["response_range"].get("kvs"), self.full_values), True
 
     async def delete(self, key: str, *, preconditions: Preconditions | None = None,
                      validate_deletion: ValidateDeletion | None = None) -> Deletion:
