@@ -8,7 +8,7 @@ import json
 import re
 from typing import Any
 
-from browser_support import Console, admin_password, check_accessibility, create_many
+from browser_support import Console, admin_password, check_accessibility, create_many, secret
 
 LLMS = "/apis/model.kubellm.io/v1alpha1/namespaces/default/llmservices"
 INVALID = "invalid username or password"
@@ -187,3 +187,42 @@ def test_a_thousand_llmservices_render_and_stay_live(console: Console, page: Any
     expect(page.get_by_role("heading", name="Clusters")).to_be_visible()
     page.get_by_role("link", name="LLMServices").click()
     expect(page.locator("tbody tr")).to_have_count(1000)
+
+
+def cluster_status(available: int) -> str:
+    return json.dumps({"status": {
+        "conditions": [{"type": "Ready", "status": "True", "reason": "Probed", "message": "2/2 nodes ready",
+                        "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+        "kubernetesVersion": "v1.36.2", "nodeCount": 2,
+        "gpus": [{"model": "NVIDIA-L4-24GB", "memoryMiB": 24576, "nodes": 2, "count": 8, "allocatable": 8,
+                  "available": available, "largestFree": min(available, 4)}]}})
+
+
+def test_clusters_page_shows_conditions_version_nodes_and_gpus_live(console: Console, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    log_in(page, console, "admin", admin_password(console.server))
+    page.get_by_role("link", name="Clusters").click()
+    expect(page.get_by_role("heading", name="Clusters")).to_be_visible()
+    token = secret("console-member-token-0123456789")
+    console.server.kubectl("apply", "-f", "-", input=(
+        "apiVersion: cluster.kubellm.io/v1alpha1\nkind: Cluster\nmetadata: {name: gpu-browser}\n"
+        f"spec: {{apiEndpoint: 'https://10.0.0.9:6443', region: eu-west, credentials: {{token: {token}}}}}\n"))
+    row = page.locator("tr[data-name='gpu-browser']")
+    expect(row).to_be_visible()
+    console.server.kubectl("patch", "clusters", "gpu-browser", "--subresource=status", "--type=merge",
+                           "-p", cluster_status(5))
+    expect(row).to_contain_text("Ready=True")
+    expect(row).to_contain_text("v1.36.2")
+    expect(row.get_by_role("cell").nth(2)).to_have_text("2")
+    expect(row).to_contain_text("NVIDIA-L4-24GB: 5/8 free")
+    meter = row.get_by_role("meter", name="NVIDIA-L4-24GB GPUs free")
+    expect(meter).to_have_attribute("value", "5")
+    expect(meter).to_have_attribute("max", "8")
+    expect(row).not_to_contain_text(token)
+    check_accessibility(page)
+    console.server.kubectl("patch", "clusters", "gpu-browser", "--subresource=status", "--type=merge",
+                           "-p", cluster_status(2))
+    expect(row).to_contain_text("NVIDIA-L4-24GB: 2/8 free")
+    console.server.kubectl("delete", "clusters", "gpu-browser")
+    expect(row).to_have_count(0)
