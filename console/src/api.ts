@@ -121,14 +121,15 @@ export async function logout(): Promise<void> {
 }
 
 /** SelfSubjectAccessReview: may the current user do `verb` on `resource` (in `namespace`)? */
-export async function canI(verb: string, group: string, resource: string, namespace?: string): Promise<boolean> {
+export async function canI(verb: string, group: string, resource: string, namespace?: string,
+  subresource?: string): Promise<boolean> {
   try {
     const out = await postJSON<{ status?: { allowed?: boolean } }>(
       "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
       {
         apiVersion: "authorization.k8s.io/v1",
         kind: "SelfSubjectAccessReview",
-        spec: { resourceAttributes: { verb, group, resource, namespace: namespace || "" } },
+        spec: { resourceAttributes: { verb, group, resource, subresource: subresource || "", namespace: namespace || "" } },
       },
     );
     return out.status?.allowed === true;

@@ -78,6 +78,18 @@ def test_llmservices_live_and_logout(console: Console, page: Any) -> None:
     expect(row.get_by_test_id("phase")).to_have_text("Serving")
     expect(row).to_contain_text("http://browser-live.default.svc:8000/v1")
 
+    # admin may scale (the scale subresource): the new count arrives by watch; a bad one is the server's message
+    row.get_by_role("button", name="Scale browser-live").click()
+    dialog = page.get_by_role("dialog", name="Scale LLMService browser-live")
+    dialog.get_by_label("Replicas").fill("-1")
+    dialog.get_by_role("button", name="Scale browser-live").click()
+    expect(dialog.get_by_role("alert")).to_contain_text("spec.replicas")
+    check_accessibility(page)
+    dialog.get_by_label("Replicas").fill("3")
+    dialog.get_by_role("button", name="Scale browser-live").click()
+    expect(dialog).to_have_count(0)
+    expect(row.get_by_role("cell").nth(2)).to_have_text("3")
+
     # admin may delete (SelfSubjectAccessReview): a confirmation first, then the watch removes the row
     row.get_by_role("button", name="Delete browser-live").click()
     dialog = page.get_by_role("dialog", name="Delete LLMService browser-live?")
@@ -123,7 +135,7 @@ def test_a_revoked_token_returns_to_login_with_a_message(console: Console, page:
     expect(page.get_by_label("Password")).to_be_visible()
 
 
-def test_a_view_only_user_sees_no_delete_controls(console: Console, page: Any) -> None:
+def test_a_view_only_user_sees_no_scale_or_delete_controls(console: Console, page: Any) -> None:
     from playwright.sync_api import expect
 
     console.create_user("console-viewer", "Viewer-pass-42-long")
@@ -138,7 +150,7 @@ def test_a_view_only_user_sees_no_delete_controls(console: Console, page: Any) -
     expect(row).to_be_visible()  # view may list and watch
     expect(page.get_by_role("status").filter(has_text="live")).to_be_visible()
     expect(page.locator("section[data-permissions='checked']")).to_be_visible()  # the review was answered
-    expect(page.get_by_role("button", name=re.compile("^Delete"))).to_have_count(0)
+    expect(page.get_by_role("button", name=re.compile("^(Delete|Scale)"))).to_have_count(0)
     check_accessibility(page)
     console.server.kubectl("delete", "llmservices", "browser-viewed", "-n", "default")
     expect(row).to_have_count(0)

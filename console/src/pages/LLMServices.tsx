@@ -15,18 +15,23 @@ export interface LLMService extends KubeObject {
 interface RowProps {
   obj: LLMService;
   now: number;
-  /** Set when the user may delete LLMServices here (SelfSubjectAccessReview); stable between renders. */
-  onDelete: ((obj: LLMService) => void) | null;
+  /** What the user may do here (SelfSubjectAccessReview); the same object between renders. */
+  actions: Actions;
+}
+
+interface Actions {
+  scale: ((obj: LLMService) => void) | null;
+  remove: ((obj: LLMService) => void) | null;
 }
 
 /** One table row, rendered again only when its object (a new one per watch event), the clock or the
  * user's permissions change. */
 class Row extends Component<RowProps> {
   shouldComponentUpdate(next: RowProps): boolean {
-    return next.obj !== this.props.obj || next.now !== this.props.now || next.onDelete !== this.props.onDelete;
+    return next.obj !== this.props.obj || next.now !== this.props.now || next.actions !== this.props.actions;
   }
 
-  render({ obj, now, onDelete }: RowProps) {
+  render({ obj, now, actions }: RowProps) {
     const spec = obj.spec || {};
     const status = obj.status || {};
     const phase = status.phase || "";
@@ -44,12 +49,20 @@ class Row extends Component<RowProps> {
         </td>
         <td class="endpoint">{status.endpoint}</td>
         <td>{age(obj.metadata.creationTimestamp, now)}</td>
-        {onDelete && (
-          <td>
-            <button type="button" class="secondary" onClick={() => onDelete(obj)}
-              aria-label={`Delete ${obj.metadata.name}`}>
-              Delete
-            </button>
+        {(actions.scale || actions.remove) && (
+          <td class="actions">
+            {actions.scale && (
+              <button type="button" class="secondary" onClick={() => actions.scale?.(obj)}
+                aria-label={`Scale ${obj.metadata.name}`}>
+                Scale
+              </button>
+            )}
+            {actions.remove && (
+              <button type="button" class="secondary" onClick={() => actions.remove?.(obj)}
+                aria-label={`Delete ${obj.metadata.name}`}>
+                Delete
+              </button>
+            )}
           </td>
         )}
       </tr>
@@ -86,6 +99,8 @@ export function LLMServicesPage(props: { namespace: string; onNamespace: (ns: st
   const [error, setError] = useState("");
   const [synced, setSynced] = useState(false);
   const [canDelete, setCanDelete] = useState(false);
+  const [canScale, setCanScale] = useState(false);
+  const [scaling, setScaling] = useState<LLMService | null>(null);
   const [rbacChecked, setRbacChecked] = useState(false);
   const [confirming, setConfirming] = useState<LLMService | null>(null);
   const now = useClock(10_000);
@@ -108,10 +123,15 @@ export function LLMServicesPage(props: { namespace: string; onNamespace: (ns: st
   useEffect(() => {
     let live = true;
     setCanDelete(false);
+    setCanScale(false);
     setRbacChecked(false);
-    void canI("delete", GROUP, "llmservices", namespace).then((ok) => {
+    void Promise.all([
+      canI("delete", GROUP, "llmservices", namespace),
+      canI("patch", GROUP, "llmservices", namespace, "scale"),
+    ]).then(([remove, scale]) => {
       if (!live) return;
-      setCanDelete(ok);
+      setCanDelete(remove);
+      setCanScale(scale);
       setRbacChecked(true);
     });
     return () => {
@@ -126,7 +146,11 @@ export function LLMServicesPage(props: { namespace: string; onNamespace: (ns: st
     );
   }, [snapshot?.revision]);
 
-  const onDelete = useMemo(() => (canDelete ? (obj: LLMService) => setConfirming(obj) : null), [canDelete]);
+  const actions = useMemo<Actions>(
+    () => ({ scale: canScale ? setScaling : null, remove: canDelete ? setConfirming : null }),
+    [canScale, canDelete],
+  );
+  const anyAction = actions.scale !== null || actions.remove !== null;
 
   const choices = namespaces && namespace && !namespaces.includes(namespace) ? [...namespaces, namespace] : namespaces;
 
@@ -171,7 +195,7 @@ export function LLMServicesPage(props: { namespace: string; onNamespace: (ns: st
             <th scope="col">Phase</th>
             <th scope="col">Endpoint</th>
             <th scope="col">Age</th>
-            {onDelete && (
+            {anyAction && (
               <th scope="col">
                 <span class="visually-hidden">Actions</span>
               </th>
@@ -184,13 +208,14 @@ export function LLMServicesPage(props: { namespace: string; onNamespace: (ns: st
               key={obj.metadata.uid || `${obj.metadata.namespace}/${obj.metadata.name}`}
               obj={obj}
               now={now}
-              onDelete={onDelete}
+              actions={actions}
             />
           ))}
         </tbody>
       </table>
       {synced && rows.length === 0 && <p class="empty">No LLMServices in {namespace || "any namespace"}.</p>}
       {confirming && <ConfirmDelete obj={confirming} onClose={() => setConfirming(null)} />}
+      {scaling && <ScaleDialog obj={scaling} onClose={() => setScaling(null)} />}
     </section>
   );
 }
@@ -211,10 +236,8 @@ function ConfirmDelete(props: { obj: LLMService; onClose: () => void }) {
     setBusy(true);
     setError("");
     try {
-      await request(`${COLLECTION}/namespaces/${encodeURIComponent(namespace || "")}/llmservices/${encodeURIComponent(name)}`, {
-        method: "DELETE",
-      });
-      props.onClose();
+      await request(itemPath(props.obj), { method: "DELETE" });
+      ref.current?.close();
     } catch (err) {
       setError(errorText(err));
       setBusy(false);
@@ -240,6 +263,66 @@ function ConfirmDelete(props: { obj: LLMService; onClose: () => void }) {
           Delete {name}
         </button>
       </div>
+    </dialog>
+  );
+}
+
+function itemPath(obj: LLMService): string {
+  const { name, namespace } = obj.metadata;
+  return `${COLLECTION}/namespaces/${encodeURIComponent(namespace || "")}/llmservices/${encodeURIComponent(name)}`;
+}
+
+/** Scale through the scale subresource (a merge patch of spec.replicas); the server's message if it refuses. */
+function ScaleDialog(props: { obj: LLMService; onClose: () => void }) {
+  const ref = useRef<HTMLDialogElement>(null);
+  const [replicas, setReplicas] = useState(String(props.obj.spec?.replicas ?? 1));
+  const [error, setError] = useState("");
+  const [busy, setBusy] = useState(false);
+  const { name } = props.obj.metadata;
+
+  useEffect(() => {
+    ref.current?.showModal();
+  }, []);
+
+  const submit = async (e: Event): Promise<void> => {
+    e.preventDefault();
+    setBusy(true);
+    setError("");
+    try {
+      const value = Number(replicas);
+      await request(`${itemPath(props.obj)}/scale`, {
+        method: "PATCH",
+        headers: { "Content-Type": "application/merge-patch+json" },
+        body: JSON.stringify({ spec: { replicas: Number.isInteger(value) && replicas.trim() !== "" ? value : replicas } }),
+      });
+      ref.current?.close();
+    } catch (err) {
+      setError(errorText(err));
+      setBusy(false);
+    }
+  };
+
+  return (
+    <dialog ref={ref} aria-labelledby="scale-title" onClose={props.onClose}>
+      <form onSubmit={submit}>
+        <h2 id="scale-title">Scale LLMService {name}</h2>
+        <label for="scale-replicas">Replicas</label>{" "}
+        <input id="scale-replicas" inputMode="numeric" value={replicas} aria-describedby={error ? "scale-error" : undefined}
+          onInput={(e) => setReplicas((e.target as HTMLInputElement).value)} />
+        {error && (
+          <p class="error" role="alert" id="scale-error">
+            {error}
+          </p>
+        )}
+        <div class="actions">
+          <button type="button" class="secondary" onClick={() => ref.current?.close()}>
+            Cancel
+          </button>
+          <button type="submit" disabled={busy}>
+            Scale {name}
+          </button>
+        </div>
+      </form>
     </dialog>
   );
 }
