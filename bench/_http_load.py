@@ -80,20 +80,31 @@ class Target:
     concurrency: int
 
 
-class Meter:
-    """CPU of server, etcd and this process, and wall time, at one instant."""
+def host_jiffies() -> tuple[int, int]:
+    """The whole machine's (busy, total) CPU time in clock ticks since boot, from /proc/stat (idle and
+    iowait are not busy)."""
+    with open("/proc/stat", "rb") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    total = sum(fields[:8])  # user nice system idle iowait irq softirq steal (guest is inside user)
+    return total - fields[3] - fields[4], total
 
-    __slots__ = ("client", "etcd", "server", "wall")
+
+class Meter:
+    """CPU of server, etcd and this process, the machine's busy and total CPU, and wall time, at one instant."""
+
+    __slots__ = ("client", "etcd", "host_busy", "host_total", "server", "wall")
 
     def __init__(self, target: Target) -> None:
         self.wall = time.perf_counter()
         self.client = time.process_time()
         self.server = proc_cpu(target.server_pid)
         self.etcd = proc_cpu(target.etcd_pid)
+        self.host_busy, self.host_total = host_jiffies()
 
     def since(self, start: Meter) -> dict[str, float]:
         return {"wall": self.wall - start.wall, "client_cpu": self.client - start.client,
-                "server_cpu": self.server - start.server, "etcd_cpu": self.etcd - start.etcd}
+                "server_cpu": self.server - start.server, "etcd_cpu": self.etcd - start.etcd,
+                "host_busy": self.host_busy - start.host_busy, "host_total": self.host_total - start.host_total}
 
 
 class LoadGen:

@@ -13,7 +13,8 @@ run, with interleaved rounds, it measures:
 
 For each: ops/s, p50/p99 latency, and CPU per operation of the server, of etcd and of the client, each
 read from /proc/<pid>/stat (or process_time) over exactly the measured interval. Prints markdown with
-ratios against raw etcd and against the kube-apiserver peer numbers. Run:
+ratios against raw etcd. The comparison with kube-apiserver is bench/side_by_side.py (both servers on
+one etcd, in the same run). Run:
 
     .venv/bin/python bench/http_bench.py   # --ops 1000 --rounds 5 --concurrency 32 --list-size 10000 --list-reps 5
     .venv/bin/python bench/http_bench.py --quick   # smoke run, well under a minute
@@ -47,17 +48,6 @@ from kubellm.app.readiness import tail, wait_until_ready
 from kubellm.registry.storage.etcd.embedded import EmbeddedEtcd
 
 ROOT = Path(__file__).resolve().parents[1]
-
-# kube-apiserver serving LLMService as a CRD, same 2-core machine, concurrency 32, TLS, JSON:
-# (ops/s, apiserver CPU ms per op)
-PEER: dict[str, tuple[float, float]] = {
-    "create": (541, 2.82),
-    "merge patch": (444, 3.52),
-    "get": (1294, 1.08),
-    "get rv=0": (2519, 0.56),
-}
-PEER_LIST = {"list": 3.1, "list rv=0": 0.62}  # seconds for 10,000 objects: from etcd / from the watch cache
-PEER_WATCH = (0.6, 10.5)  # p50, p99 ms after the write returns, 50 watchers
 
 HTTP_OPS = ("create", "get", "get rv=0", "merge patch", "update")
 RAW_OPS = ("raw put", "raw txn create", "raw range")
@@ -424,10 +414,6 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
 # ----- report ---------------------------------------------------------------------------------------
 
 
-def fmt_ratio(x: float) -> str:
-    return f"{x:.2f}x"
-
-
 def print_report(r: dict[str, Any], args: argparse.Namespace) -> None:
     ops = r["ops"]
     where = "in the benchmark process" if args.in_process else "in a separate load process"
@@ -443,14 +429,6 @@ def print_report(r: dict[str, Any], args: argparse.Namespace) -> None:
     for op, err in r.get("errors", {}).items():
         print(f"\nfirst error in {op}: `{err}`")
 
-    print("\n| vs kube-apiserver (CRD) | KubeLLM ops/s | kube-apiserver ops/s | throughput ratio "
-          "| KubeLLM server CPU ms/op | kube-apiserver CPU ms/op | CPU ratio |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for op, (peer_ops, peer_cpu) in PEER.items():
-        m = ops[op]
-        print(f"| {op} | {m['ops']:,.0f} | {peer_ops:,.0f} | {fmt_ratio(m['ops'] / peer_ops)} | {m['server']:.2f} | "
-              f"{peer_cpu:.2f} | {fmt_ratio(m['server'] / peer_cpu)} |")
-    print("\nthroughput ratio > 1: KubeLLM faster; CPU ratio > 1: KubeLLM uses more server CPU per operation.")
 
     print("\n| vs raw etcd (same run) | throughput |")
     print("|---|---:|")
@@ -466,22 +444,18 @@ def print_report(r: dict[str, Any], args: argparse.Namespace) -> None:
     print(f"\nLIST of {args.list_size:,} objects in one namespace ({args.list_reps} repetitions, one at a time; "
           f"filled by HTTP create at concurrency {args.concurrency}: {fill['ok'] / fill['wall']:,.0f}/s, "
           f"server {fill['server_cpu'] * 1000 / fill['n']:.2f} CPU ms/op)\n")
-    print("| list | reps | mean s | min s | max s | server CPU s | etcd CPU s | client CPU s | MB | "
-          "kube-apiserver s | time ratio |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| list | reps | mean s | min s | max s | server CPU s | etcd CPU s | client CPU s | MB |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     labels = {"raw range": "raw etcd range (baseline)", "list": "LIST (consistent)",
               "list rv=0": "LIST resourceVersion=0", "list paged": "LIST paged, limit=500 (full walk)",
               "list table": "LIST as Table"}
     for mode, m in lists.items():
-        peer = PEER_LIST.get(mode)
         reps = m["reps"]
         cpu = {k: m[k] / 1000 for k in ("server", "etcd", "client")}  # ms per list -> s per list
-        peer_cols = f"{peer:.2f} | {fmt_ratio(m['mean'] / 1000 / peer)}" if peer else "- | -"
         server = "-" if mode == "raw range" else f"{cpu['server']:.2f}"
         print(f"| {labels[mode]} | {reps} | {m['mean'] / 1000:.3f} | {m['min'] / 1000:.3f} | {m['max'] / 1000:.3f} | "
-              f"{server} | {cpu['etcd']:.2f} | {cpu['client']:.2f} | {m['bytes'] / 1e6:.1f} | {peer_cols} |")
-    print("\ntime ratio < 1: KubeLLM faster. Both servers answer a resourceVersion=0 LIST from their watch "
-          "cache and a consistent LIST from etcd. "
+              f"{server} | {cpu['etcd']:.2f} | {cpu['client']:.2f} | {m['bytes'] / 1e6:.1f} |")
+    print("\nA resourceVersion=0 LIST is answered from the watch cache, a consistent LIST from etcd. "
           f"Consistent LIST vs raw etcd range: {lists['raw range']['mean'] / lists['list']['mean']:.0%} of raw speed.")
 
     w = r["watch"]
@@ -491,13 +465,12 @@ def print_report(r: dict[str, Any], args: argparse.Namespace) -> None:
           "(last byte) minus the moment the writer had read the PATCH response\n")
     last = sorted(x * 1000 for x in w["last"]) or [float("nan")]
     print("| watchers | events | deliveries | missed | p50 ms | p99 ms | max ms | min ms | last watcher p50 / p99 ms "
-          "| server CPU ms/event | etcd CPU ms/event | client CPU ms/event | kube-apiserver p50 / p99 ms |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|")
+          "| server CPU ms/event | etcd CPU ms/event | client CPU ms/event |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|")
     ne = max(w["n"], 1)
     print(f"| {w['watchers']} | {w['n']} | {w['deliveries']:,} | {w['missed']} | {statistics.median(d):.2f} | "
           f"{pct(d, 0.99):.2f} | {d[-1]:.2f} | {d[0]:.2f} | {statistics.median(last):.2f} / {pct(last, 0.99):.2f} | "
-          f"{w['server_cpu'] * 1000 / ne:.2f} | {w['etcd_cpu'] * 1000 / ne:.2f} | {w['client_cpu'] * 1000 / ne:.2f} | "
-          f"{PEER_WATCH[0]} / {PEER_WATCH[1]} |")
+          f"{w['server_cpu'] * 1000 / ne:.2f} | {w['etcd_cpu'] * 1000 / ne:.2f} | {w['client_cpu'] * 1000 / ne:.2f} |")
     extra = []
     if w["unexpected"]:
         extra.append(f"{w['unexpected']} unexpected events")
