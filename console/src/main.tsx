@@ -2,6 +2,7 @@ import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { logout, onSessionExpired, token, username } from "./api";
 import { ClustersPage } from "./pages/Clusters";
+import { CreateLLMServicePage } from "./pages/CreateLLMService";
 import { LLMServicesPage } from "./pages/LLMServices";
 import { LoginPage } from "./pages/Login";
 import { Link, navigate, useRoute } from "./router";
@@ -26,7 +27,7 @@ function App() {
   }, []);
 
   useEffect(() => {
-    const page = PAGES.find((p) => p.route === route);
+    const page = route === "llmservices/new" ? { title: "New LLMService" } : PAGES.find((p) => p.route === route);
     document.title = loggedIn ? `${page?.title || "Console"} · KubeLLM` : "Log in · KubeLLM";
   }, [route, loggedIn]);
 
@@ -43,7 +44,8 @@ function App() {
     );
   }
 
-  const current = PAGES.some((p) => p.route === route) ? route : "llmservices";
+  const creating = route === "llmservices/new";
+  const current = creating ? "llmservices" : PAGES.some((p) => p.route === route) ? route : "llmservices";
   return (
     <div class="shell">
       <header>
@@ -75,7 +77,9 @@ function App() {
         </button>
       </header>
       <main id="content">
-        {current === "clusters" ? (
+        {creating ? (
+          <CreateLLMServicePage namespace={namespace || "default"} />
+        ) : current === "clusters" ? (
           <ClustersPage />
         ) : (
           <LLMServicesPage

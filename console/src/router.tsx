@@ -32,10 +32,11 @@ export function useRoute(): string {
 }
 
 /** A link that navigates in place (and still works as a plain link). */
-export function Link(props: { route: string; children: preact.ComponentChildren; current?: boolean }) {
+export function Link(props: { route: string; children: preact.ComponentChildren; current?: boolean; class?: string }) {
   return (
     <a
       href={BASE + props.route}
+      class={props.class}
       aria-current={props.current ? "page" : undefined}
       onClick={(e: MouseEvent) => {
         if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;

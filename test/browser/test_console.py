@@ -151,6 +151,7 @@ def test_a_view_only_user_sees_no_scale_or_delete_controls(console: Console, pag
     expect(page.get_by_role("status").filter(has_text="live")).to_be_visible()
     expect(page.locator("section[data-permissions='checked']")).to_be_visible()  # the review was answered
     expect(page.get_by_role("button", name=re.compile("^(Delete|Scale)"))).to_have_count(0)
+    expect(page.get_by_role("link", name="New LLMService")).to_have_count(0)
     check_accessibility(page)
     console.server.kubectl("delete", "llmservices", "browser-viewed", "-n", "default")
     expect(row).to_have_count(0)
@@ -237,4 +238,39 @@ def test_clusters_page_shows_conditions_version_nodes_and_gpus_live(console: Con
                            "-p", cluster_status(2))
     expect(row).to_contain_text("NVIDIA-L4-24GB: 2/8 free")
     console.server.kubectl("delete", "clusters", "gpu-browser")
+    expect(row).to_have_count(0)
+
+
+def test_create_from_the_form_with_the_servers_field_errors_as_you_type(console: Console, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    log_in(page, console, "admin", admin_password(console.server))
+    page.get_by_role("link", name="New LLMService").click()
+    expect(page.get_by_role("heading", name="New LLMService in default")).to_be_visible()
+    page.get_by_label("Name", exact=True).fill("browser-form")
+    page.get_by_label("Model", exact=True).fill("Qwen/Qwen2.5-7B-Instruct")
+    page.get_by_label("Quantization").select_option("gptq")
+    page.get_by_label("Max model length").fill("256")
+    error = page.locator("[data-field=maxModelLen]")
+    expect(error).to_contain_text("must be greater than or equal to 512")  # a dry-run, before any submit
+    expect(page.get_by_label("Max model length")).to_have_attribute("aria-invalid", "true")
+    check_accessibility(page)
+    page.get_by_label("Max model length").fill("4096")
+    expect(error).to_have_count(0)
+    expect(page.get_by_role("status").filter(has_text="valid")).to_be_visible()
+    assert console.server.kubectl("get", "llmservices", "-n", "default", "-o", "name").stdout.strip() == ""
+    page.get_by_label("Autoscale").check()
+    page.get_by_label("Max replicas").fill("3")
+    page.get_by_role("button", name="Create").click()
+    row = page.locator("tr[data-name='browser-form']")
+    expect(row).to_be_visible()
+    expect(row.get_by_role("cell").nth(1)).to_have_text("gptq")
+    created = json.loads(console.server.kubectl("get", "llmservices", "browser-form", "-n", "default",
+                                                "-o", "json").stdout)
+    assert created["spec"]["maxModelLen"] == 4096
+    assert created["spec"]["autoscaling"]["maxReplicas"] == 3
+    for phase in ("Pending", "Loading", "Serving"):
+        set_phase(console, "browser-form", phase)
+        expect(row.get_by_test_id("phase")).to_have_text(phase)
+    console.server.kubectl("delete", "llmservices", "browser-form", "-n", "default")
     expect(row).to_have_count(0)

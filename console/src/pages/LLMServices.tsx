@@ -2,6 +2,7 @@ import { Component } from "preact";
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { canI, getJSON, request } from "../api";
 import { age, errorText } from "../format";
+import { Link } from "../router";
 import { listWatch, type KubeObject, type Snapshot } from "../watch";
 
 const GROUP = "model.kubellm.io";
@@ -100,6 +101,7 @@ export function LLMServicesPage(props: { namespace: string; onNamespace: (ns: st
   const [synced, setSynced] = useState(false);
   const [canDelete, setCanDelete] = useState(false);
   const [canScale, setCanScale] = useState(false);
+  const [canCreate, setCanCreate] = useState(false);
   const [scaling, setScaling] = useState<LLMService | null>(null);
   const [rbacChecked, setRbacChecked] = useState(false);
   const [confirming, setConfirming] = useState<LLMService | null>(null);
@@ -124,14 +126,17 @@ export function LLMServicesPage(props: { namespace: string; onNamespace: (ns: st
     let live = true;
     setCanDelete(false);
     setCanScale(false);
+    setCanCreate(false);
     setRbacChecked(false);
     void Promise.all([
       canI("delete", GROUP, "llmservices", namespace),
       canI("patch", GROUP, "llmservices", namespace, "scale"),
-    ]).then(([remove, scale]) => {
+      namespace ? canI("create", GROUP, "llmservices", namespace) : Promise.resolve(false),
+    ]).then(([remove, scale, create]) => {
       if (!live) return;
       setCanDelete(remove);
       setCanScale(scale);
+      setCanCreate(create);
       setRbacChecked(true);
     });
     return () => {
@@ -174,6 +179,11 @@ export function LLMServicesPage(props: { namespace: string; onNamespace: (ns: st
             value={namespace}
             onChange={(e) => props.onNamespace((e.target as HTMLInputElement).value.trim())}
           />
+        )}
+        {canCreate && (
+          <Link route={`llmservices/new?namespace=${encodeURIComponent(namespace)}`} class="button">
+            New LLMService
+          </Link>
         )}
         <span class="sync" role="status" aria-live="polite">
           {synced ? `${rows.length} LLMService${rows.length === 1 ? "" : "s"}, live` : "loading…"}
