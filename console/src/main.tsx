@@ -3,6 +3,7 @@ import { useEffect, useState } from "preact/hooks";
 import { logout, onSessionExpired, token, username } from "./api";
 import { ClustersPage } from "./pages/Clusters";
 import { CreateLLMServicePage } from "./pages/CreateLLMService";
+import { LLMServiceDetailPage } from "./pages/LLMServiceDetail";
 import { LLMServicesPage } from "./pages/LLMServices";
 import { LoginPage } from "./pages/Login";
 import { Link, navigate, useRoute } from "./router";
@@ -45,7 +46,9 @@ function App() {
   }
 
   const creating = route === "llmservices/new";
-  const current = creating ? "llmservices" : PAGES.some((p) => p.route === route) ? route : "llmservices";
+  const parts = route.split("/");
+  const detail = parts.length === 3 && parts[0] === "llmservices" ? parts.map(decodeURIComponent) : null;
+  const current = creating || detail ? "llmservices" : PAGES.some((p) => p.route === route) ? route : "llmservices";
   return (
     <div class="shell">
       <header>
@@ -77,7 +80,9 @@ function App() {
         </button>
       </header>
       <main id="content">
-        {creating ? (
+        {detail ? (
+          <LLMServiceDetailPage key={route} namespace={detail[1]} name={detail[2]} />
+        ) : creating ? (
           <CreateLLMServicePage namespace={namespace || "default"} />
         ) : current === "clusters" ? (
           <ClustersPage />

@@ -272,5 +272,29 @@ def test_create_from_the_form_with_the_servers_field_errors_as_you_type(console:
     for phase in ("Pending", "Loading", "Serving"):
         set_phase(console, "browser-form", phase)
         expect(row.get_by_test_id("phase")).to_have_text(phase)
+
+    # its detail page: status, placement per cluster, conditions and Events, live
+    row.get_by_role("link", name="browser-form").click()
+    expect(page).to_have_url(re.compile(r"/console/llmservices/default/browser-form$"))
+    expect(page.get_by_role("heading", name="LLMService default/browser-form")).to_be_visible()
+    expect(page.get_by_test_id("phase")).to_have_text("Serving")
+    console.server.kubectl("patch", "llmservices", "browser-form", "-n", "default", "--subresource=status",
+                           "--type=merge", "-p", json.dumps({"status": {
+                               "phase": "Serving", "replicas": 2, "readyReplicas": 2,
+                               "clusters": [{"name": "gpu-a", "replicas": 1, "readyReplicas": 1, "phase": "Serving"},
+                                            {"name": "gpu-b", "replicas": 1, "readyReplicas": 1, "phase": "Serving"}],
+                               "conditions": [{"type": "Ready", "status": "True", "reason": "Serving",
+                                               "message": "2/2 replicas ready",
+                                               "lastTransitionTime": "2026-01-01T00:00:00Z"}]}}))
+    expect(page.locator("tr[data-cluster='gpu-b']")).to_contain_text("Serving")
+    expect(page.locator("tr[data-condition='Ready']")).to_contain_text("2/2 replicas ready")
+    console.server.kubectl("apply", "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "Event", "metadata": {"name": "browser-form.serving", "namespace": "default"},
+        "involvedObject": {"apiVersion": "model.kubellm.io/v1alpha1", "kind": "LLMService", "name": "browser-form",
+                           "namespace": "default"},
+        "reason": "Serving", "message": "2/2 replicas ready on gpu-a, gpu-b", "type": "Normal",
+        "source": {"component": "llmservice-controller"}, "lastTimestamp": "2026-01-01T00:00:00Z"}))
+    expect(page.locator("tr[data-event='Serving']")).to_contain_text("2/2 replicas ready on gpu-a, gpu-b")
+    check_accessibility(page)
     console.server.kubectl("delete", "llmservices", "browser-form", "-n", "default")
-    expect(row).to_have_count(0)
+    expect(page.get_by_text("There is no LLMService browser-form in default")).to_be_visible()

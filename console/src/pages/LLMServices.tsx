@@ -38,7 +38,11 @@ class Row extends Component<RowProps> {
     const phase = status.phase || "";
     return (
       <tr data-name={obj.metadata.name}>
-        <th scope="row">{obj.metadata.name}</th>
+        <th scope="row">
+          <Link route={`llmservices/${encodeURIComponent(obj.metadata.namespace || "")}/${encodeURIComponent(obj.metadata.name)}`}>
+            {obj.metadata.name}
+          </Link>
+        </th>
         <td>{spec.model}</td>
         <td>{spec.quantization}</td>
         <td class="num">{spec.replicas ?? ""}</td>

@@ -1,0 +1,211 @@
+import { useEffect, useMemo, useState } from "preact/hooks";
+import { age, errorText } from "../format";
+import { Link } from "../router";
+import { listWatch, type KubeObject, type Snapshot } from "../watch";
+import type { LLMService } from "./LLMServices";
+
+interface Condition {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+  lastTransitionTime?: string;
+}
+
+interface ClusterPlacement {
+  name: string;
+  replicas?: number;
+  readyReplicas?: number;
+  phase?: string;
+  message?: string;
+}
+
+interface Detailed extends LLMService {
+  spec?: LLMService["spec"] & Record<string, unknown>;
+  status?: LLMService["status"] & {
+    replicas?: number;
+    observedGeneration?: number;
+    conditions?: Condition[];
+    clusters?: ClusterPlacement[];
+  };
+}
+
+interface Event extends KubeObject {
+  type?: string;
+  reason?: string;
+  message?: string;
+  count?: number;
+  lastTimestamp?: string;
+  eventTime?: string;
+  source?: { component?: string };
+  reportingComponent?: string;
+}
+
+/** A list+watch of `path` into sorted items; `error` is the server's message if it refuses. */
+function useLive<T extends KubeObject>(path: string, order: (a: T, b: T) => number) {
+  const [snapshot, setSnapshot] = useState<Snapshot<T> | null>(null);
+  const [error, setError] = useState("");
+  useEffect(() => {
+    setSnapshot(null);
+    return listWatch<T>(path, {
+      onChange: (s) => {
+        setError("");
+        setSnapshot({ ...s });
+      },
+      onError: (err) => setError(errorText(err)),
+    });
+  }, [path]);
+  const items = useMemo(() => (snapshot ? [...snapshot.items.values()].sort(order) : null), [snapshot?.revision]);
+  return { items, error };
+}
+
+const SPEC_FIELDS: [string, string][] = [
+  ["model", "Model"],
+  ["quantization", "Quantization"],
+  ["maxModelLen", "Max model length"],
+  ["gpuMemoryUtilization", "GPU memory utilization"],
+  ["replicas", "Replicas"],
+  ["image", "Image"],
+  ["hfEndpoint", "Hugging Face endpoint"],
+];
+
+function show(value: unknown): string {
+  if (value === undefined || value === null || value === "") return "—";
+  return typeof value === "object" ? JSON.stringify(value) : String(value);
+}
+
+/** One LLMService: spec, status, placement per cluster, conditions and Events, all live. */
+export function LLMServiceDetailPage(props: { namespace: string; name: string }) {
+  const { namespace, name } = props;
+  const ns = encodeURIComponent(namespace);
+  const selector = encodeURIComponent(`metadata.name=${name}`);
+  const objects = useLive<Detailed>(
+    `/apis/model.kubellm.io/v1alpha1/namespaces/${ns}/llmservices?fieldSelector=${selector}`,
+    () => 0,
+  );
+  const events = useLive<Event>(
+    `/api/v1/namespaces/${ns}/events?fieldSelector=${encodeURIComponent(`involvedObject.kind=LLMService,involvedObject.name=${name}`)}`,
+    (a, b) => (Date.parse(b.lastTimestamp || b.eventTime || "") || 0) - (Date.parse(a.lastTimestamp || a.eventTime || "") || 0),
+  );
+  const obj = objects.items?.[0];
+  const now = Date.now();
+  const status = obj?.status || {};
+
+  return (
+    <section aria-labelledby="detail-title">
+      <p>
+        <Link route={`llmservices?namespace=${ns}`}>← LLMServices in {namespace}</Link>
+      </p>
+      <h1 id="detail-title">
+        LLMService {namespace}/{name}
+      </h1>
+      {objects.error && (
+        <p class="error" role="alert">
+          {objects.error}
+        </p>
+      )}
+      {objects.items && !obj && <p class="empty">There is no LLMService {name} in {namespace} (it may have been deleted).</p>}
+      {obj && (
+        <div class="detail">
+          <h2>Status</h2>
+          <dl data-testid="status">
+            <dt>Phase</dt>
+            <dd data-testid="phase">{show(status.phase)}</dd>
+            <dt>Ready</dt>
+            <dd>
+              {status.readyReplicas ?? 0}/{status.replicas ?? 0}
+            </dd>
+            <dt>Endpoint</dt>
+            <dd>{show(status.endpoint)}</dd>
+            <dt>Message</dt>
+            <dd>{show(status.message)}</dd>
+            <dt>Age</dt>
+            <dd>{age(obj.metadata.creationTimestamp, now)}</dd>
+          </dl>
+          <h2>Spec</h2>
+          <dl>
+            {SPEC_FIELDS.map(([key, label]) => [<dt key={`t-${key}`}>{label}</dt>, <dd key={`d-${key}`}>{show(obj.spec?.[key])}</dd>])}
+            <dt>Autoscaling</dt>
+            <dd>{show(obj.spec?.autoscaling)}</dd>
+            <dt>Placement</dt>
+            <dd>{show(obj.spec?.placement)}</dd>
+          </dl>
+          <h2 id="placement-title">Placement</h2>
+          <table class="grid" aria-labelledby="placement-title">
+            <thead>
+              <tr>
+                <th scope="col">Cluster</th>
+                <th scope="col">Replicas</th>
+                <th scope="col">Ready</th>
+                <th scope="col">Phase</th>
+                <th scope="col">Message</th>
+              </tr>
+            </thead>
+            <tbody>
+              {(status.clusters || []).map((c) => (
+                <tr key={c.name} data-cluster={c.name}>
+                  <th scope="row">{c.name}</th>
+                  <td class="num">{c.replicas ?? 0}</td>
+                  <td class="num">{c.readyReplicas ?? 0}</td>
+                  <td>{c.phase}</td>
+                  <td>{c.message}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          <h2 id="conditions-title">Conditions</h2>
+          <table class="grid" aria-labelledby="conditions-title">
+            <thead>
+              <tr>
+                <th scope="col">Type</th>
+                <th scope="col">Status</th>
+                <th scope="col">Reason</th>
+                <th scope="col">Message</th>
+                <th scope="col">Changed</th>
+              </tr>
+            </thead>
+            <tbody>
+              {(status.conditions || []).map((c) => (
+                <tr key={c.type} data-condition={c.type}>
+                  <th scope="row">{c.type}</th>
+                  <td>{c.status}</td>
+                  <td>{c.reason}</td>
+                  <td>{c.message}</td>
+                  <td>{age(c.lastTransitionTime, now)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      <h2 id="events-title">Events</h2>
+      {events.error && (
+        <p class="error" role="alert">
+          {events.error}
+        </p>
+      )}
+      <table class="grid" aria-labelledby="events-title">
+        <thead>
+          <tr>
+            <th scope="col">Type</th>
+            <th scope="col">Reason</th>
+            <th scope="col">Age</th>
+            <th scope="col">From</th>
+            <th scope="col">Message</th>
+          </tr>
+        </thead>
+        <tbody>
+          {(events.items || []).map((e) => (
+            <tr key={e.metadata.uid || e.metadata.name} data-event={e.reason}>
+              <td>{e.type}</td>
+              <th scope="row">{e.reason}</th>
+              <td>{age(e.lastTimestamp || e.eventTime || e.metadata.creationTimestamp, now)}</td>
+              <td>{e.reportingComponent || e.source?.component}</td>
+              <td>{e.message}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}
