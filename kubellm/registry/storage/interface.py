@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from kubellm.registry.storage.selection import EVERYTHING, SelectionPredicate
 
@@ -87,6 +87,14 @@ class Watcher(Protocol):
     def __aiter__(self) -> AsyncIterator[Event]: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class ProgressRequester(Protocol):
+    """A watcher that can be asked to tell, soon, the revision everything has been delivered up to (a BOOKMARK
+    when bookmarks were asked for): etcd's progress request."""
+
+    async def request_progress(self) -> None: ...
 
 
 class Storage(Protocol):

@@ -25,6 +25,11 @@ def _root(prefix: str) -> str:
 
 
 class CachedStorage:
+    consistent_list_wait = 3.0
+    """How long a consistent list waits for the cache to reach etcd's revision before etcd answers (kube's 3 s)."""
+    consistent_get_wait = 0.25
+    """The same for a consistent get (etcd answers one object as fast as the cache catches up)."""
+
     def __init__(self, storage: Storage, roots: Iterable[str], **cacher_options: int) -> None:
         self.storage = storage
         self.cachers = {_root(r): Cacher(storage, _root(r), **cacher_options) for r in roots}
@@ -55,19 +60,31 @@ class CachedStorage:
 
     # --- reads that the cache can serve ----------------------------------------------------------------
 
+    async def _consistent(self, cacher: Cacher, timeout: float) -> bool:
+        """Whether the cache holds etcd's state as of now (a consistent read from memory, KEP-2340): etcd's current
+        revision (a quorum read of nothing but the revision), then the cache up to it within `timeout`."""
+        return await cacher.wait_until(await self.storage.current_revision(), timeout)
+
     async def get(self, key: str, resource_version: str = "") -> Obj:
         found = self._cacher(key)
-        if found is not None and self._fresh_enough(found[0], resource_version, ""):
-            obj = found[0].get(found[1])
-            if obj is not None:
-                return obj
+        if found is not None:
+            cacher, below = found
+            if self._fresh_enough(cacher, resource_version, "") or (
+                    resource_version == "" and await self._consistent(cacher, self.consistent_get_wait)):
+                obj = cacher.get(below)
+                if obj is not None:
+                    return obj
+                if resource_version == "":
+                    raise errors.KeyNotFound(key)  # absent at a revision not older than the request
         return await self.storage.get(key, resource_version)
 
     async def get_list(self, prefix: str, opts: ListOptions) -> ListResult:
         found = self._cacher(_root(prefix))
-        if (found is not None and not opts.limit and not opts.continue_token
-                and self._fresh_enough(found[0], opts.resource_version, opts.resource_version_match)):
-            return found[0].list(found[1], opts)
+        if found is not None and not opts.limit and not opts.continue_token:
+            cacher, below = found
+            if self._fresh_enough(cacher, opts.resource_version, opts.resource_version_match) or (
+                    opts.resource_version == "" and await self._consistent(cacher, self.consistent_list_wait)):
+                return cacher.list(below, opts)
         return await self.storage.get_list(prefix, opts)
 
     async def watch(self, prefix: str, opts: WatchOptions) -> Watcher:

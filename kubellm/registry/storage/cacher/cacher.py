@@ -15,7 +15,9 @@ from kubellm.registry.storage.interface import (
     ListOptions,
     ListResult,
     Obj,
+    ProgressRequester,
     Storage,
+    Watcher,
     WatchOptions,
     initial_events_end,
 )
@@ -56,9 +58,16 @@ class Cacher:
         self._task: asyncio.Task[None] | None = None
         self._progress = asyncio.Event()
         """Set (and replaced) whenever the revision advances, for `wait_until`."""
+        self._watcher: Watcher | None = None
 
     async def wait_until(self, revision: int, timeout: float = 3.0) -> bool:
-        """Wait until the cache has seen `revision`; False if it has not within `timeout`."""
+        """Wait until the cache has seen `revision`; False if it has not within `timeout`. A cache behind asks
+        its watch for progress, so a revision reached by writes elsewhere in etcd is learned at once, not at the
+        next bookmark."""
+        if self.revision >= revision and self.ready.is_set():
+            return True
+        if isinstance(self._watcher, ProgressRequester):
+            await self._watcher.request_progress()
         try:
             async with asyncio.timeout(timeout):
                 while self.revision < revision or not self.ready.is_set():
@@ -106,6 +115,7 @@ class Cacher:
         self.history.clear()
         watcher = await self.storage.watch(self.root, WatchOptions(resource_version=listed.resource_version,
                                                                    allow_bookmarks=True, bookmark_interval=1.0))
+        self._watcher = watcher
         self.ready.set()
         self._advanced()
         log.info("watch cache ready", root=self.root, objects=len(self.objects), revision=self.revision)
@@ -113,6 +123,7 @@ class Cacher:
             async for ev in watcher:
                 self._apply(ev)
         finally:
+            self._watcher = None
             await watcher.close()
         raise errors.Unavailable(message="the watch on the wrapped storage ended")
 

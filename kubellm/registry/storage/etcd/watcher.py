@@ -170,7 +170,13 @@ class EtcdWatcher:
         if not events:
             if not result.get("created"):
                 # progress notification: everything up to the header revision has been sent
-                self.last_revision = max(self.last_revision, int(result.get("header", {}).get("revision", 0)))
+                revision = int(result.get("header", {}).get("revision", 0))
+                if revision > self.last_revision:
+                    self.last_revision = revision
+                    if self._opts.allow_bookmarks:  # told at once: a reader may be waiting for this revision
+                        self._last_bookmark = asyncio.get_running_loop().time()
+                        self._pending.append(Event("BOOKMARK", {"metadata": {"resourceVersion": str(revision)}},
+                                                   revision))
             return
         pred = self._opts.predicate
         for ev in events:
@@ -240,6 +246,17 @@ class EtcdWatcher:
                     raise
                 await self._lost(exc.message)  # an error from the gateway mid-stream, e.g. a member shutting down
         return self._pending.popleft()
+
+    async def request_progress(self) -> None:
+        """Ask etcd now for the revision everything has been delivered up to (a BOOKMARK follows when bookmarks
+        were asked for); nothing when a request is already out or the stream is being re-established."""
+        if self._ws is None or self._progress_asked is not None:
+            return
+        try:
+            await self._ws.send_str(PROGRESS_REQUEST)
+        except (aiohttp.ClientError, OSError, ConnectionError):
+            return  # the reading side finds the stream lost
+        self._progress_asked = asyncio.get_running_loop().time()
 
     async def _keepalive(self) -> None:
         """The stream has been silent: ask etcd for progress, or give it up if the last request went unanswered."""
