@@ -6,13 +6,21 @@ import { CreateLLMServicePage } from "./pages/CreateLLMService";
 import { LLMServiceDetailPage } from "./pages/LLMServiceDetail";
 import { LLMServicesPage } from "./pages/LLMServices";
 import { LoginPage } from "./pages/Login";
+import { OverviewPage } from "./pages/Overview";
 import { Link, navigate, useRoute } from "./router";
 import "./style.css";
 
 const PAGES = [
+  { route: "", title: "Overview" },
   { route: "llmservices", title: "LLMServices" },
   { route: "clusters", title: "Clusters" },
 ];
+
+/** A route the console has a page for (others show the Overview). */
+function known(route: string): boolean {
+  const parts = route.split("/");
+  return PAGES.some((p) => p.route === route) || route === "llmservices/new" || (parts.length === 3 && parts[0] === "llmservices");
+}
 
 function App() {
   const route = useRoute();
@@ -39,7 +47,7 @@ function App() {
         onLoggedIn={() => {
           setNotice("");
           setLoggedIn(true);
-          if (!PAGES.some((p) => p.route === route)) navigate("llmservices", true);
+          if (!known(route)) navigate("", true);
         }}
       />
     );
@@ -48,7 +56,7 @@ function App() {
   const creating = route === "llmservices/new";
   const parts = route.split("/");
   const detail = parts.length === 3 && parts[0] === "llmservices" ? parts.map(decodeURIComponent) : null;
-  const current = creating || detail ? "llmservices" : PAGES.some((p) => p.route === route) ? route : "llmservices";
+  const current = creating || detail ? "llmservices" : PAGES.some((p) => p.route === route) ? route : "";
   return (
     <div class="shell">
       <header>
@@ -86,6 +94,8 @@ function App() {
           <CreateLLMServicePage namespace={namespace || "default"} />
         ) : current === "clusters" ? (
           <ClustersPage />
+        ) : current === "" ? (
+          <OverviewPage />
         ) : (
           <LLMServicesPage
             namespace={namespace}

@@ -14,8 +14,9 @@ LLMS = "/apis/model.kubellm.io/v1alpha1/namespaces/default/llmservices"
 INVALID = "invalid username or password"
 
 
-def log_in(page: Any, console: Console, username: str, password: str) -> None:
-    page.goto(console.url)
+def log_in(page: Any, console: Console, username: str, password: str, route: str = "llmservices") -> None:
+    """Open the console at `route` and log in through the form."""
+    page.goto(console.url + route)
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
@@ -152,6 +153,17 @@ def test_a_view_only_user_sees_no_scale_or_delete_controls(console: Console, pag
     expect(page.locator("section[data-permissions='checked']")).to_be_visible()  # the review was answered
     expect(page.get_by_role("button", name=re.compile("^(Delete|Scale)"))).to_have_count(0)
     expect(page.get_by_role("link", name="New LLMService")).to_have_count(0)
+
+    # a write that still happens (the form reached by its address) shows the server's 403 message
+    page.goto(f"{console.url}llmservices/new?namespace=default")
+    page.get_by_label("Name", exact=True).fill("forced")
+    expect(page.get_by_role("alert")).to_contain_text(
+        'User "console-viewer" cannot create resource "llmservices"')
+    # the Overview lists every namespace: the server's refusal is shown where the data would be
+    page.get_by_role("link", name="Overview").click()
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    expect(page.get_by_role("alert").filter(has_text="cannot list resource \"llmservices\"")).to_be_visible()
+    check_accessibility(page)
     check_accessibility(page)
     console.server.kubectl("delete", "llmservices", "browser-viewed", "-n", "default")
     expect(row).to_have_count(0)
@@ -298,3 +310,37 @@ def test_create_from_the_form_with_the_servers_field_errors_as_you_type(console:
     check_accessibility(page)
     console.server.kubectl("delete", "llmservices", "browser-form", "-n", "default")
     expect(page.get_by_text("There is no LLMService browser-form in default")).to_be_visible()
+
+
+def test_overview_shows_clusters_gpus_phases_and_events_live(console: Console, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    log_in(page, console, "admin", admin_password(console.server), route="")
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    serving = page.locator("dl[data-synced=true] dd[data-phase='Serving']")
+    expect(serving).to_be_visible()
+    before = int(serving.text_content() or "")  # other tests' LLMServices may serve too
+    token = secret("console-overview-token-0123456789")
+    console.server.kubectl("apply", "-f", "-", input=(
+        "apiVersion: cluster.kubellm.io/v1alpha1\nkind: Cluster\nmetadata: {name: gpu-overview}\n"
+        f"spec: {{apiEndpoint: 'https://10.0.0.8:6443', credentials: {{token: {token}}}}}\n"))
+    console.server.kubectl("patch", "clusters", "gpu-overview", "--subresource=status", "--type=merge",
+                           "-p", cluster_status(6))
+    cluster = page.locator("li[data-cluster='gpu-overview']")
+    expect(cluster).to_contain_text("Ready")
+    expect(cluster.get_by_role("meter", name="gpu-overview: NVIDIA-L4-24GB GPUs free")).to_have_attribute("value", "6")
+    console.server.kubectl("apply", "-f", "-", input=llmservice("browser-overview"))
+    set_phase(console, "browser-overview", "Serving")
+    expect(serving).to_have_text(str(before + 1))
+    console.server.kubectl("apply", "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "Event", "metadata": {"name": "browser-overview.scheduled", "namespace": "default"},
+        "involvedObject": {"apiVersion": "model.kubellm.io/v1alpha1", "kind": "LLMService",
+                           "name": "browser-overview", "namespace": "default"},
+        "reason": "Scheduled", "message": "replicas on gpu-overview (2)", "type": "Normal",
+        "source": {"component": "llmservice-controller"}, "lastTimestamp": "2026-01-01T00:00:00Z"}))
+    expect(page.locator("tr[data-event='Scheduled']")).to_contain_text("replicas on gpu-overview (2)")
+    check_accessibility(page)
+    console.server.kubectl("delete", "llmservices", "browser-overview", "-n", "default")
+    console.server.kubectl("delete", "clusters", "gpu-overview")
+    expect(serving).to_have_text(str(before))
+    expect(cluster).to_have_count(0)

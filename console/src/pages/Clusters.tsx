@@ -16,12 +16,17 @@ interface GPU {
   available?: number;
 }
 
-interface Cluster extends KubeObject {
+export interface Cluster extends KubeObject {
   spec?: { region?: string; zone?: string; unschedulable?: boolean };
   status?: { conditions?: Condition[]; kubernetesVersion?: string; nodeCount?: number; gpus?: GPU[] };
 }
 
-function GpuBar({ gpu }: { gpu: GPU }) {
+/** The status of a cluster's Ready condition: "True", "False" or "Unknown". */
+export function readyCondition(c: Cluster): string {
+  return c.status?.conditions?.find((cond) => cond.type === "Ready")?.status || "Unknown";
+}
+
+export function GpuBar({ gpu, cluster }: { gpu: GPU; cluster?: string }) {
   const total = gpu.allocatable ?? gpu.count ?? 0;
   const free = Math.min(gpu.available ?? 0, total);
   return (
@@ -29,7 +34,8 @@ function GpuBar({ gpu }: { gpu: GPU }) {
       <span class="gpu-label">
         {gpu.model}: {free}/{total} free
       </span>
-      <meter min={0} max={Math.max(total, 1)} value={free} aria-label={`${gpu.model} GPUs free`} />
+      <meter min={0} max={Math.max(total, 1)} value={free}
+        aria-label={`${cluster ? `${cluster}: ` : ""}${gpu.model} GPUs free`} />
     </div>
   );
 }
