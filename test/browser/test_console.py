@@ -308,6 +308,27 @@ def test_create_from_the_form_with_the_servers_field_errors_as_you_type(console:
         "source": {"component": "llmservice-controller"}, "lastTimestamp": "2026-01-01T00:00:00Z"}))
     expect(page.locator("tr[data-event='Serving']")).to_contain_text("2/2 replicas ready on gpu-a, gpu-b")
     check_accessibility(page)
+
+    # its YAML, applied server-side: the server's message for an invalid value, then the change shown live
+    page.get_by_role("button", name="Edit YAML").click()
+    editor = page.get_by_role("textbox", name="Edit YAML (server-side apply)")
+    expect(editor).to_have_value(re.compile("maxModelLen: 4096"))
+    editor.fill((editor.input_value()).replace("maxModelLen: 4096", "maxModelLen: 100"))
+    page.get_by_role("button", name="Apply", exact=True).click()
+    # the form created it with an update (another field manager): apply reports the conflict first
+    expect(page.get_by_role("alert")).to_contain_text("Apply failed with 1 conflict")
+    take_over = page.get_by_role("button", name="Apply and take over the conflicting fields")
+    take_over.click()
+    expect(page.get_by_role("alert")).to_contain_text("spec.maxModelLen: Invalid value: 100")
+    check_accessibility(page)
+    editor.fill((editor.input_value()).replace("maxModelLen: 100", "maxModelLen: 8192"))
+    page.get_by_role("button", name="Apply", exact=True).click()
+    expect(page.get_by_role("alert")).to_contain_text("Apply failed with 1 conflict")
+    take_over.click()
+    expect(editor).to_have_count(0)
+    expect(page.locator("dt:text-is('Max model length') + dd")).to_have_text("8192")
+    assert json.loads(console.server.kubectl("get", "llmservices", "browser-form", "-n", "default", "-o",
+                                             "json").stdout)["spec"]["maxModelLen"] == 8192
     console.server.kubectl("delete", "llmservices", "browser-form", "-n", "default")
     expect(page.get_by_text("There is no LLMService browser-form in default")).to_be_visible()
 

@@ -1,5 +1,7 @@
 import { useEffect, useMemo, useState } from "preact/hooks";
+import { ApiError, canI, getJSON, request } from "../api";
 import { age, errorText } from "../format";
+import { toYAML } from "../yaml";
 import { Link } from "../router";
 import { listWatch, type KubeObject, type Snapshot } from "../watch";
 import type { LLMService } from "./LLMServices";
@@ -89,6 +91,15 @@ export function LLMServiceDetailPage(props: { namespace: string; name: string })
   );
   const obj = objects.items?.[0];
   const now = Date.now();
+  const [canEdit, setCanEdit] = useState(false);
+  const [editing, setEditing] = useState(false);
+  useEffect(() => {
+    let live = true;
+    void canI("patch", "model.kubellm.io", "llmservices", namespace).then((ok) => live && setCanEdit(ok));
+    return () => {
+      live = false;
+    };
+  }, [namespace]);
   const status = obj?.status || {};
 
   return (
@@ -105,6 +116,12 @@ export function LLMServiceDetailPage(props: { namespace: string; name: string })
         </p>
       )}
       {objects.items && !obj && <p class="empty">There is no LLMService {name} in {namespace} (it may have been deleted).</p>}
+      {obj && canEdit && !editing && (
+        <button type="button" class="secondary" onClick={() => setEditing(true)}>
+          Edit YAML
+        </button>
+      )}
+      {obj && editing && <YamlEditor namespace={namespace} name={name} onDone={() => setEditing(false)} />}
       {obj && (
         <div class="detail">
           <h2>Status</h2>
@@ -207,5 +224,107 @@ export function LLMServiceDetailPage(props: { namespace: string; name: string })
         </tbody>
       </table>
     </section>
+  );
+}
+
+const ITEM = (namespace: string, name: string): string =>
+  `/apis/model.kubellm.io/v1alpha1/namespaces/${encodeURIComponent(namespace)}/llmservices/${encodeURIComponent(name)}`;
+
+/** What the user owns of an object, for server-side apply: identity, labels, annotations and spec. */
+function applyConfiguration(obj: Detailed & { apiVersion?: string; kind?: string }): unknown {
+  const meta = obj.metadata as Detailed["metadata"] & { labels?: object; annotations?: object };
+  return {
+    apiVersion: obj.apiVersion || "model.kubellm.io/v1alpha1",
+    kind: obj.kind || "LLMService",
+    metadata: {
+      name: meta.name,
+      namespace: meta.namespace,
+      ...(meta.labels ? { labels: meta.labels } : {}),
+      ...(meta.annotations ? { annotations: meta.annotations } : {}),
+    },
+    spec: obj.spec || {},
+  };
+}
+
+/** Edit the object as YAML and apply it server-side (field manager kubellm-console); the server's
+ * message and field errors are shown under the editor; a conflict with another manager can be forced. */
+function YamlEditor(props: { namespace: string; name: string; onDone: () => void }) {
+  const [text, setText] = useState<string | null>(null);
+  const [error, setError] = useState("");
+  const [causes, setCauses] = useState<string[]>([]);
+  const [conflict, setConflict] = useState(false);
+  const [busy, setBusy] = useState(false);
+
+  useEffect(() => {
+    const abort = new AbortController();
+    getJSON<Detailed>(ITEM(props.namespace, props.name), abort.signal)
+      .then((obj) => setText(toYAML(applyConfiguration(obj))))
+      .catch((err: unknown) => !abort.signal.aborted && setError(errorText(err)));
+    return () => abort.abort();
+  }, [props.namespace, props.name]);
+
+  const apply = async (force: boolean): Promise<void> => {
+    setBusy(true);
+    setError("");
+    setCauses([]);
+    setConflict(false);
+    try {
+      await request(`${ITEM(props.namespace, props.name)}?fieldManager=kubellm-console${force ? "&force=true" : ""}`, {
+        method: "PATCH",
+        headers: { "Content-Type": "application/apply-patch+yaml" },
+        body: text || "",
+      });
+      props.onDone();
+    } catch (err) {
+      setError(errorText(err));
+      if (err instanceof ApiError) {
+        setCauses((err.status.details?.causes || []).map((c) => (c.field ? `${c.field}: ${c.message}` : c.message || "")));
+        setConflict(err.code === 409);
+      }
+      setBusy(false);
+    }
+  };
+
+  return (
+    <div class="yaml-editor">
+      <h2 id="yaml-title">Edit YAML (server-side apply)</h2>
+      {text === null && !error && <p>loading…</p>}
+      {text !== null && (
+        <textarea
+          aria-labelledby="yaml-title"
+          aria-describedby={error ? "yaml-error" : undefined}
+          aria-invalid={error ? "true" : undefined}
+          spellcheck={false}
+          rows={Math.min(30, text.split("\n").length + 2)}
+          value={text}
+          onInput={(e) => setText((e.target as HTMLTextAreaElement).value)}
+        />
+      )}
+      {error && (
+        <div class="error" role="alert" id="yaml-error">
+          <p>{error}</p>
+          {causes.length > 1 && (
+            <ul>
+              {causes.map((c) => (
+                <li key={c}>{c}</li>
+              ))}
+            </ul>
+          )}
+        </div>
+      )}
+      <div class="actions">
+        <button type="button" class="secondary" onClick={props.onDone}>
+          Cancel
+        </button>
+        <button type="button" disabled={busy || text === null} onClick={() => void apply(false)}>
+          Apply
+        </button>
+        {conflict && (
+          <button type="button" class="danger" disabled={busy} onClick={() => void apply(true)}>
+            Apply and take over the conflicting fields
+          </button>
+        )}
+      </div>
+    </div>
   );
 }
