@@ -26,9 +26,10 @@ def browser() -> Iterator[Any]:
     must be stopped before the asyncio tests of other modules run."""
     executable = chromium_path()
     try:
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import expect, sync_playwright
     except ImportError:
         missing("Playwright for Python is not installed (the dev extra)")
+    expect.set_options(timeout=15_000)  # a deadline for what must happen, generous for a loaded CI machine
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=executable, headless=True,
                               args=["--no-sandbox", "--disable-dev-shm-usage"])
