@@ -25,6 +25,7 @@ export class ApiError extends Error {
 
 const TOKEN_KEY = "kubellm.token";
 const USER_KEY = "kubellm.user";
+const EXPIRES_KEY = "kubellm.expires";
 
 type SessionListener = (message: string) => void;
 let onExpired: SessionListener = () => {};
@@ -38,6 +39,17 @@ export function token(): string | null {
   return sessionStorage.getItem(TOKEN_KEY);
 }
 
+/** When the token expires (ms since the epoch), as /login said; null if unknown. */
+export function expiresAt(): number | null {
+  const parsed = Date.parse(sessionStorage.getItem(EXPIRES_KEY) || "");
+  return Number.isNaN(parsed) ? null : parsed;
+}
+
+/** Forget the token (it expired): no request to the server. */
+export function expire(): void {
+  dropToken();
+}
+
 export function username(): string | null {
   return sessionStorage.getItem(USER_KEY);
 }
@@ -45,6 +57,7 @@ export function username(): string | null {
 function dropToken(): void {
   sessionStorage.removeItem(TOKEN_KEY);
   sessionStorage.removeItem(USER_KEY);
+  sessionStorage.removeItem(EXPIRES_KEY);
 }
 
 async function statusOf(resp: Response): Promise<Status> {
@@ -106,6 +119,7 @@ export async function login(user: string, password: string): Promise<void> {
   const out = (await resp.json()) as LoginResponse;
   sessionStorage.setItem(TOKEN_KEY, out.status.token);
   sessionStorage.setItem(USER_KEY, user);
+  sessionStorage.setItem(EXPIRES_KEY, out.status.expirationTimestamp);
 }
 
 /** POST /logout revokes the token on the server; it is dropped here whatever the answer. */

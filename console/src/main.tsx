@@ -1,6 +1,6 @@
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { logout, onSessionExpired, token, username } from "./api";
+import { expire, expiresAt, logout, onSessionExpired, token, username } from "./api";
 import { ClustersPage } from "./pages/Clusters";
 import { CreateLLMServicePage } from "./pages/CreateLLMService";
 import { LLMServiceDetailPage } from "./pages/LLMServiceDetail";
@@ -34,6 +34,18 @@ function App() {
       setLoggedIn(false);
     });
   }, []);
+
+  useEffect(() => {
+    const at = loggedIn ? expiresAt() : null;
+    if (at === null) return undefined;
+    // setTimeout holds at most about 24.8 days; a token lives at most a day
+    const timer = setTimeout(() => {
+      expire();
+      setNotice("Your session expired: log in again.");
+      setLoggedIn(false);
+    }, Math.max(0, at - Date.now()));
+    return () => clearTimeout(timer);
+  }, [loggedIn]);
 
   useEffect(() => {
     const page = route === "llmservices/new" ? { title: "New LLMService" } : PAGES.find((p) => p.route === route);

@@ -122,6 +122,21 @@ def test_llmservices_live_and_logout(console: Console, page: Any) -> None:
     assert not csp_violations(page)
 
 
+def test_the_session_ends_when_the_token_expires(console: Console, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    log_in(page, console, "admin", admin_password(console.server))
+    expect(page.get_by_role("status").filter(has_text="live")).to_be_visible()
+    expires = page.evaluate("sessionStorage.getItem('kubellm.expires')")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", expires)  # as /login answered it
+    # as if the hour had passed: the page, loaded again, finds the expiry due and goes back to the login form
+    page.evaluate("sessionStorage.setItem('kubellm.expires', new Date(Date.now() + 500).toISOString())")
+    page.reload()
+    expect(page.get_by_role("status")).to_have_text("Your session expired: log in again.")
+    expect(page.get_by_label("Password")).to_be_visible()
+    assert page.evaluate("sessionStorage.length") == 0
+
+
 def test_a_revoked_token_returns_to_login_with_a_message(console: Console, page: Any) -> None:
     from playwright.sync_api import expect
 
