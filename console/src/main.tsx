@@ -7,6 +7,7 @@ import { LLMServiceDetailPage } from "./pages/LLMServiceDetail";
 import { LLMServicesPage } from "./pages/LLMServices";
 import { LoginPage } from "./pages/Login";
 import { OverviewPage } from "./pages/Overview";
+import { RegisterClusterPage } from "./pages/RegisterCluster";
 import { Link, navigate, useRoute } from "./router";
 import "./style.css";
 
@@ -19,7 +20,7 @@ const PAGES = [
 /** A route the console has a page for (others show the Overview). */
 function known(route: string): boolean {
   const parts = route.split("/");
-  return PAGES.some((p) => p.route === route) || route === "llmservices/new" || (parts.length === 3 && parts[0] === "llmservices");
+  return PAGES.some((p) => p.route === route) || route === "llmservices/new" || route === "clusters/new" || (parts.length === 3 && parts[0] === "llmservices");
 }
 
 function App() {
@@ -66,9 +67,10 @@ function App() {
   }
 
   const creating = route === "llmservices/new";
+  const registering = route === "clusters/new";
   const parts = route.split("/");
   const detail = parts.length === 3 && parts[0] === "llmservices" ? parts.map(decodeURIComponent) : null;
-  const current = creating || detail ? "llmservices" : PAGES.some((p) => p.route === route) ? route : "";
+  const current = registering ? "clusters" : creating || detail ? "llmservices" : PAGES.some((p) => p.route === route) ? route : "";
   return (
     <div class="shell">
       <header>
@@ -104,6 +106,8 @@ function App() {
           <LLMServiceDetailPage key={route} namespace={detail[1]} name={detail[2]} />
         ) : creating ? (
           <CreateLLMServicePage namespace={namespace || "default"} />
+        ) : registering ? (
+          <RegisterClusterPage />
         ) : current === "clusters" ? (
           <ClustersPage />
         ) : current === "" ? (

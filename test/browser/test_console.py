@@ -245,11 +245,21 @@ def test_clusters_page_shows_conditions_version_nodes_and_gpus_live(console: Con
     page.get_by_role("link", name="Clusters").click()
     expect(page.get_by_role("heading", name="Clusters")).to_be_visible()
     token = secret("console-member-token-0123456789")
-    console.server.kubectl("apply", "-f", "-", input=(
-        "apiVersion: cluster.kubellm.io/v1alpha1\nkind: Cluster\nmetadata: {name: gpu-browser}\n"
-        f"spec: {{apiEndpoint: 'https://10.0.0.9:6443', region: eu-west, credentials: {{token: {token}}}}}\n"))
+    # registered through the form: the server's field error first, the credentials written once
+    page.get_by_role("link", name="Register a cluster").click()
+    page.get_by_label("Name").fill("gpu-browser")
+    page.get_by_label("Bearer token (write-only: never shown again)").fill(token)
+    page.get_by_label("Region").fill("eu-west")
+    page.get_by_role("button", name="Register").click()
+    expect(page.locator("[data-field=apiEndpoint]")).to_contain_text("Required value")
+    check_accessibility(page)
+    page.get_by_label("API server URL").fill("https://10.0.0.9:6443")
+    page.get_by_role("button", name="Register").click()
     row = page.locator("tr[data-name='gpu-browser']")
     expect(row).to_be_visible()
+    stored = json.loads(console.server.kubectl("get", "clusters", "gpu-browser", "-o", "json").stdout)
+    assert stored["spec"]["region"] == "eu-west"
+    assert token not in json.dumps(stored)  # write-only
     console.server.kubectl("patch", "clusters", "gpu-browser", "--subresource=status", "--type=merge",
                            "-p", cluster_status(5))
     expect(row).to_contain_text("Ready=True")
@@ -264,6 +274,12 @@ def test_clusters_page_shows_conditions_version_nodes_and_gpus_live(console: Con
     console.server.kubectl("patch", "clusters", "gpu-browser", "--subresource=status", "--type=merge",
                            "-p", cluster_status(2))
     expect(row).to_contain_text("NVIDIA-L4-24GB: 2/8 free")
+    row.get_by_role("button", name="Cordon gpu-browser").click()
+    expect(row.get_by_role("rowheader")).to_have_text("gpu-browser (cordoned)")
+    assert json.loads(console.server.kubectl("get", "clusters", "gpu-browser", "-o", "json").stdout
+                      )["spec"]["unschedulable"] is True
+    row.get_by_role("button", name="Uncordon gpu-browser").click()
+    expect(row.get_by_role("rowheader")).to_have_text("gpu-browser")
     console.server.kubectl("delete", "clusters", "gpu-browser")
     expect(row).to_have_count(0)
 

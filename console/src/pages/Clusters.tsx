@@ -1,5 +1,7 @@
 import { useEffect, useMemo, useState } from "preact/hooks";
+import { canI, request } from "../api";
 import { age, errorText } from "../format";
+import { Link } from "../router";
 import { listWatch, type KubeObject, type Snapshot } from "../watch";
 
 interface Condition {
@@ -15,6 +17,9 @@ interface GPU {
   allocatable?: number;
   available?: number;
 }
+
+const GROUP = "cluster.kubellm.io";
+const COLLECTION = "/apis/cluster.kubellm.io/v1alpha1/clusters";
 
 export interface Cluster extends KubeObject {
   spec?: { region?: string; zone?: string; unschedulable?: boolean };
@@ -43,11 +48,37 @@ export function GpuBar({ gpu, cluster }: { gpu: GPU; cluster?: string }) {
 export function ClustersPage() {
   const [snapshot, setSnapshot] = useState<Snapshot<Cluster> | null>(null);
   const [error, setError] = useState("");
+  const [canPatch, setCanPatch] = useState(false);
+  const [canCreate, setCanCreate] = useState(false);
   const now = Date.now();
+
+  useEffect(() => {
+    let live = true;
+    void Promise.all([canI("patch", GROUP, "clusters"), canI("create", GROUP, "clusters")]).then(([patch, create]) => {
+      if (!live) return;
+      setCanPatch(patch);
+      setCanCreate(create);
+    });
+    return () => {
+      live = false;
+    };
+  }, []);
+
+  const cordon = async (c: Cluster, unschedulable: boolean): Promise<void> => {
+    try {
+      await request(`${COLLECTION}/${encodeURIComponent(c.metadata.name)}`, {
+        method: "PATCH",
+        headers: { "Content-Type": "application/merge-patch+json" },
+        body: JSON.stringify({ spec: { unschedulable } }),
+      });
+    } catch (err) {
+      setError(errorText(err));
+    }
+  };
 
   useEffect(
     () =>
-      listWatch<Cluster>("/apis/cluster.kubellm.io/v1alpha1/clusters", {
+      listWatch<Cluster>(COLLECTION, {
         onChange: (s) => {
           setError("");
           setSnapshot({ ...s });
@@ -66,6 +97,11 @@ export function ClustersPage() {
     <section aria-labelledby="clusters-title">
       <div class="toolbar">
         <h1 id="clusters-title">Clusters</h1>
+        {canCreate && (
+          <Link route="clusters/new" class="button">
+            Register a cluster
+          </Link>
+        )}
       </div>
       {error && (
         <p class="error" role="alert">
@@ -82,6 +118,11 @@ export function ClustersPage() {
             <th scope="col">GPUs (free/total)</th>
             <th scope="col">Region</th>
             <th scope="col">Age</th>
+            {canPatch && (
+              <th scope="col">
+                <span class="visually-hidden">Actions</span>
+              </th>
+            )}
           </tr>
         </thead>
         <tbody>
@@ -111,6 +152,14 @@ export function ClustersPage() {
               </td>
               <td>{[c.spec?.region, c.spec?.zone].filter(Boolean).join(" / ")}</td>
               <td>{age(c.metadata.creationTimestamp, now)}</td>
+              {canPatch && (
+                <td class="actions">
+                  <button type="button" class="secondary" onClick={() => void cordon(c, !c.spec?.unschedulable)}
+                    aria-label={`${c.spec?.unschedulable ? "Uncordon" : "Cordon"} ${c.metadata.name}`}>
+                    {c.spec?.unschedulable ? "Uncordon" : "Cordon"}
+                  </button>
+                </td>
+              )}
             </tr>
           ))}
         </tbody>
