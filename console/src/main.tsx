@@ -8,6 +8,7 @@ import { LLMServicesPage } from "./pages/LLMServices";
 import { LoginPage } from "./pages/Login";
 import { OverviewPage } from "./pages/Overview";
 import { RegisterClusterPage } from "./pages/RegisterCluster";
+import { UsersPage } from "./pages/Users";
 import { Link, navigate, useRoute } from "./router";
 import "./style.css";
 
@@ -15,6 +16,7 @@ const PAGES = [
   { route: "", title: "Overview" },
   { route: "llmservices", title: "LLMServices" },
   { route: "clusters", title: "Clusters" },
+  { route: "users", title: "Users" },
 ];
 
 /** A route the console has a page for (others show the Overview). */
@@ -108,6 +110,8 @@ function App() {
           <CreateLLMServicePage namespace={namespace || "default"} />
         ) : registering ? (
           <RegisterClusterPage />
+        ) : current === "users" ? (
+          <UsersPage />
         ) : current === "clusters" ? (
           <ClustersPage />
         ) : current === "" ? (

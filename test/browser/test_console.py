@@ -396,3 +396,51 @@ def test_overview_shows_clusters_gpus_phases_and_events_live(console: Console, p
     console.server.kubectl("delete", "clusters", "gpu-overview")
     expect(serving).to_have_text(str(before))
     expect(cluster).to_have_count(0)
+
+
+def test_users_create_bind_disable_reset_and_logins(console: Console, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    log_in(page, console, "admin", admin_password(console.server), route="users")
+    expect(page.get_by_role("heading", name="Users")).to_be_visible()
+    page.get_by_role("button", name="New user").click()
+    dialog = page.get_by_role("dialog", name="New user")
+    dialog.get_by_label("Username").fill("console-bob")
+    dialog.get_by_label("Email").fill("bob@example.com")
+    dialog.get_by_label("Groups (comma-separated)").fill("ml-team")
+    dialog.get_by_label("Password").fill(secret("Bob-first-pass-77"))
+    dialog.get_by_role("button", name="Create user").click()
+    row = page.locator("tr[data-name='console-bob']")
+    expect(row).to_contain_text("bob@example.com")
+    expect(row).to_contain_text("ml-team")
+    expect(row.get_by_test_id("state")).to_have_text("Active")
+    check_accessibility(page)
+
+    row.get_by_role("button", name="Bind role to console-bob").click()
+    dialog = page.get_by_role("dialog", name="Bind a role to console-bob")
+    expect(dialog.get_by_role("option", name="edit", exact=True)).to_have_count(1)  # the roles, listed
+    dialog.get_by_label("Cluster role").select_option("edit")
+    dialog.get_by_role("button", name="Bind").click()
+    expect(dialog).to_have_count(0)
+    bindings = json.loads(console.server.kubectl("get", "rolebindings.iam.kubellm.io", "-n", "default",
+                                                 "-o", "json").stdout)["items"]
+    assert any(b["roleRef"]["name"] == "edit" and b["subjects"][0]["name"] == "console-bob" for b in bindings)
+
+    row.get_by_role("button", name="Disable console-bob").click()
+    expect(row.get_by_test_id("state")).to_have_text("Disabled")
+    row.get_by_role("button", name="Enable console-bob").click()
+    expect(row.get_by_test_id("state")).to_have_text("Active")
+
+    row.get_by_role("button", name="Reset password of console-bob").click()
+    dialog = page.get_by_role("dialog", name="Reset the password of console-bob")
+    dialog.get_by_label("New password").fill("short")
+    dialog.get_by_role("button", name="Set password").click()
+    expect(dialog.get_by_role("alert")).to_contain_text("spec.password")  # the server's password policy
+    dialog.get_by_label("New password").fill(secret("Bob-second-pass-88"))
+    dialog.get_by_role("button", name="Set password").click()
+    expect(dialog).to_have_count(0)
+
+    page.get_by_role("button", name="Logins of admin").click()
+    expect(page.get_by_role("heading", name="Logins of admin")).to_be_visible()
+    expect(page.locator("tr[data-reason=Succeeded]").first).to_contain_text("succeeded")
+    check_accessibility(page)
