@@ -148,7 +148,7 @@ def prepare_kube(cp: ControlPlane, proc: subprocess.Popen[bytes], crd: dict[str,
 
     def established() -> bool:
         got = cp.request("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{PLURAL}.{GROUP}").body
-        conds = {c["type"]: c["status"] for c in (got.get("status") or {}).get("conditions", [])}
+        conds = {c["type"]: c["status"] for c in (got.get("status") or {}).get("conditions") or []}
         return conds.get("Established") == "True" and \
             cp.request("GET", f"/apis/{GROUP}/{VERSION}/namespaces/warm/{PLURAL}").status == 200
     wait_for(established, "the LLMService CRD", proc, 60)
