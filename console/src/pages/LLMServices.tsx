@@ -75,9 +75,10 @@ class Row extends Component<RowProps> {
   }
 }
 
-/** The namespaces the user may list, or null when they cannot be listed (then a name is typed). */
-function useNamespaces(): string[] | null {
-  const [names, setNames] = useState<string[] | null>(null);
+/** The namespaces the user may list; null when they cannot be listed (then a name is typed); undefined
+ * while they are being listed. */
+function useNamespaces(): string[] | null | undefined {
+  const [names, setNames] = useState<string[] | null | undefined>(undefined);
   useEffect(() => {
     const abort = new AbortController();
     getJSON<{ items: KubeObject[] }>("/api/v1/namespaces", abort.signal)
@@ -161,7 +162,8 @@ export function LLMServicesPage(props: { namespace: string; onNamespace: (ns: st
   );
   const anyAction = actions.scale !== null || actions.remove !== null;
 
-  const choices = namespaces && namespace && !namespaces.includes(namespace) ? [...namespaces, namespace] : namespaces;
+  const listed = namespaces === undefined ? [] : namespaces;
+  const choices = listed && namespace && !listed.includes(namespace) ? [...listed, namespace] : listed;
 
   return (
     <section aria-labelledby="llms-title" data-permissions={rbacChecked ? "checked" : "pending"}>
@@ -169,7 +171,7 @@ export function LLMServicesPage(props: { namespace: string; onNamespace: (ns: st
         <h1 id="llms-title">LLMServices</h1>
         <label for="namespace">Namespace</label>
         {choices ? (
-          <select id="namespace" value={namespace} onChange={(e) => props.onNamespace((e.target as HTMLSelectElement).value)}>
+          <select id="namespace" value={namespace} disabled={namespaces === undefined} onChange={(e) => props.onNamespace((e.target as HTMLSelectElement).value)}>
             <option value="">All namespaces</option>
             {choices.map((n) => (
               <option key={n} value={n}>
