@@ -147,3 +147,12 @@ def create_many(console: Console, namespace: str, bodies: list[dict[str, Any]], 
     with ThreadPoolExecutor(workers) as pool:
         for future in [pool.submit(post, bodies[i::workers]) for i in range(workers)]:
             future.result()
+
+
+def screenshot(page: Any, name: str) -> None:
+    """With KUBELLM_CONSOLE_SCREENSHOTS=<dir>, save the page as <dir>/<name>.png (docs/console/ holds the
+    ones the README shows); otherwise nothing."""
+    directory = os.environ.get("KUBELLM_CONSOLE_SCREENSHOTS", "")
+    if directory:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(directory) / f"{name}.png"), full_page=False)

@@ -8,7 +8,7 @@ import json
 import re
 from typing import Any
 
-from browser_support import Console, admin_password, check_accessibility, create_many, secret
+from browser_support import Console, admin_password, check_accessibility, create_many, screenshot, secret
 
 LLMS = "/apis/model.kubellm.io/v1alpha1/namespaces/default/llmservices"
 INVALID = "invalid username or password"
@@ -46,6 +46,7 @@ def test_wrong_password_shows_the_servers_message_then_lockout(console: Console,
     alert = page.get_by_role("alert")
     expect(alert).to_have_text(INVALID)
     check_accessibility(page)
+    screenshot(page, "login")
     for _ in range(5):  # the server locks the user after five failures in a row
         if "too many failed logins" in (alert.text_content() or ""):
             break
@@ -444,3 +445,4 @@ def test_users_create_bind_disable_reset_and_logins(console: Console, page: Any)
     expect(page.get_by_role("heading", name="Logins of admin")).to_be_visible()
     expect(page.locator("tr[data-reason=Succeeded]").first).to_contain_text("succeeded")
     check_accessibility(page)
+    screenshot(page, "users")

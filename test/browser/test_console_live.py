@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import CONSOLE_DIST, check_accessibility, missing, secret
+from browser_support import CONSOLE_DIST, check_accessibility, missing, screenshot, secret
 
 from kubellm.devcluster.demo import Demo
 
@@ -71,9 +71,11 @@ def test_clusters_then_an_llmservice_from_the_form_to_serving(stack: Demo, page:
         expect(meter).to_have_attribute("max", total)
         expect(meter).to_have_attribute("value", total)
     check_accessibility(page)
+    screenshot(page, "overview")
     page.get_by_role("link", name="Clusters", exact=True).first.click()
     expect(page.locator("tr[data-name='gpu-b']")).to_contain_text("NVIDIA-L4: 8/8 free")
     expect(page.locator("tr[data-name='gpu-a']")).to_contain_text("Ready=True")
+    screenshot(page, "clusters")
 
     # create from the form in the models namespace: a field error from the server first
     page.get_by_role("link", name="LLMServices").click()
@@ -84,6 +86,7 @@ def test_clusters_then_an_llmservice_from_the_form_to_serving(stack: Demo, page:
     page.get_by_label("Model", exact=True).fill("Qwen/Qwen2.5-3B-Instruct")
     page.get_by_label("GPU memory utilization").fill("1.5")
     expect(page.locator("[data-field=gpuMemoryUtilization]")).to_be_visible()
+    screenshot(page, "create-llmservice")
     page.get_by_label("GPU memory utilization").fill("0.9")
     expect(page.locator("[data-field=gpuMemoryUtilization]")).to_have_count(0)
     page.evaluate(PHASES_SEEN, "qwen")
@@ -97,6 +100,7 @@ def test_clusters_then_an_llmservice_from_the_form_to_serving(stack: Demo, page:
     order = ["Pending", "Loading", "Serving"]
     assert [p for p in seen if p in order] == sorted(set(seen) & set(order), key=order.index), seen
     expect(row).to_contain_text(f"http://qwen.{NS}.svc.cluster.local:8000/v1")
+    screenshot(page, "llmservices")
 
     # scale to two: both replicas ready, placed on the members, shown on the detail page
     row.get_by_role("button", name="Scale qwen").click()
@@ -113,6 +117,7 @@ def test_clusters_then_an_llmservice_from_the_form_to_serving(stack: Demo, page:
         expect(page.locator(f"tr[data-cluster='{entry['name']}']")).to_contain_text(str(entry["replicas"]))
     expect(page.locator("tr[data-event]").first).to_be_visible()  # the controller's Events
     check_accessibility(page)
+    screenshot(page, "llmservice-detail")
 
     # delete from the list: the row goes, and the GPUs come back on the Overview
     page.get_by_role("link", name=re.compile("LLMServices in")).click()
