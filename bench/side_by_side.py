@@ -336,7 +336,7 @@ def print_report(r: dict[str, Any], args: argparse.Namespace) -> None:
           "(> 1: KubeLLM ahead), RSS ratio (< 1: KubeLLM smaller). CPU from /proc/<pid>/stat over exactly the "
           "measured intervals (10 ms ticks); etcd is one process for both, attributed by phase. Machine busy: "
           "share of all cores busy over that server's measured intervals (/proc/stat), everything included. "
-          "A consistent LIST reads etcd on KubeLLM, and on kube-apiserver it is served from "
+          "kube-apiserver served the consistent LISTs from "
           f"{r['kube_consistent_list']}; resourceVersion=0 is from each server's watch cache.")
     for s in SERVERS:
         nerr = sum(int(m["errors"]) for m in r["ops"][s].values())
