@@ -7,6 +7,7 @@ import { LLMServiceDetailPage } from "./pages/LLMServiceDetail";
 import { LLMServicesPage } from "./pages/LLMServices";
 import { LoginPage } from "./pages/Login";
 import { OverviewPage } from "./pages/Overview";
+import { RAGServicesPage } from "./pages/RAGServices";
 import { RegisterClusterPage } from "./pages/RegisterCluster";
 import { UsersPage } from "./pages/Users";
 import { Link, navigate, useRoute } from "./router";
@@ -15,6 +16,7 @@ import "./style.css";
 const PAGES = [
   { route: "", title: "Overview" },
   { route: "llmservices", title: "LLMServices" },
+  { route: "ragservices", title: "RAGServices" },
   { route: "clusters", title: "Clusters" },
   { route: "users", title: "Users" },
 ];
@@ -110,6 +112,8 @@ function App() {
           <CreateLLMServicePage namespace={namespace || "default"} />
         ) : registering ? (
           <RegisterClusterPage />
+        ) : current === "ragservices" ? (
+          <RAGServicesPage namespace={namespace} />
         ) : current === "users" ? (
           <UsersPage />
         ) : current === "clusters" ? (

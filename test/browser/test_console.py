@@ -446,3 +446,25 @@ def test_users_create_bind_disable_reset_and_logins(console: Console, page: Any)
     expect(page.locator("tr[data-reason=Succeeded]").first).to_contain_text("succeeded")
     check_accessibility(page)
     screenshot(page, "users")
+
+
+def test_ragservices_live_and_delete(console: Console, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    log_in(page, console, "admin", admin_password(console.server), route="ragservices")
+    expect(page.get_by_role("heading", name="RAGServices")).to_be_visible()
+    expect(page.get_by_role("status").filter(has_text="in default, live")).to_be_visible()
+    console.server.kubectl("apply", "-f", "-", input=json.dumps({
+        "apiVersion": "model.kubellm.io/v1alpha1", "kind": "RAGService",
+        "metadata": {"name": "browser-rag", "namespace": "default"},
+        "spec": {"llmServiceRef": {"name": "qwen"}, "embedding": {"model": "paraphrase-multilingual-MiniLM-L12-v2"}}}))
+    row = page.locator("tr[data-name='browser-rag']")
+    expect(row).to_contain_text("paraphrase-multilingual-MiniLM-L12-v2")
+    expect(row.get_by_role("cell").nth(0)).to_have_text("qwen")
+    console.server.kubectl("patch", "ragservices", "browser-rag", "-n", "default", "--subresource=status",
+                           "--type=merge", "-p", json.dumps({"status": {"phase": "Indexing"}}))
+    expect(row.get_by_test_id("phase")).to_have_text("Indexing")
+    check_accessibility(page)
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="Delete browser-rag").click()
+    expect(row).to_have_count(0)
