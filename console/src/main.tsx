@@ -3,10 +3,12 @@ import { useEffect, useState } from "preact/hooks";
 import { expire, expiresAt, logout, onSessionExpired, token, username } from "./api";
 import { ClustersPage } from "./pages/Clusters";
 import { CreateLLMServicePage } from "./pages/CreateLLMService";
+import { CreateRAGServicePage } from "./pages/CreateRAGService";
 import { LLMServiceDetailPage } from "./pages/LLMServiceDetail";
 import { LLMServicesPage } from "./pages/LLMServices";
 import { LoginPage } from "./pages/Login";
 import { OverviewPage } from "./pages/Overview";
+import { RAGServiceDetailPage } from "./pages/RAGServiceDetail";
 import { RAGServicesPage } from "./pages/RAGServices";
 import { RegisterClusterPage } from "./pages/RegisterCluster";
 import { UsersPage } from "./pages/Users";
@@ -24,7 +26,7 @@ const PAGES = [
 /** A route the console has a page for (others show the Overview). */
 function known(route: string): boolean {
   const parts = route.split("/");
-  return PAGES.some((p) => p.route === route) || route === "llmservices/new" || route === "clusters/new" || (parts.length === 3 && parts[0] === "llmservices");
+  return PAGES.some((p) => p.route === route) || route === "llmservices/new" || route === "ragservices/new" || route === "clusters/new" || (parts.length === 3 && (parts[0] === "llmservices" || parts[0] === "ragservices"));
 }
 
 function App() {
@@ -53,7 +55,8 @@ function App() {
   }, [loggedIn]);
 
   useEffect(() => {
-    const page = route === "llmservices/new" ? { title: "New LLMService" } : PAGES.find((p) => p.route === route);
+    const page =
+      route === "llmservices/new" ? { title: "New LLMService" } : route === "ragservices/new" ? { title: "New RAGService" } : PAGES.find((p) => p.route === route);
     document.title = loggedIn ? `${page?.title || "Console"} · KubeLLM` : "Log in · KubeLLM";
   }, [route, loggedIn]);
 
@@ -71,10 +74,24 @@ function App() {
   }
 
   const creating = route === "llmservices/new";
+  const creatingRag = route === "ragservices/new";
   const registering = route === "clusters/new";
   const parts = route.split("/");
   const detail = parts.length === 3 && parts[0] === "llmservices" ? parts.map(decodeURIComponent) : null;
-  const current = registering ? "clusters" : creating || detail ? "llmservices" : PAGES.some((p) => p.route === route) ? route : "";
+  const ragDetail = parts.length === 3 && parts[0] === "ragservices" ? parts.map(decodeURIComponent) : null;
+  const current = registering
+    ? "clusters"
+    : creating || detail
+      ? "llmservices"
+      : creatingRag || ragDetail
+        ? "ragservices"
+        : PAGES.some((p) => p.route === route)
+          ? route
+          : "";
+  const onNamespace = (ns: string): void => {
+    setNamespace(ns);
+    history.replaceState(null, "", `${location.pathname}?namespace=${encodeURIComponent(ns)}`);
+  };
   return (
     <div class="shell">
       <header>
@@ -108,12 +125,16 @@ function App() {
       <main id="content">
         {detail ? (
           <LLMServiceDetailPage key={route} namespace={detail[1]} name={detail[2]} />
+        ) : ragDetail ? (
+          <RAGServiceDetailPage key={route} namespace={ragDetail[1]} name={ragDetail[2]} />
+        ) : creatingRag ? (
+          <CreateRAGServicePage namespace={namespace || "default"} />
         ) : creating ? (
           <CreateLLMServicePage namespace={namespace || "default"} />
         ) : registering ? (
           <RegisterClusterPage />
         ) : current === "ragservices" ? (
-          <RAGServicesPage namespace={namespace} />
+          <RAGServicesPage namespace={namespace} onNamespace={onNamespace} />
         ) : current === "users" ? (
           <UsersPage />
         ) : current === "clusters" ? (
@@ -121,13 +142,7 @@ function App() {
         ) : current === "" ? (
           <OverviewPage />
         ) : (
-          <LLMServicesPage
-            namespace={namespace}
-            onNamespace={(ns) => {
-              setNamespace(ns);
-              history.replaceState(null, "", `${location.pathname}?namespace=${encodeURIComponent(ns)}`);
-            }}
-          />
+          <LLMServicesPage namespace={namespace} onNamespace={onNamespace} />
         )}
       </main>
     </div>

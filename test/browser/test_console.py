@@ -468,3 +468,58 @@ def test_ragservices_live_and_delete(console: Console, page: Any) -> None:
     page.once("dialog", lambda dialog: dialog.accept())
     row.get_by_role("button", name="Delete browser-rag").click()
     expect(row).to_have_count(0)
+
+
+def test_ragservice_created_from_the_form_then_listed_and_its_detail(console: Console, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    log_in(page, console, "admin", admin_password(console.server), route="ragservices")
+    expect(page.get_by_role("heading", name="RAGServices")).to_be_visible()
+    expect(page.get_by_label("Namespace")).to_have_value("default")  # its own namespace selector
+    page.get_by_role("link", name="New RAGService").click()
+    expect(page.get_by_role("heading", name="New RAGService in default")).to_be_visible()
+    page.get_by_label("Name", exact=True).fill("browser-rag-form")
+    page.get_by_label("LLMService", exact=True).fill("qwen")
+    page.get_by_label("Embedding model").fill("paraphrase-multilingual-MiniLM-L12-v2")
+    page.get_by_label("Source name").fill("docs")
+    page.get_by_label("Source URI").fill("https://github.com/example/docs.git")
+    page.get_by_label("Chunk overlap").fill("600")
+    error = page.locator("[data-field=chunkOverlap]")
+    expect(error).to_contain_text("must be less than spec.chunking.chunkSize")  # a dry-run, before any submit
+    expect(page.get_by_label("Chunk overlap")).to_have_attribute("aria-invalid", "true")
+    check_accessibility(page)
+    page.get_by_label("Chunk overlap").fill("100")
+    expect(error).to_have_count(0)
+    expect(page.get_by_role("status").filter(has_text="valid")).to_be_visible()
+    assert "browser-rag-form" not in console.server.kubectl("get", "ragservices", "-n", "default", "-o", "name").stdout
+    page.get_by_role("button", name="Create").click()
+    row = page.locator("tr[data-name='browser-rag-form']")
+    expect(row).to_contain_text("paraphrase-multilingual-MiniLM-L12-v2")
+    expect(row.get_by_role("cell").nth(0)).to_have_text("qwen")
+    created = json.loads(console.server.kubectl("get", "ragservices", "browser-rag-form", "-n", "default",
+                                                "-o", "json").stdout)
+    assert created["spec"]["chunking"]["chunkOverlap"] == 100
+    assert created["spec"]["sources"][0]["uri"] == "https://github.com/example/docs.git"
+
+    row.get_by_role("link", name="browser-rag-form").click()
+    expect(page).to_have_url(re.compile(r"/console/ragservices/default/browser-rag-form$"))
+    expect(page.get_by_role("heading", name="RAGService default/browser-rag-form")).to_be_visible()
+    expect(page.locator("tr[data-source='docs']")).to_contain_text("https://github.com/example/docs.git")
+    console.server.kubectl("patch", "ragservices", "browser-rag-form", "-n", "default", "--subresource=status",
+                           "--type=merge", "-p", json.dumps({"status": {
+                               "phase": "Indexing", "indexedDocuments": 12,
+                               "conditions": [{"type": "Ready", "status": "False", "reason": "Indexing",
+                                               "message": "12 documents indexed",
+                                               "lastTransitionTime": "2026-01-01T00:00:00Z"}]}}))
+    expect(page.get_by_test_id("phase")).to_have_text("Indexing")
+    expect(page.locator("tr[data-condition='Ready']")).to_contain_text("12 documents indexed")
+    console.server.kubectl("apply", "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "Event", "metadata": {"name": "browser-rag-form.indexing", "namespace": "default"},
+        "involvedObject": {"apiVersion": "model.kubellm.io/v1alpha1", "kind": "RAGService",
+                           "name": "browser-rag-form", "namespace": "default"},
+        "reason": "Indexing", "message": "indexing docs", "type": "Normal",
+        "source": {"component": "ragservice-controller"}, "lastTimestamp": "2026-01-01T00:00:00Z"}))
+    expect(page.locator("tr[data-event='Indexing']")).to_contain_text("indexing docs")
+    check_accessibility(page)
+    console.server.kubectl("delete", "ragservices", "browser-rag-form", "-n", "default")
+    expect(page.get_by_text("There is no RAGService browser-rag-form in default")).to_be_visible()

@@ -1,10 +1,8 @@
-import { useEffect, useRef, useState } from "preact/hooks";
-import { ApiError, request } from "../api";
-import { errorText } from "../format";
+import { request } from "../api";
+import { integer, useServerForm } from "../form";
 import { navigate } from "../router";
 
 const COLLECTION = "/apis/model.kubellm.io/v1alpha1";
-const DRY_RUN_DELAY_MS = 300;
 
 interface Form {
   name: string;
@@ -37,7 +35,7 @@ const INITIAL: Form = {
 };
 
 /** The API field path each form field writes; the server's causes come back with these paths. */
-const FIELDS: Record<string, keyof Form> = {
+const FIELDS: Record<string, keyof Form & string> = {
   "metadata.name": "name",
   "spec.model": "model",
   "spec.quantization": "quantization",
@@ -50,11 +48,6 @@ const FIELDS: Record<string, keyof Form> = {
   "spec.placement.clusterAffinity.clusterNames": "clusters",
   "spec.placement.replicaScheduling.replicaSchedulingType": "scheduling",
 };
-
-/** An integer when the text is one; else the text itself, for the server to refuse with its own words. */
-function integer(text: string): number | string {
-  return /^-?\d+$/.test(text.trim()) ? Number(text.trim()) : text;
-}
 
 function body(form: Form, namespace: string): unknown {
   const clusters = form.clusters
@@ -89,26 +82,6 @@ function body(form: Form, namespace: string): unknown {
   };
 }
 
-interface Problems {
-  fields: Partial<Record<keyof Form, string>>;
-  general: string[];
-}
-
-function problemsOf(err: unknown): Problems {
-  const out: Problems = { fields: {}, general: [] };
-  if (err instanceof ApiError && err.status.details?.causes?.length) {
-    for (const cause of err.status.details.causes) {
-      const key = FIELDS[cause.field || ""];
-      const text = cause.message || cause.reason || "invalid";
-      if (key && !out.fields[key]) out.fields[key] = text;
-      else out.general.push(cause.field ? `${cause.field}: ${text}` : text);
-    }
-  } else {
-    out.general.push(errorText(err));
-  }
-  return out;
-}
-
 async function post(form: Form, namespace: string, dryRun: boolean, signal?: AbortSignal): Promise<void> {
   const query = `?fieldValidation=Strict${dryRun ? "&dryRun=All" : ""}&fieldManager=kubellm-console`;
   await request(`${COLLECTION}/namespaces/${encodeURIComponent(namespace)}/llmservices${query}`, {
@@ -123,95 +96,18 @@ async function post(form: Form, namespace: string, dryRun: boolean, signal?: Abo
  * errors are shown next to the fields they name. */
 export function CreateLLMServicePage(props: { namespace: string }) {
   const { namespace } = props;
-  const [form, setForm] = useState<Form>(INITIAL);
-  const [touched, setTouched] = useState<Set<keyof Form>>(new Set());
-  const [problems, setProblems] = useState<Problems>({ fields: {}, general: [] });
-  const [checked, setChecked] = useState(false);
-  const [submitted, setSubmitted] = useState(false);
-  const [busy, setBusy] = useState(false);
-  const pending = useRef<AbortController | null>(null);
-
-  useEffect(() => {
-    if (touched.size === 0) return undefined;
-    setChecked(false);
-    const timer = setTimeout(() => {
-      pending.current?.abort();
-      const abort = new AbortController();
-      pending.current = abort;
-      post(form, namespace, true, abort.signal)
-        .then(() => {
-          setProblems({ fields: {}, general: [] });
-          setChecked(true);
-        })
-        .catch((err: unknown) => {
-          if (abort.signal.aborted) return;
-          setProblems(problemsOf(err));
-          setChecked(true);
-        });
-    }, DRY_RUN_DELAY_MS);
-    return () => clearTimeout(timer);
-  }, [form, namespace]);
-
-  useEffect(() => () => pending.current?.abort(), []);
-
-  const set = (key: keyof Form, value: string | boolean): void => {
-    setForm((f) => ({ ...f, [key]: value }));
-    setTouched((t) => (t.has(key) ? t : new Set([...t, key])));
-  };
-
-  const submit = async (e: Event): Promise<void> => {
-    e.preventDefault();
-    setSubmitted(true);
-    setBusy(true);
-    pending.current?.abort();
-    try {
-      await post(form, namespace, false);
-      navigate(`llmservices?namespace=${encodeURIComponent(namespace)}`);
-    } catch (err) {
-      setProblems(problemsOf(err));
-      setBusy(false);
-    }
-  };
-
-  const shown = (key: keyof Form): string | undefined => (submitted || touched.has(key) ? problems.fields[key] : undefined);
-
-  const field = (key: keyof Form, label: string, input: preact.JSX.Element, hint?: string) => {
-    const error = shown(key);
-    return (
-      <div class={`field${error ? " invalid" : ""}`}>
-        <label for={`f-${key}`}>{label}</label>
-        {input}
-        {hint && <small id={`h-${key}`}>{hint}</small>}
-        {error && (
-          <p class="field-error" id={`e-${key}`} data-field={key}>
-            {error}
-          </p>
-        )}
-      </div>
-    );
-  };
-
-  const text = (key: Exclude<keyof Form, "autoscaling">, extra: Record<string, string> = {}) => {
-    const error = shown(key);
-    return (
-      <input
-        id={`f-${key}`}
-        name={key}
-        value={form[key]}
-        aria-invalid={error ? "true" : undefined}
-        aria-describedby={error ? `e-${key}` : undefined}
-        onInput={(e) => set(key, (e.target as HTMLInputElement).value)}
-        {...extra}
-      />
-    );
-  };
-
-  const general = submitted || touched.size > 0 ? problems.general : [];
+  const { form, set, submit, busy, field, text, footer } = useServerForm<Form>(
+    INITIAL,
+    FIELDS,
+    (f, dryRun, signal) => post(f, namespace, dryRun, signal),
+    [namespace],
+  );
+  const list = `llmservices?namespace=${encodeURIComponent(namespace)}`;
 
   return (
     <section aria-labelledby="create-title">
       <h1 id="create-title">New LLMService in {namespace}</h1>
-      <form class="create" onSubmit={submit} noValidate>
+      <form class="create" onSubmit={(e) => void submit(e, () => navigate(list))} noValidate>
         {field("name", "Name", text("name", { autocomplete: "off" }))}
         {field("model", "Model", text("model", { placeholder: "Qwen/Qwen2.5-3B-Instruct" }))}
         {field(
@@ -265,18 +161,9 @@ export function CreateLLMServicePage(props: { namespace: string }) {
             </select>,
           )}
         </fieldset>
-        {general.length > 0 && (
-          <ul class="error" role="alert">
-            {general.map((g) => (
-              <li key={g}>{g}</li>
-            ))}
-          </ul>
-        )}
-        <p class="sync" role="status" aria-live="polite">
-          {touched.size === 0 ? "" : !checked ? "checking…" : Object.keys(problems.fields).length || problems.general.length ? "" : "valid"}
-        </p>
+        {footer()}
         <div class="actions">
-          <button type="button" class="secondary" onClick={() => navigate(`llmservices?namespace=${encodeURIComponent(namespace)}`)}>
+          <button type="button" class="secondary" onClick={() => navigate(list)}>
             Cancel
           </button>
           <button type="submit" disabled={busy}>

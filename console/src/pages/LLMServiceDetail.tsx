@@ -1,18 +1,10 @@
-import { useEffect, useMemo, useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { ApiError, canI, getJSON, request } from "../api";
 import { age, errorText } from "../format";
 import { toYAML } from "../yaml";
 import { Link } from "../router";
-import { listWatch, type KubeObject, type Snapshot } from "../watch";
+import { type Condition, ConditionsTable, EventsTable, show, useEvents, useLive } from "../detail";
 import type { LLMService } from "./LLMServices";
-
-interface Condition {
-  type: string;
-  status: string;
-  reason?: string;
-  message?: string;
-  lastTransitionTime?: string;
-}
 
 interface ClusterPlacement {
   name: string;
@@ -32,35 +24,6 @@ interface Detailed extends LLMService {
   };
 }
 
-interface Event extends KubeObject {
-  type?: string;
-  reason?: string;
-  message?: string;
-  count?: number;
-  lastTimestamp?: string;
-  eventTime?: string;
-  source?: { component?: string };
-  reportingComponent?: string;
-}
-
-/** A list+watch of `path` into sorted items; `error` is the server's message if it refuses. */
-function useLive<T extends KubeObject>(path: string, order: (a: T, b: T) => number) {
-  const [snapshot, setSnapshot] = useState<Snapshot<T> | null>(null);
-  const [error, setError] = useState("");
-  useEffect(() => {
-    setSnapshot(null);
-    return listWatch<T>(path, {
-      onChange: (s) => {
-        setError("");
-        setSnapshot({ ...s });
-      },
-      onError: (err) => setError(errorText(err)),
-    });
-  }, [path]);
-  const items = useMemo(() => (snapshot ? [...snapshot.items.values()].sort(order) : null), [snapshot?.revision]);
-  return { items, error };
-}
-
 const SPEC_FIELDS: [string, string][] = [
   ["model", "Model"],
   ["quantization", "Quantization"],
@@ -71,11 +34,6 @@ const SPEC_FIELDS: [string, string][] = [
   ["hfEndpoint", "Hugging Face endpoint"],
 ];
 
-function show(value: unknown): string {
-  if (value === undefined || value === null || value === "") return "—";
-  return typeof value === "object" ? JSON.stringify(value) : String(value);
-}
-
 /** One LLMService: spec, status, placement per cluster, conditions and Events, all live. */
 export function LLMServiceDetailPage(props: { namespace: string; name: string }) {
   const { namespace, name } = props;
@@ -85,10 +43,7 @@ export function LLMServiceDetailPage(props: { namespace: string; name: string })
     `/apis/model.kubellm.io/v1alpha1/namespaces/${ns}/llmservices?fieldSelector=${selector}`,
     () => 0,
   );
-  const events = useLive<Event>(
-    `/api/v1/namespaces/${ns}/events?fieldSelector=${encodeURIComponent(`involvedObject.kind=LLMService,involvedObject.name=${name}`)}`,
-    (a, b) => (Date.parse(b.lastTimestamp || b.eventTime || "") || 0) - (Date.parse(a.lastTimestamp || a.eventTime || "") || 0),
-  );
+  const events = useEvents(namespace, "LLMService", name);
   const obj = objects.items?.[0];
   const now = Date.now();
   const [canEdit, setCanEdit] = useState(false);
@@ -170,59 +125,10 @@ export function LLMServiceDetailPage(props: { namespace: string; name: string })
               ))}
             </tbody>
           </table>
-          <h2 id="conditions-title">Conditions</h2>
-          <table class="grid" aria-labelledby="conditions-title">
-            <thead>
-              <tr>
-                <th scope="col">Type</th>
-                <th scope="col">Status</th>
-                <th scope="col">Reason</th>
-                <th scope="col">Message</th>
-                <th scope="col">Changed</th>
-              </tr>
-            </thead>
-            <tbody>
-              {(status.conditions || []).map((c) => (
-                <tr key={c.type} data-condition={c.type}>
-                  <th scope="row">{c.type}</th>
-                  <td>{c.status}</td>
-                  <td>{c.reason}</td>
-                  <td>{c.message}</td>
-                  <td>{age(c.lastTransitionTime, now)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <ConditionsTable conditions={status.conditions} now={now} />
         </div>
       )}
-      <h2 id="events-title">Events</h2>
-      {events.error && (
-        <p class="error" role="alert">
-          {events.error}
-        </p>
-      )}
-      <table class="grid" aria-labelledby="events-title">
-        <thead>
-          <tr>
-            <th scope="col">Type</th>
-            <th scope="col">Reason</th>
-            <th scope="col">Age</th>
-            <th scope="col">From</th>
-            <th scope="col">Message</th>
-          </tr>
-        </thead>
-        <tbody>
-          {(events.items || []).map((e) => (
-            <tr key={e.metadata.uid || e.metadata.name} data-event={e.reason}>
-              <td>{e.type}</td>
-              <th scope="row">{e.reason}</th>
-              <td>{age(e.lastTimestamp || e.eventTime || e.metadata.creationTimestamp, now)}</td>
-              <td>{e.reportingComponent || e.source?.component}</td>
-              <td>{e.message}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <EventsTable events={events} now={now} />
     </section>
   );
 }

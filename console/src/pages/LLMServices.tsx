@@ -1,6 +1,7 @@
 import { Component } from "preact";
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
-import { canI, getJSON, request } from "../api";
+import { canI, request } from "../api";
+import { NamespaceSelect } from "../namespaces";
 import { age, errorText } from "../format";
 import { Link } from "../router";
 import { listWatch, type KubeObject, type Snapshot } from "../watch";
@@ -75,20 +76,6 @@ class Row extends Component<RowProps> {
   }
 }
 
-/** The namespaces the user may list; null when they cannot be listed (then a name is typed); undefined
- * while they are being listed. */
-function useNamespaces(): string[] | null | undefined {
-  const [names, setNames] = useState<string[] | null | undefined>(undefined);
-  useEffect(() => {
-    const abort = new AbortController();
-    getJSON<{ items: KubeObject[] }>("/api/v1/namespaces", abort.signal)
-      .then((list) => setNames(list.items.map((n) => n.metadata.name).sort()))
-      .catch(() => setNames(null));
-    return () => abort.abort();
-  }, []);
-  return names;
-}
-
 function useClock(periodMs: number): number {
   const [now, setNow] = useState(Date.now());
   useEffect(() => {
@@ -100,7 +87,6 @@ function useClock(periodMs: number): number {
 
 export function LLMServicesPage(props: { namespace: string; onNamespace: (ns: string) => void }) {
   const { namespace } = props;
-  const namespaces = useNamespaces();
   const [snapshot, setSnapshot] = useState<Snapshot<LLMService> | null>(null);
   const [error, setError] = useState("");
   const [synced, setSynced] = useState(false);
@@ -162,30 +148,11 @@ export function LLMServicesPage(props: { namespace: string; onNamespace: (ns: st
   );
   const anyAction = actions.scale !== null || actions.remove !== null;
 
-  const listed = namespaces === undefined ? [] : namespaces;
-  const choices = listed && namespace && !listed.includes(namespace) ? [...listed, namespace] : listed;
-
   return (
     <section aria-labelledby="llms-title" data-permissions={rbacChecked ? "checked" : "pending"}>
       <div class="toolbar">
         <h1 id="llms-title">LLMServices</h1>
-        <label for="namespace">Namespace</label>
-        {choices ? (
-          <select id="namespace" value={namespace} disabled={namespaces === undefined} onChange={(e) => props.onNamespace((e.target as HTMLSelectElement).value)}>
-            <option value="">All namespaces</option>
-            {choices.map((n) => (
-              <option key={n} value={n}>
-                {n}
-              </option>
-            ))}
-          </select>
-        ) : (
-          <input
-            id="namespace"
-            value={namespace}
-            onChange={(e) => props.onNamespace((e.target as HTMLInputElement).value.trim())}
-          />
-        )}
+        <NamespaceSelect namespace={namespace} onNamespace={props.onNamespace} />
         {canCreate && (
           <Link route={`llmservices/new?namespace=${encodeURIComponent(namespace)}`} class="button">
             New LLMService

@@ -1,27 +1,30 @@
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { canI, request } from "../api";
 import { age, errorText } from "../format";
+import { NamespaceSelect } from "../namespaces";
+import { Link } from "../router";
 import { listWatch, type KubeObject, type Snapshot } from "../watch";
 
 const API = "/apis/model.kubellm.io/v1alpha1";
 
-interface RAGService extends KubeObject {
+export interface RAGService extends KubeObject {
   spec?: {
     llmServiceRef?: { name?: string };
     embedding?: { model?: string };
     vectorStore?: { type?: string };
-    sources?: unknown[];
+    sources?: { name?: string; type?: string; uri?: string; refreshInterval?: string }[];
     replicas?: number;
   };
   status?: { phase?: string; readyReplicas?: number; indexedDocuments?: number; endpoint?: string; message?: string };
 }
 
 /** RAGServices of a namespace, live (list+watch); delete when a SelfSubjectAccessReview allows it. */
-export function RAGServicesPage(props: { namespace: string }) {
+export function RAGServicesPage(props: { namespace: string; onNamespace: (ns: string) => void }) {
   const { namespace } = props;
   const [snapshot, setSnapshot] = useState<Snapshot<RAGService> | null>(null);
   const [error, setError] = useState("");
   const [canDelete, setCanDelete] = useState(false);
+  const [canCreate, setCanCreate] = useState(false);
   const now = Date.now();
   const collection = namespace ? `${API}/namespaces/${encodeURIComponent(namespace)}/ragservices` : `${API}/ragservices`;
 
@@ -38,7 +41,10 @@ export function RAGServicesPage(props: { namespace: string }) {
 
   useEffect(() => {
     let live = true;
+    setCanDelete(false);
+    setCanCreate(false);
     void canI("delete", "model.kubellm.io", "ragservices", namespace).then((ok) => live && setCanDelete(ok));
+    if (namespace) void canI("create", "model.kubellm.io", "ragservices", namespace).then((ok) => live && setCanCreate(ok));
     return () => {
       live = false;
     };
@@ -64,6 +70,12 @@ export function RAGServicesPage(props: { namespace: string }) {
     <section aria-labelledby="rag-title">
       <div class="toolbar">
         <h1 id="rag-title">RAGServices</h1>
+        <NamespaceSelect namespace={namespace} onNamespace={props.onNamespace} />
+        {canCreate && (
+          <Link route={`ragservices/new?namespace=${encodeURIComponent(namespace)}`} class="button">
+            New RAGService
+          </Link>
+        )}
         <span class="sync" role="status" aria-live="polite">
           {snapshot ? `${rows.length} in ${namespace || "all namespaces"}, live` : "loading…"}
         </span>
@@ -96,7 +108,11 @@ export function RAGServicesPage(props: { namespace: string }) {
         <tbody>
           {rows.map((r) => (
             <tr key={r.metadata.uid || r.metadata.name} data-name={r.metadata.name}>
-              <th scope="row">{r.metadata.name}</th>
+              <th scope="row">
+                <Link route={`ragservices/${encodeURIComponent(r.metadata.namespace || "")}/${encodeURIComponent(r.metadata.name)}`}>
+                  {r.metadata.name}
+                </Link>
+              </th>
               <td>{r.spec?.llmServiceRef?.name}</td>
               <td>{r.spec?.embedding?.model}</td>
               <td>{r.spec?.vectorStore?.type}</td>
