@@ -1,6 +1,7 @@
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { expire, expiresAt, logout, onSessionExpired, token, username } from "./api";
+import { AccessPage } from "./pages/Access";
 import { ClustersPage } from "./pages/Clusters";
 import { CreateLLMServicePage } from "./pages/CreateLLMService";
 import { CreateRAGServicePage } from "./pages/CreateRAGService";
@@ -21,6 +22,7 @@ const PAGES = [
   { route: "ragservices", title: "RAGServices" },
   { route: "clusters", title: "Clusters" },
   { route: "users", title: "Users" },
+  { route: "access", title: "Access" },
 ];
 
 /** A route the console has a page for (others show the Overview). */
@@ -135,6 +137,8 @@ function App() {
           <RegisterClusterPage />
         ) : current === "ragservices" ? (
           <RAGServicesPage namespace={namespace} onNamespace={onNamespace} />
+        ) : current === "access" ? (
+          <AccessPage namespace={namespace} onNamespace={onNamespace} />
         ) : current === "users" ? (
           <UsersPage />
         ) : current === "clusters" ? (

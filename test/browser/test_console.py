@@ -523,3 +523,36 @@ def test_ragservice_created_from_the_form_then_listed_and_its_detail(console: Co
     check_accessibility(page)
     console.server.kubectl("delete", "ragservices", "browser-rag-form", "-n", "default")
     expect(page.get_by_text("There is no RAGService browser-rag-form in default")).to_be_visible()
+
+
+def test_roles_and_bindings_appear_live(console: Console, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    log_in(page, console, "admin", admin_password(console.server), route="access")
+    expect(page.get_by_role("heading", name="Roles and bindings")).to_be_visible()
+    expect(page.locator("[data-list=clusterroles] tr[data-name='edit']")).to_be_visible()  # the built-in roles
+    check_accessibility(page)
+    iam = "apiVersion: iam.kubellm.io/v1alpha1\n"
+    subject = "subjects: [{apiGroup: iam.kubellm.io, kind: User, name: console-access}]\n"
+    console.server.kubectl("apply", "-f", "-", input=(
+        f"{iam}kind: ClusterRole\nmetadata: {{name: console-reader}}\n"
+        "rules: [{apiGroups: [model.kubellm.io], resources: [ragservices], verbs: [get, list]}]\n---\n"
+        f"{iam}kind: ClusterRoleBinding\nmetadata: {{name: console-reader}}\n"
+        f"roleRef: {{apiGroup: iam.kubellm.io, kind: ClusterRole, name: console-reader}}\n{subject}---\n"
+        f"{iam}kind: Role\nmetadata: {{name: console-scaler, namespace: default}}\n"
+        "rules: [{apiGroups: [model.kubellm.io], resources: [llmservices/scale], verbs: [patch]}]\n---\n"
+        f"{iam}kind: RoleBinding\nmetadata: {{name: console-scaler, namespace: default}}\n"
+        f"roleRef: {{apiGroup: iam.kubellm.io, kind: Role, name: console-scaler}}\n{subject}"))
+    expect(page.locator("[data-list=clusterroles] tr[data-name='console-reader']")).to_contain_text(
+        "get,list ragservices")
+    expect(page.locator("[data-list=clusterrolebindings] tr[data-name='console-reader']")).to_contain_text(
+        "User console-access")
+    expect(page.locator("[data-list=roles] tr[data-name='console-scaler']")).to_contain_text("patch llmservices/scale")
+    binding = page.locator("[data-list=rolebindings] tr[data-name='console-scaler']")
+    expect(binding).to_contain_text("Role console-scaler")
+    check_accessibility(page)
+    console.server.kubectl("delete", "rolebindings.iam.kubellm.io", "console-scaler", "-n", "default")
+    expect(binding).to_have_count(0)
+    console.server.kubectl("delete", "roles.iam.kubellm.io", "console-scaler", "-n", "default")
+    console.server.kubectl("delete", "clusterrolebindings.iam.kubellm.io", "console-reader")
+    console.server.kubectl("delete", "clusterroles.iam.kubellm.io", "console-reader")
