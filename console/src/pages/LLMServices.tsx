@@ -1,6 +1,7 @@
 import { Component } from "preact";
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { canI, request } from "../api";
+import { ConfirmDelete } from "../dialog";
 import { NamespaceSelect } from "../namespaces";
 import { age, errorText } from "../format";
 import { Link } from "../router";
@@ -197,56 +198,13 @@ export function LLMServicesPage(props: { namespace: string; onNamespace: (ns: st
         </tbody>
       </table>
       {synced && rows.length === 0 && <p class="empty">No LLMServices in {namespace || "any namespace"}.</p>}
-      {confirming && <ConfirmDelete obj={confirming} onClose={() => setConfirming(null)} />}
+      {confirming && (
+        <ConfirmDelete kind="LLMService" name={confirming.metadata.name} path={itemPath(confirming)} onClose={() => setConfirming(null)}>
+          <p>Its replicas on every member cluster are removed. Namespace: {confirming.metadata.namespace}.</p>
+        </ConfirmDelete>
+      )}
       {scaling && <ScaleDialog obj={scaling} onClose={() => setScaling(null)} />}
     </section>
-  );
-}
-
-/** A modal dialog that asks before deleting; the server's message is shown if it refuses. The row goes
- * away when the watch delivers the deletion. */
-function ConfirmDelete(props: { obj: LLMService; onClose: () => void }) {
-  const ref = useRef<HTMLDialogElement>(null);
-  const [error, setError] = useState("");
-  const [busy, setBusy] = useState(false);
-  const { name, namespace } = props.obj.metadata;
-
-  useEffect(() => {
-    ref.current?.showModal();
-  }, []);
-
-  const remove = async (): Promise<void> => {
-    setBusy(true);
-    setError("");
-    try {
-      await request(itemPath(props.obj), { method: "DELETE" });
-      ref.current?.close();
-    } catch (err) {
-      setError(errorText(err));
-      setBusy(false);
-    }
-  };
-
-  return (
-    <dialog ref={ref} aria-labelledby="confirm-title" onClose={props.onClose}>
-      <h2 id="confirm-title">Delete LLMService {name}?</h2>
-      <p>
-        Its replicas on every member cluster are removed. Namespace: {namespace}.
-      </p>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
-      <div class="actions">
-        <button type="button" class="secondary" onClick={() => ref.current?.close()}>
-          Cancel
-        </button>
-        <button type="button" class="danger" disabled={busy} onClick={() => void remove()}>
-          Delete {name}
-        </button>
-      </div>
-    </dialog>
   );
 }
 

@@ -1,5 +1,6 @@
 import { useEffect, useMemo, useState } from "preact/hooks";
-import { canI, request } from "../api";
+import { canI } from "../api";
+import { ConfirmDelete } from "../dialog";
 import { age, errorText } from "../format";
 import { NamespaceSelect } from "../namespaces";
 import { Link } from "../router";
@@ -25,6 +26,7 @@ export function RAGServicesPage(props: { namespace: string; onNamespace: (ns: st
   const [error, setError] = useState("");
   const [canDelete, setCanDelete] = useState(false);
   const [canCreate, setCanCreate] = useState(false);
+  const [confirming, setConfirming] = useState<RAGService | null>(null);
   const now = Date.now();
   const collection = namespace ? `${API}/namespaces/${encodeURIComponent(namespace)}/ragservices` : `${API}/ragservices`;
 
@@ -55,16 +57,8 @@ export function RAGServicesPage(props: { namespace: string; onNamespace: (ns: st
     [snapshot?.revision],
   );
 
-  const remove = async (r: RAGService): Promise<void> => {
-    if (!window.confirm(`Delete RAGService ${r.metadata.name}?`)) return;
-    try {
-      await request(`${API}/namespaces/${encodeURIComponent(r.metadata.namespace || "")}/ragservices/${encodeURIComponent(r.metadata.name)}`, {
-        method: "DELETE",
-      });
-    } catch (err) {
-      setError(errorText(err));
-    }
-  };
+  const itemPath = (r: RAGService): string =>
+    `${API}/namespaces/${encodeURIComponent(r.metadata.namespace || "")}/ragservices/${encodeURIComponent(r.metadata.name)}`;
 
   return (
     <section aria-labelledby="rag-title">
@@ -130,7 +124,7 @@ export function RAGServicesPage(props: { namespace: string; onNamespace: (ns: st
               <td>{age(r.metadata.creationTimestamp, now)}</td>
               {canDelete && (
                 <td class="actions">
-                  <button type="button" class="secondary" aria-label={`Delete ${r.metadata.name}`} onClick={() => void remove(r)}>
+                  <button type="button" class="secondary" aria-label={`Delete ${r.metadata.name}`} onClick={() => setConfirming(r)}>
                     Delete
                   </button>
                 </td>
@@ -140,6 +134,11 @@ export function RAGServicesPage(props: { namespace: string; onNamespace: (ns: st
         </tbody>
       </table>
       {snapshot && rows.length === 0 && <p class="empty">No RAGServices in {namespace || "any namespace"}.</p>}
+      {confirming && (
+        <ConfirmDelete kind="RAGService" name={confirming.metadata.name} path={itemPath(confirming)} onClose={() => setConfirming(null)}>
+          <p>Its index and retrieval endpoint are removed. Namespace: {confirming.metadata.namespace}.</p>
+        </ConfirmDelete>
+      )}
     </section>
   );
 }
