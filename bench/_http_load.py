@@ -38,12 +38,31 @@ TABLE_ACCEPT = "application/json;as=Table;v=v1;g=meta.k8s.io"
 USER_AGENT = "kubellm-http-bench/1.0"
 
 
+def process_tree(pid: int) -> list[int]:
+    """A process and its descendants alive now (a server with --workers: the supervisor and its workers)."""
+    pids, i = [pid], 0
+    while i < len(pids):
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{pids[i]}/task"):
+                with open(f"/proc/{pids[i]}/task/{task}/children") as f:
+                    pids += [int(c) for c in f.read().split()]
+        i += 1
+    return pids
+
+
 def proc_cpu(pid: int) -> float:
-    """CPU seconds (user + system, all threads) of a process, from /proc/<pid>/stat."""
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        data = f.read()
-    fields = data[data.rindex(b")") + 2:].split()  # fields[0] is field 3 (state): utime is 14, stime 15
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    """CPU seconds (user + system, all threads) of a process and its descendants (alive ones, and those it has
+    waited for), from /proc/<pid>/stat."""
+    total = 0.0
+    for member in process_tree(pid):
+        try:
+            with open(f"/proc/{member}/stat", "rb") as f:
+                data = f.read()
+        except OSError:
+            continue  # exited between the listing and now
+        fields = data[data.rindex(b")") + 2:].split()  # fields[0] is field 3 (state): utime is 14, stime 15
+        total += sum(int(v) for v in fields[11:15]) / CLK_TCK  # utime, stime, cutime, cstime
+    return total
 
 
 def die_with_parent() -> None:

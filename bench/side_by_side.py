@@ -45,7 +45,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from _http_load import Target, die_with_parent
+from _http_load import Target, die_with_parent, process_tree
 from http_bench import Acc, RemoteLoad, pct, progress, start_server, stop_server, wait_ready
 
 from kubellm.app.readiness import tail
@@ -160,9 +160,14 @@ def etcd_version(endpoint: str) -> str:
 
 
 def peak_rss_mib(pid: int) -> tuple[float, float]:
-    """(VmHWM, VmRSS) of a process, MiB."""
-    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
-    return int(fields["VmHWM"].split()[0]) / 1024, int(fields["VmRSS"].split()[0]) / 1024
+    """(VmHWM, VmRSS) of a process, MiB; of a server with workers, summed over the supervisor and workers."""
+    hwm = rss = 0.0
+    for member in process_tree(pid):
+        status = Path(f"/proc/{member}/status").read_text().splitlines()
+        fields = dict(line.split(":", 1) for line in status if ":" in line)
+        hwm += int(fields["VmHWM"].split()[0]) / 1024
+        rss += int(fields["VmRSS"].split()[0]) / 1024
+    return hwm, rss
 
 
 # ----- the run ------------------------------------------------------------------------------------------

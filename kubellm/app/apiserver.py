@@ -2,6 +2,8 @@
 
 Start-up order: etcd → storage health (waited for: the server starts before etcd is up, and a SIGTERM
 while it waits stops it) → compactor → Stores → PKI and kubeconfig → HTTPS listener. Shutdown reverses it.
+With `--workers N` (N > 1) this process is the supervisor of N such servers (kubellm/app/supervisor.py), each
+a worker (kubellm/app/workers.py) that uses the supervisor's etcd and listening sockets.
 """
 
 from __future__ import annotations
@@ -11,11 +13,14 @@ import dataclasses
 import gc
 import platform
 import signal
+import socket
 import ssl
 import sys
 import time
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -33,18 +38,20 @@ from kubellm.app.delegation import (
     read_front_proxy_settings,
 )
 from kubellm.app.etcd_pki import ensure_etcd_pki
-from kubellm.app.kubeconfig import write_kubeconfig
+from kubellm.app.kubeconfig import serving_pki, serving_url, write_access_files
 from kubellm.app.lockout import SourceThrottle
 from kubellm.app.login import AUDIENCE, ISSUER, LoginService, load_keyring, refresh_keyring
 from kubellm.app.namespaces import ensure_default_namespaces, expire_events, finalize_namespaces
 from kubellm.app.options import Config, Options
 from kubellm.app.rbac_source import CacheRuleSource
 from kubellm.app.revocations import SharedRevocations
+from kubellm.app.workers import Siblings, WorkerSpec, die_with_parent
 from kubellm.registry.options import RegistryOptions
 from kubellm.registry.registry import ALL_RESOURCES, build_stores
 from kubellm.registry.rest import Resource
 from kubellm.registry.storage.cacher import CachedStorage
 from kubellm.registry.storage.etcd import EtcdConfig, EtcdStorage
+from kubellm.registry.storage.etcd.election import Election
 from kubellm.registry.storage.etcd.embedded import EmbeddedEtcd
 from kubellm.registry.storage.tasks import Periodic, cancel_and_wait
 from kubellm.registry.store import Store, resource_root
@@ -52,7 +59,7 @@ from kubellm.server.app import APIServerApp
 from kubellm.server.audit import DEFAULT_POLICY, AuditLog, Policy
 from kubellm.server.authentication import Authentication
 from kubellm.server.authorization import Authorization
-from kubellm.server.certs import PKI, ensure_pki
+from kubellm.server.certs import PKI
 from kubellm.server.health import Health, HealthCheck
 from kubellm.server.listener import LimitedSite, connection_budget
 from kubellm.server.protocol import BoundedAppRunner
@@ -131,6 +138,12 @@ class Server:
     revocations: SharedRevocations | None = None
     jobs: list[Periodic] = field(default_factory=list)
     """Periodic background jobs (key refresh, lockout sweep, ...): started with the listener, in /readyz."""
+    worker: WorkerSpec | None = None
+    """Set when this process is one of `--workers`: the supervisor's etcd, sockets and status directory."""
+    election: Election | None = None
+    """Which one process among all on this etcd runs the sweeps (namespaces, events, lockouts, revocations)."""
+    siblings: Siblings | None = None
+    _status: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         cfg = self.config
@@ -155,6 +168,10 @@ class Server:
         await etcd.wait_until_healthy()
         await preflight.check_decryption(etcd, values, cfg)
         etcd.start_compactor()
+        index = self.worker.index if self.worker is not None else 0
+        self.election = Election(etcd.client, cfg.etcd_prefix, "kubellm-apiserver",
+                                 f"{socket.gethostname()}:{cfg.state_dir}:{index}")
+        self.election.start()
         served = tuple(info for info in ALL_RESOURCES if cfg.serve_host_kinds or not info.host_kind)
         roots = [resource_root(info) for info in served]
         self.storage = CachedStorage(etcd, roots)
@@ -183,8 +200,8 @@ class Server:
         sweep_every = max(1.0, min(30.0, cfg.login_lockout_seconds / 2))
         self.jobs += [
             Periodic("token-keys", lambda: refresh_keyring(storage, login.issuer, time.time(), 86400), 60),
-            Periodic("login-lockouts", login.sweep_expired_lockouts, sweep_every),
-            Periodic("token-revocations-prune", revocations.prune, 300),
+            Periodic("login-lockouts", self._leading(login.sweep_expired_lockouts), sweep_every),
+            Periodic("token-revocations-prune", self._leading(revocations.prune), 300),
         ]
         await self._serve(endpoints)
 
@@ -198,15 +215,22 @@ class Server:
         namespaced = [st for st in self.stores.values() if st.info.namespaced]
         await ensure_default_namespaces(namespaces)
         self.jobs += [
-            Periodic("namespaces", lambda: finalize_namespaces(namespaces, namespaced), 1.0),
-            Periodic("event-ttl", lambda: expire_events(events, cfg.event_ttl_seconds),
+            Periodic("namespaces", self._leading(lambda: finalize_namespaces(namespaces, namespaced)), 1.0),
+            Periodic("event-ttl", self._leading(lambda: expire_events(events, cfg.event_ttl_seconds)),
                      max(1.0, min(60.0, cfg.event_ttl_seconds / 2))),
         ]
+
+    def _leading(self, job: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
+        """`job`, run only while this process holds the leader lease."""
+        async def run() -> None:
+            if self.election is not None and self.election.leading:
+                await job()
+        return run
 
     async def _serve(self, endpoints: tuple[str, ...]) -> None:
         cfg = self.config
         assert self.storage is not None
-        pki = ensure_pki(cfg.state_dir / "pki", ["127.0.0.1", "localhost", "::1", cfg.bind_address])
+        pki = serving_pki(cfg)
         assert self.login is not None
         tokens: list[Authenticator] = [TokenAuthenticator(ISSUER, self.login.verify_token)]
         if cfg.oidc is not None:
@@ -224,13 +248,12 @@ class Server:
         self.audit = audit_log(cfg)
         compactor = getattr(self.storage.storage, "compactor", None)
         periodic = [*self.jobs, *([compactor.periodic] if compactor is not None and compactor.periodic else [])]
-        assert self.revocations is not None
-        embedded = [HealthCheck("embedded-etcd", self.etcd.check_running)] if self.etcd is not None else []
-        self.health = Health([HealthCheck("etcd", self.storage.check_health), *embedded,
+        assert self.revocations is not None and self.election is not None
+        periodic.append(self.election.periodic)
+        readiness, liveness = self._process_checks()
+        self.health = Health([HealthCheck("etcd", self.storage.check_health), *readiness,
                               HealthCheck("token-revocations", self.revocations.check),
-                              *(HealthCheck(job.name, job.check) for job in periodic)],
-                             [HealthCheck("embedded-etcd", self.etcd.check_recoverable)] if self.etcd is not None
-                             else [])
+                              *(HealthCheck(job.name, job.check) for job in periodic)], liveness)
         for job in self.jobs:
             job.start()
         api = APIServerApp([Resource.of(store) for store in self.stores.values()], self.health, version_info(),
@@ -251,25 +274,51 @@ class Server:
         self.runner = BoundedAppRunner(api.build(), limits, access_log=None, handle_signals=False,
                                        handler_cancellation=True)
         await self.runner.setup()
+        inherited = [socket.socket(fileno=fd) for fd in self.worker.fds] if self.worker is not None else None
         site = LimitedSite(self.runner, cfg.bind_address, cfg.secure_port, ssl_context=ctx, backlog=1024,
-                           limits=limits)
+                           limits=limits, sockets=inherited)
         await site.start()
-        port = self.runner.addresses[0][1]
-        host = "127.0.0.1" if cfg.bind_address in ("0.0.0.0", "127.0.0.1") else cfg.bind_address
-        self.url = f"https://{host}:{port}"
-        self.kubeconfig = cfg.state_dir / "admin.kubeconfig"
-        write_kubeconfig(self.kubeconfig, self.url, pki.serving_ca, pki.admin.cert, pki.admin.key)
-        write_kubeconfig(cfg.state_dir / "controller-manager.kubeconfig", self.url, pki.serving_ca,
-                         pki.controller_manager.cert, pki.controller_manager.key, user="controller-manager")
-        (cfg.state_dir / "apiserver.url").write_text(self.url + "\n")
+        self.url = serving_url(cfg, self.runner.addresses[0][1])
+        if self.siblings is not None:  # a worker: the supervisor writes the kubeconfigs once every worker listens
+            self._status = asyncio.ensure_future(self._publish_status(self.siblings))
+            log.info("kubellm-apiserver worker serving", worker=self.worker.index if self.worker else 0, url=self.url)
+            return
+        self.kubeconfig = write_access_files(cfg, pki, self.url)
         log.info("kubellm-apiserver serving", url=self.url, kubeconfig=str(self.kubeconfig), etcd=list(endpoints),
                  resources=sorted(self.stores))
+
+    def _process_checks(self) -> tuple[list[HealthCheck], list[HealthCheck]]:
+        """Readiness and liveness checks of this process's own: its embedded etcd; for a worker, the other
+        workers and the supervisor's embedded etcd."""
+        if self.etcd is not None:
+            return [HealthCheck("embedded-etcd", self.etcd.check_running)], \
+                [HealthCheck("embedded-etcd", self.etcd.check_recoverable)]
+        if self.worker is None:
+            return [], []
+        self.siblings = siblings = Siblings(self.worker)
+        readiness = [HealthCheck("workers", siblings.check)]
+        if self.worker.etcd is not None:
+            return [HealthCheck("embedded-etcd", siblings.check_embedded_etcd), *readiness], \
+                [HealthCheck("embedded-etcd", siblings.check_embedded_etcd_recoverable)]
+        return readiness, []
+
+    async def _publish_status(self, siblings: Siblings) -> None:
+        """This worker's readiness (its own checks; the other workers' are theirs) for the others, each second."""
+        assert self.health is not None
+        while True:
+            siblings.publish(await self.health.ready(exclude=frozenset({"workers"})))
+            await asyncio.sleep(1)
 
     async def stop(self) -> None:
         if self.health is not None:
             self.health.shutting_down = True
+        if self.siblings is not None:
+            self.siblings.publish(False)
+        await cancel_and_wait(self._status)
         for job in self.jobs:
             await job.stop()
+        if self.election is not None:
+            await self.election.stop()
         if self.login is not None:
             await self.login.close()
         if self.revocations is not None:
@@ -287,8 +336,8 @@ class Server:
         log.info("kubellm-apiserver stopped")
 
 
-async def run(config: Config) -> None:
-    server = Server(config)
+async def run(config: Config, worker: WorkerSpec | None = None) -> None:
+    server = Server(config, worker=worker)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -317,19 +366,51 @@ def main(argv: list[str] | None = None) -> int:
     config = options.config()
     applog.configure(config.log_format)
     config.state_dir.mkdir(parents=True, exist_ok=True)
+    worker = WorkerSpec.from_environment()
+    if worker is not None:
+        die_with_parent(worker.parent)
+        structlog.contextvars.bind_contextvars(worker=worker.index)
+        config = as_worker(config, worker)
+        main_task: Coroutine[Any, Any, int | None] = run(config, worker)
+    elif config.workers > 1:
+        from kubellm.app.supervisor import supervise
+
+        main_task = supervise(config, sys.argv[1:] if argv is None else argv)
+    else:
+        main_task = run(config)
     tune_gc()
     try:
         if config.event_loop == "uvloop":
             import uvloop
 
-            uvloop.run(run(config))
+            code = uvloop.run(main_task)
         else:
-            asyncio.run(run(config))
+            code = asyncio.run(main_task)
     except preflight.StartupError as exc:
         log.error("kubellm-apiserver cannot start", error=str(exc))
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    return 0
+    return code or 0
+
+
+def as_worker(config: Config, worker: WorkerSpec) -> Config:
+    """A worker's configuration: the supervisor's embedded etcd (if it runs one), and its share of the limits
+    on requests and connections (each limit divided among the workers, rounded up; 0 stays no limit)."""
+    def share(limit: int) -> int:
+        return -(-limit // worker.count)
+
+    s = config.serving
+    serving = dataclasses.replace(
+        s, max_requests_inflight=share(s.max_requests_inflight),
+        max_mutating_requests_inflight=share(s.max_mutating_requests_inflight),
+        max_long_running_requests=share(s.max_long_running_requests),
+        max_open_connections=share(s.max_open_connections))
+    config = dataclasses.replace(config, serving=serving)
+    if worker.etcd is None:
+        return config
+    e = worker.etcd
+    return dataclasses.replace(config, etcd_servers=e.endpoints, etcd_cafile=e.ca_file, etcd_certfile=e.cert_file,
+                               etcd_keyfile=e.key_file)
 
 
 def tune_gc() -> None:

@@ -7,6 +7,7 @@ the embedded etcd), `validate()` reports every problem at once, and `Config` is 
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from kubellm.server.limits import ServingLimits
 from kubellm.server.params import parse_duration
 
 _LIMITS = ServingLimits()
+MAX_WORKERS = 64
 
 
 def duration(text: str) -> float:
@@ -70,6 +72,7 @@ class Options:
     event_ttl_seconds: int = 3600
     token_ttl_seconds: int = 3600
     console_dir: str = ""
+    workers: int = 0
     max_requests_inflight: int = _LIMITS.max_requests_inflight
     max_mutating_requests_inflight: int = _LIMITS.max_mutating_requests_inflight
     max_long_running_requests: int = _LIMITS.max_long_running_requests
@@ -152,6 +155,10 @@ class Options:
         p.add_argument("--token-ttl-seconds", type=int, default=3600, help="lifetime of login tokens")
         p.add_argument("--console-dir", default="",
                        help="the built web console served at /console/ (default: console/dist of this checkout)")
+        p.add_argument("--workers", type=int, default=0,
+                       help="server processes sharing the port, each with its own watch cache (default: the number "
+                            "of cores this process may use); the limits of requests and connections are divided "
+                            "among them")
         add_serving_flags(p)
         a = p.parse_args(argv)
         return cls(
@@ -198,6 +205,7 @@ class Options:
             event_ttl_seconds=a.event_ttl_seconds,
             token_ttl_seconds=a.token_ttl_seconds,
             console_dir=a.console_dir,
+            workers=a.workers,
             max_requests_inflight=a.max_requests_inflight,
             max_mutating_requests_inflight=a.max_mutating_requests_inflight,
             max_long_running_requests=a.max_long_running_requests,
@@ -213,6 +221,8 @@ class Options:
         self.state_dir = self.state_dir.resolve()
         if not self.etcd_prefix.startswith("/"):
             self.etcd_prefix = "/" + self.etcd_prefix
+        if self.workers == 0:
+            self.workers = min(len(os.sched_getaffinity(0)), MAX_WORKERS)
         return self
 
     def validate(self) -> list[str]:
@@ -244,6 +254,8 @@ class Options:
             problems.append("--token-ttl-seconds must be between 60 and 86000")
         if self.audit_policy_file and not self.audit_log_path:
             problems.append("--audit-policy-file needs --audit-log-path")
+        if not 1 <= self.workers <= MAX_WORKERS:
+            problems.append(f"--workers must be between 1 and {MAX_WORKERS}")
         if not 0 <= self.secure_port <= 65535:
             problems.append("--secure-port must be between 0 and 65535")
         problems += self._serving_problems()
@@ -317,6 +329,7 @@ class Options:
             token_ttl_seconds=self.token_ttl_seconds,
             console_dir=Path(self.console_dir).resolve() if self.console_dir else None,
             serving=self.serving_limits(),
+            workers=self.workers,
         )
 
 
@@ -404,3 +417,4 @@ class Config:
     embedded_etcd_max_failed_restarts: int = 5
     console_dir: Path | None = None
     """The built web console; None: console/dist of this checkout."""
+    workers: int = 1

@@ -31,6 +31,7 @@ from kubellm.server.metrics import (
     REQUESTS,
     ServedResources,
     code_label,
+    exposition_registry,
     scope_label,
     verb_label,
 )
@@ -165,6 +166,7 @@ class APIServerApp:
         self.limits = limits or ServingLimits()
         served = [r.describe() for r in resources]
         self.served = served_resources(served)
+        self.metrics_registry = exposition_registry()
         self.audit = audit
         self.login_service = login
         self.authentication = authentication
@@ -259,7 +261,7 @@ class APIServerApp:
         return respond(request, self.version)
 
     async def metrics(self, request: web.Request) -> web.Response:
-        resp = web.Response(body=generate_latest())
+        resp = web.Response(body=generate_latest(self.metrics_registry))
         resp.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return resp
 

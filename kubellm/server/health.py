@@ -36,6 +36,12 @@ class Health:
             return f"{type(exc).__name__}"
         return None
 
+    async def ready(self, exclude: frozenset[str] = frozenset()) -> bool:
+        """Whether /readyz would pass, leaving out the checks named in `exclude`."""
+        checks = [c for c in self.checks["readyz"] if c.name not in exclude]
+        results = await asyncio.gather(*(self._run(c) for c in checks))
+        return not self.shutting_down and all(r is None for r in results)
+
     async def handle(self, request: web.Request) -> web.Response:
         endpoint = request.match_info["endpoint"]
         name = request.match_info.get("check", "")

@@ -59,6 +59,43 @@ def connection_budget(wanted: int) -> int:
     return budget
 
 
+def listen(family: int, address: tuple[Any, ...], backlog: int, *, reuse_port: bool = False) -> socket.socket:
+    """A listening TCP socket (IPv6 sockets only for IPv6); with `reuse_port`, one of a group of sockets on the
+    same address among which the kernel spreads new connections (SO_REUSEPORT)."""
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(address)
+        sock.listen(backlog)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def listen_group(host: str, port: int, count: int, backlog: int) -> list[list[socket.socket]]:
+    """`count` sets of listening sockets, one per address of `host`, all on the same port per address (port 0:
+    one the first set was given), with SO_REUSEPORT: each worker process accepts from a set of its own."""
+    infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    groups: list[list[socket.socket]] = [[] for _ in range(count)]
+    try:
+        for family, _, _, _, address in dict.fromkeys(infos):
+            first = listen(family, address, backlog, reuse_port=True)
+            groups[0].append(first)
+            bound = (address[0], first.getsockname()[1], *address[2:])
+            for group in groups[1:]:
+                group.append(listen(family, bound, backlog, reuse_port=True))
+    except OSError:
+        for sock in (s for group in groups for s in group):
+            sock.close()
+        raise
+    return groups
+
+
 class _Slot:
     """One open connection's place under the cap; released exactly once."""
 
@@ -77,8 +114,10 @@ class Listener(asyncio.AbstractServer):
     """Listening sockets with an accept loop each, under a shared cap on open connections."""
 
     def __init__(self, protocol: Callable[[], BoundedRequestHandler], host: str, port: int, *,
-                 ssl_context: ssl.SSLContext | None, backlog: int, limits: ServingLimits) -> None:
+                 ssl_context: ssl.SSLContext | None, backlog: int, limits: ServingLimits,
+                 sockets: list[socket.socket] | None = None) -> None:
         self._protocol = protocol
+        self._given = sockets or []
         self._host, self._port = host, port
         self._ssl = ssl_context
         self._backlog = backlog
@@ -99,23 +138,19 @@ class Listener(asyncio.AbstractServer):
         return self._serving
 
     async def start_serving(self) -> None:
-        loop = asyncio.get_running_loop()
-        infos = await loop.getaddrinfo(self._host or None, self._port, type=socket.SOCK_STREAM,
-                                       flags=socket.AI_PASSIVE)
-        for family, kind, proto, _, address in dict.fromkeys(infos):
-            sock = socket.socket(family, kind, proto)
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                if family == socket.AF_INET6:
-                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-                sock.bind(address)
-                sock.listen(self._backlog)
+        if self._given:
+            for sock in self._given:
                 sock.setblocking(False)
+            self.sockets = list(self._given)
+        else:
+            infos = await asyncio.get_running_loop().getaddrinfo(self._host or None, self._port,
+                                                                 type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+            try:
+                for family, _, _, _, address in dict.fromkeys(infos):
+                    self.sockets.append(listen(family, address, self._backlog))
             except OSError:
-                sock.close()
                 self.close()
                 raise
-            self.sockets.append(sock)
         self._serving = True
         for sock in self.sockets:
             self._spawn(self._accept(sock))
@@ -195,10 +230,11 @@ class LimitedSite(web.BaseSite):
     """aiohttp's TCPSite with a `Listener`: capped connections and a TLS handshake timeout."""
 
     def __init__(self, runner: web.BaseRunner, host: str, port: int, *, ssl_context: ssl.SSLContext | None,
-                 backlog: int, limits: ServingLimits) -> None:
+                 backlog: int, limits: ServingLimits, sockets: list[socket.socket] | None = None) -> None:
         super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
         self._host, self._port = host, port
         self._limits = limits
+        self._sockets = sockets
 
     @property
     def name(self) -> str:
@@ -209,6 +245,6 @@ class LimitedSite(web.BaseSite):
         server = self._runner.server
         assert isinstance(server, BoundedServer), "LimitedSite needs a BoundedAppRunner"
         listener = Listener(server, self._host, self._port, ssl_context=self._ssl_context, backlog=self._backlog,
-                            limits=self._limits)
+                            limits=self._limits, sockets=self._sockets)
         await listener.start_serving()
         self._server = listener

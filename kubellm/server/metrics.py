@@ -4,14 +4,19 @@ Every label value of a request metric comes from a fixed set or from the set of 
 serves, never from the raw request: a client sending random paths or made-up methods must not create a
 new time series each time (each costs memory for the life of the process and bytes on every scrape).
 As kube-apiserver does, anything outside those sets is recorded under the placeholder `other`.
+
+With `--workers N` every worker process records into files under `PROMETHEUS_MULTIPROC_DIR` (set by the
+supervisor before a worker starts) and `/metrics`, whichever worker answers it, sums them all: counters and
+histograms over every worker that ever ran, gauges over the workers alive (`livesum`).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 
 from kubellm.server.requestinfo import RequestInfo
 
@@ -35,12 +40,24 @@ ABORTS = Counter(
     ["verb", "group", "version", "resource", "subresource", "scope"],
 )
 INFLIGHT = Gauge("apiserver_current_inflight_requests", "Maximal number of currently used inflight request limit "
-                 "of this apiserver per request kind in last second.", ["request_kind"])
+                 "of this apiserver per request kind in last second.", ["request_kind"], multiprocess_mode="livesum")
 WATCHERS = Gauge("apiserver_longrunning_requests", "Gauge of all active long-running apiserver requests broken out "
                  "by verb, group, version, resource, scope and component.", ["verb", "group", "version", "resource",
-                                                                                 "subresource", "scope", "component"])
+                                                                                 "subresource", "scope", "component"],
+                 multiprocess_mode="livesum")
 OPEN_CONNECTIONS = Gauge("kubellm_apiserver_open_connections",
-                         "Client connections currently open (TLS handshakes in progress included).")
+                         "Client connections currently open (TLS handshakes in progress included).",
+                         multiprocess_mode="livesum")
+
+
+def exposition_registry() -> CollectorRegistry:
+    """What /metrics exposes: this process's metrics, or with workers every worker's, summed."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, directory)  # type: ignore[no-untyped-call]
+    return registry
 
 OTHER = "other"
 """The placeholder for any label value outside the served or fixed sets (kube's `OtherRequestMethod`)."""
