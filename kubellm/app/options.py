@@ -19,6 +19,19 @@ _LIMITS = ServingLimits()
 MAX_WORKERS = 64
 
 
+def available_cores(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """The cores this process may use: its CPU affinity, capped by its cgroup's CPU quota (a container's CPU
+    limit, rounded up) when there is one."""
+    cores = len(os.sched_getaffinity(0))
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return cores
+
+
 def duration(text: str) -> float:
     """A flag's duration: Go syntax as kube-apiserver's flags (`1m0s`, `500ms`) or plain seconds."""
     try:
@@ -156,9 +169,9 @@ class Options:
         p.add_argument("--console-dir", default="",
                        help="the built web console served at /console/ (default: console/dist of this checkout)")
         p.add_argument("--workers", type=int, default=0,
-                       help="server processes sharing the port, each with its own watch cache (default: the number "
-                            "of cores this process may use); the limits of requests and connections are divided "
-                            "among them")
+                       help="server processes sharing the port, each with its own watch cache (default or 0: the "
+                            "cores this process may use, its CPU affinity capped by a cgroup CPU limit); the limits "
+                            "of requests and connections are divided among them")
         add_serving_flags(p)
         a = p.parse_args(argv)
         return cls(
@@ -222,7 +235,7 @@ class Options:
         if not self.etcd_prefix.startswith("/"):
             self.etcd_prefix = "/" + self.etcd_prefix
         if self.workers == 0:
-            self.workers = min(len(os.sched_getaffinity(0)), MAX_WORKERS)
+            self.workers = min(available_cores(), MAX_WORKERS)
         return self
 
     def validate(self) -> list[str]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from kubellm.app.options import Options
+from kubellm.app.options import Options, available_cores
 
 
 def test_defaults_make_a_config(tmp_path: Path) -> None:
@@ -35,3 +36,19 @@ def test_flags_reach_the_config(tmp_path: Path) -> None:
     assert (cfg.login_max_failures, cfg.login_lockout_seconds) == (3, 60)
     assert cfg.oidc is not None and cfg.oidc.username_prefix == "" and cfg.oidc.client_id == "kubellm"
     assert cfg.requestheader_allowed_names == ("a", "b")
+
+
+def test_workers_default_to_the_cores_a_cgroup_limit_allows(tmp_path: Path) -> None:
+    cores = len(os.sched_getaffinity(0))
+    cpu_max = tmp_path / "cpu.max"
+    cpu_max.write_text("max 100000\n")
+    assert available_cores(cpu_max) == cores
+    cpu_max.write_text("150000 100000\n")  # a 1.5-CPU limit: 2 workers, if there are 2 cores
+    assert available_cores(cpu_max) == min(cores, 2)
+    cpu_max.write_text("50000 100000\n")
+    assert available_cores(cpu_max) == 1
+    assert available_cores(tmp_path / "absent") == cores
+    opts = Options.parse(["--state-dir", str(tmp_path)]).complete()
+    assert 1 <= opts.workers <= cores and opts.config().workers == opts.workers
+    assert Options.parse(["--workers", "3"]).complete().config().workers == 3
+    assert Options.parse(["--workers", "-1"]).complete().validate() == ["--workers must be between 1 and 64"]
