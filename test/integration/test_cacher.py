@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
@@ -10,8 +11,8 @@ from kubellm.apis.selectors import parse_label_selector
 from kubellm.registry.storage import errors
 from kubellm.registry.storage.cacher import CachedStorage
 from kubellm.registry.storage.cacher.cacher import Cacher
-from kubellm.registry.storage.etcd import EtcdStorage
-from kubellm.registry.storage.interface import ListOptions, Obj, WatchOptions
+from kubellm.registry.storage.etcd import EtcdStorage, continue_token
+from kubellm.registry.storage.interface import ListOptions, ListResult, Obj, WatchOptions
 from kubellm.registry.storage.selection import SelectionPredicate
 
 ROOT = "/g/things/"
@@ -163,3 +164,54 @@ async def test_consistent_reads_come_from_memory_once_it_has_caught_up(
         await cached.get(ROOT + "ns1/missing")
     # the same answers as etcd's
     assert (await cached.get_list(ROOT, ListOptions())).items == (await etcd.get_list(ROOT, ListOptions())).items
+
+
+
+async def respec(obj: Obj) -> Obj:
+    return {**obj, "spec": {"v": 1}}
+
+
+async def test_pages_come_from_memory_and_match_etcds(pair: tuple[EtcdStorage, CachedStorage],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    etcd, cached = pair
+    for i in range(12):
+        await etcd.create(ROOT + f"ns{i % 3}/o{i:02d}", thing(f"o{i:02d}", ns=f"ns{i % 3}", app="x" if i % 2 else "y"))
+    first = await cached.get_list(ROOT, ListOptions(limit=5))
+    assert first.items[0] is cacher(cached).objects["ns0/o00"]  # a first page from memory
+    assert first.remaining_item_count == 7 and first.continue_token
+    rev = first.resource_version
+    # changes after the list's revision, in and after the first page: later pages show the state at it
+    await cached.guaranteed_update(ROOT + "ns1/o04", respec)
+    await cached.delete(ROOT + "ns2/o05")
+    await cached.create(ROOT + "ns1/o00a", thing("o00a", ns="ns1"))
+    await cached.delete(ROOT + "ns1/o10")
+    last = await cached.create(ROOT + "ns1/o10", thing("o10", ns="ns1", app="z"))
+    await caught_up(cached, int(last["metadata"]["resourceVersion"]))
+    etcd_lists = 0
+    etcd_get_list = etcd.get_list
+
+    async def counted(prefix: str, opts: ListOptions) -> ListResult:
+        nonlocal etcd_lists
+        etcd_lists += 1
+        return await etcd_get_list(prefix, opts)
+    monkeypatch.setattr(etcd, "get_list", counted)
+    everything, app_x = SelectionPredicate(), SelectionPredicate(parse_label_selector("app=x"))
+    for prefix, pred in ((ROOT, everything), (ROOT + "ns1/", everything), (ROOT + "ns2", everything), (ROOT, app_x)):
+        want = [o for o in (await etcd_get_list(prefix, ListOptions(resource_version=rev,
+                                                                    resource_version_match="Exact"))).items
+                if pred.matches(o)]
+        for limit in (1, 2, 4, 100):
+            token, got = continue_token.encode(int(rev), ""), []
+            while token:
+                opts = ListOptions(limit=limit, predicate=pred, continue_token=token)
+                page = await cached.get_list(prefix, opts)
+                assert page == await etcd_get_list(prefix, opts), (prefix, limit, len(got))
+                assert page.resource_version == rev
+                got.extend(page.items)
+                token = page.continue_token
+            assert got == want, (prefix, limit)
+    assert etcd_lists == 0  # every page from memory
+    # outside the window of changes (or a revision not reached yet) etcd answers
+    with contextlib.suppress(errors.Expired):  # etcd is shared: revision 1 may be compacted
+        await cached.get_list(ROOT, ListOptions(limit=2, continue_token=continue_token.encode(1, "")))
+    assert etcd_lists == 1

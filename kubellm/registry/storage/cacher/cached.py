@@ -6,6 +6,8 @@ from collections.abc import Iterable
 
 from kubellm.registry.storage import errors
 from kubellm.registry.storage.cacher.cacher import Cacher
+from kubellm.registry.storage.etcd import continue_token
+from kubellm.registry.storage.etcd.store import MAX_LIMIT
 from kubellm.registry.storage.interface import (
     Deletion,
     ListOptions,
@@ -80,11 +82,28 @@ class CachedStorage:
 
     async def get_list(self, prefix: str, opts: ListOptions) -> ListResult:
         found = self._cacher(_root(prefix))
-        if found is not None and not opts.limit and not opts.continue_token:
-            cacher, below = found
-            if self._fresh_enough(cacher, opts.resource_version, opts.resource_version_match) or (
-                    opts.resource_version == "" and await self._consistent(cacher, self.consistent_list_wait)):
-                return cacher.list(below, opts)
+        if found is None:
+            return await self.storage.get_list(prefix, opts)
+        cacher, below = found
+        if opts.continue_token:
+            return await self._next_page(cacher, below, prefix, opts)
+        if opts.limit > 0 and opts.resource_version not in ("", "0"):
+            return await self.storage.get_list(prefix, opts)  # a page at a given revision: etcd's
+        if self._fresh_enough(cacher, opts.resource_version, opts.resource_version_match) or (
+                opts.resource_version == "" and await self._consistent(cacher, self.consistent_list_wait)):
+            if opts.limit > 0:
+                return cacher.list_page(below, cacher.revision, min(opts.limit, MAX_LIMIT), opts)
+            return cacher.list(below, opts)
+        return await self.storage.get_list(prefix, opts)
+
+    async def _next_page(self, cacher: Cacher, below: str, prefix: str, opts: ListOptions) -> ListResult:
+        """A page after the first, from memory when the cache can rebuild the list's revision (its window of changes
+        reaches back to it) and etcd still has it (a compacted one is etcd's to refuse, 410, on every server alike);
+        from etcd otherwise. Served from memory, a page costs the page, where etcd counts every key after it."""
+        revision, start = continue_token.decode(opts.continue_token)
+        if cacher.holds(revision) and opts.limit > 0 and not await self.storage.history_compacted(revision - 1) \
+                and cacher.holds(revision):
+            return cacher.list_page(below, revision, min(opts.limit, MAX_LIMIT), opts, below + start)
         return await self.storage.get_list(prefix, opts)
 
     async def watch(self, prefix: str, opts: WatchOptions) -> Watcher:

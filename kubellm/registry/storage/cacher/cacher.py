@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import structlog
 
 from kubellm.registry.storage import errors
 from kubellm.registry.storage.cacher.watcher import CacheWatcher
+from kubellm.registry.storage.etcd import continue_token
 from kubellm.registry.storage.interface import (
     Event,
     ListOptions,
@@ -33,6 +36,11 @@ def key_of(obj: Obj) -> str:
     return f"{ns}/{meta.get('name', '')}" if ns else str(meta.get("name", ""))
 
 
+def prefix_end(prefix: str) -> str:
+    """The first string after every string that starts with a non-empty `prefix` (etcd's range end)."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
 @dataclass
 class _Change:
     rev: int
@@ -47,6 +55,8 @@ class Cacher:
         self.storage = storage
         self.root = root
         self.objects: dict[str, Obj] = {}
+        self._keys: list[str] = []
+        """The keys of `objects`, sorted (etcd's key order: code points order as UTF-8 bytes do)."""
         self.revision = 0
         self.history: deque[_Change] = deque(maxlen=history)
         self.window_start = 0
@@ -111,6 +121,7 @@ class Cacher:
     async def _sync(self) -> None:
         listed = await self.storage.get_list(self.root, ListOptions())
         self.objects = {key_of(o): o for o in listed.items}
+        self._keys = sorted(self.objects)  # already in key order: linear
         self.revision = self.window_start = int(listed.resource_version)
         self.history.clear()
         watcher = await self.storage.watch(self.root, WatchOptions(resource_version=listed.resource_version,
@@ -135,8 +146,11 @@ class Cacher:
         key = key_of(ev.object)
         prev = self.objects.get(key)
         if ev.type == "DELETED":
-            self.objects.pop(key, None)
+            if self.objects.pop(key, None) is not None:
+                del self._keys[bisect.bisect_left(self._keys, key)]
         else:
+            if prev is None:
+                bisect.insort(self._keys, key)
             self.objects[key] = ev.object
         if len(self.history) == self.history.maxlen:
             self.window_start = self.history[0].rev
@@ -153,10 +167,65 @@ class Cacher:
         """The cached object, or None (also while the cache is (re)syncing)."""
         return self.objects.get(key) if self.ready.is_set() else None
 
+    def _span(self, prefix: str, start: str = "") -> tuple[int, int]:
+        """Positions in `_keys` of the keys under `prefix`, from `start` on (binary search, not a scan)."""
+        lo = bisect.bisect_left(self._keys, max(prefix, start))
+        return lo, bisect.bisect_left(self._keys, prefix_end(prefix), lo) if prefix else len(self._keys)
+
+    def _in_order(self, prefix: str) -> Iterator[Obj]:
+        lo, hi = self._span(prefix)
+        objects = self.objects
+        return (objects[k] for k in self._keys[lo:hi])
+
     def list(self, prefix: str, opts: ListOptions) -> ListResult:
         pred = opts.predicate
-        items = [o for k, o in sorted(self.objects.items()) if k.startswith(prefix) and pred.matches(o)]
+        found = self._in_order(prefix)
+        items = list(found) if pred.empty() else [o for o in found if pred.matches(o)]
         return ListResult(items, str(self.revision))
+
+    def holds(self, revision: int) -> bool:
+        """Whether the state at `revision` can be rebuilt from memory: the current one, minus the changes after it."""
+        return self.ready.is_set() and self.window_start <= revision <= self.revision
+
+    def list_page(self, prefix: str, revision: int, limit: int, opts: ListOptions, start: str = "") -> ListResult:
+        """One page of a list at `revision` (which `holds`), as the wrapped etcd storage answers it: `limit` items
+        from the key `start` on, a continue token when any key follows the last one, and the count of the keys
+        after the page when there is no selector."""
+        changed: dict[str, Obj | None] = {}  # key -> its state at `revision` (None: absent), for keys changed since
+        end = prefix_end(prefix) if prefix else ""
+        lower = max(prefix, start)
+        for change in reversed(self.history):
+            if change.rev <= revision:
+                break
+            k = key_of(change.obj)
+            if k >= lower and (not end or k < end):
+                changed[k] = change.prev  # the earliest change after `revision` wins: its prev is the state then
+        lo, hi = self._span(prefix, start)
+        sorted_keys = self._keys  # walked by position, not sliced: a page costs the page wherever it starts
+        current = (k for k in map(sorted_keys.__getitem__, range(lo, hi)) if k not in changed)
+        then = sorted(k for k, o in changed.items() if o is not None)
+        keys = _merge(current, then)
+        pred = opts.predicate
+        items: list[Obj] = []
+        last = ""
+        for k in keys:
+            obj = changed[k] if k in changed else self.objects[k]
+            if obj is None or not pred.matches(obj):
+                continue
+            items.append(obj)
+            last = k
+            if len(items) >= limit:
+                break
+        if len(items) < limit or next(keys, None) is None:
+            return ListResult(items, str(revision))
+        remaining = None
+        if pred.empty():
+            after = last + "\x00"
+            a, b = self._span(prefix, after)
+            remaining = b - a - sum(1 for k in changed if k >= after and k in self.objects) + \
+                sum(1 for k in then if k >= after)
+        token = continue_token.encode(revision, last[len(prefix):] + "\x00")
+        return ListResult(items, str(revision), token, remaining or None)
 
     def watch(self, prefix: str, opts: WatchOptions) -> CacheWatcher | None:
         """A watcher served from memory, or None when the start is outside what the cache holds."""
@@ -168,8 +237,8 @@ class Cacher:
         w = CacheWatcher(key_of, prefix, opts, capacity=self._capacity, current_revision=lambda: self.revision,
                          on_close=self.watchers.discard, after=start)
         if initial:
-            for k, o in sorted(self.objects.items()):
-                if k.startswith(prefix) and opts.predicate.matches(o):
+            for o in self._in_order(prefix):
+                if opts.predicate.matches(o):
                     w.add_initial(Event("ADDED", o, int(o["metadata"]["resourceVersion"])))
             if opts.send_initial_events:
                 w.add_initial(initial_events_end(start))
@@ -179,3 +248,14 @@ class Cacher:
                     w.offer(change.rev, change.type, change.obj, change.prev)
         self.watchers.add(w)
         return w
+
+
+def _merge(a: Iterator[str], b: list[str]) -> Iterator[str]:
+    """Two ascending, disjoint key sequences as one; `b` is short (the keys changed in the window)."""
+    i = 0
+    for k in a:
+        while i < len(b) and b[i] < k:
+            yield b[i]
+            i += 1
+        yield k
+    yield from b[i:]
