@@ -39,6 +39,7 @@ from kubellm.app.delegation import (
 )
 from kubellm.app.etcd_pki import ensure_etcd_pki
 from kubellm.app.kubeconfig import serving_pki, serving_url, write_access_files
+from kubellm.app.ledger import RemoteLedger
 from kubellm.app.lockout import SourceThrottle
 from kubellm.app.login import AUDIENCE, ISSUER, LoginService, load_keyring, refresh_keyring
 from kubellm.app.namespaces import ensure_default_namespaces, expire_events, finalize_namespaces
@@ -190,7 +191,8 @@ class Server:
                                               ttl=cfg.token_ttl_seconds),
                                   max_failures=cfg.login_max_failures, lockout=cfg.login_lockout_seconds,
                                   cached_user=self.storage.cachers[resource_root(by_kind["User"].info)].get,
-                                  throttle=SourceThrottle(cfg.login_source_max_failures))
+                                  throttle=SourceThrottle(cfg.login_source_max_failures),
+                                  ledger=RemoteLedger(Path(self.worker.ledger)) if self.worker is not None else None)
         login, storage = self.login, self.storage
         # Revocations (/logout) are kept in etcd and watched into memory by every instance.
         self.revocations = login.shared = SharedRevocations(storage, login.revocations)

@@ -9,12 +9,17 @@ administrators see; this tracker makes one instance's answers exact without wait
 `SourceThrottle` allows at most `limit` failures per source address in a sliding window.
 
 Both forget their least recently used entries beyond a fixed number, so no client can grow them.
+
+`LocalLedger` holds both for the login service. With `--workers` the supervisor holds the one ledger of the
+server and the workers ask it (kubellm/app/ledger.py), so the counts are those of one server, whichever
+worker a connection lands on.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict, deque
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 MAX_ENTRIES = 10_000
 
@@ -83,3 +88,43 @@ class SourceThrottle:
         self._failures.move_to_end(source)
         while len(self._failures) > self.max_entries:
             self._failures.popitem(last=False)
+
+
+class Ledger(Protocol):
+    async def check(self, name: str, source: str, now: float) -> tuple[int, float]:
+        """(seconds until `source` may fail again, seconds until `name` may try again): 0 when it may now."""
+        ...
+
+    async def failed(self, name: str, source: str, now: float) -> None: ...
+
+    async def succeeded(self, name: str) -> None: ...
+
+
+@dataclass
+class LocalLedger:
+    tracker: FailureTracker
+    throttle: SourceThrottle
+
+    async def check(self, name: str, source: str, now: float) -> tuple[int, float]:
+        return self.throttle.retry_after(source, now), self.tracker.locked_for(name, now)
+
+    async def failed(self, name: str, source: str, now: float) -> None:
+        self.throttle.failed(source, now)
+        self.tracker.failed(name, now)
+
+    async def succeeded(self, name: str) -> None:
+        self.tracker.succeeded(name)
+
+    async def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+        """One request of a worker (kubellm/app/ledger.py); KeyError, TypeError or ValueError when malformed."""
+        op, name = request["op"], str(request["name"])
+        if op == "check":
+            retry, locked = await self.check(name, str(request["source"]), float(request["now"]))
+            return {"retry": retry, "locked": locked}
+        if op == "failed":
+            await self.failed(name, str(request["source"]), float(request["now"]))
+        elif op == "succeeded":
+            await self.succeeded(name)
+        else:
+            raise ValueError(f"unknown op {op!r}")
+        return {}

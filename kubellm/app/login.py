@@ -34,7 +34,7 @@ from prometheus_client import Counter
 
 from kubellm.apis import errors
 from kubellm.apis.timestamps import parse_rfc3339, rfc3339
-from kubellm.app.lockout import FailureTracker, SourceThrottle
+from kubellm.app.lockout import FailureTracker, Ledger, LocalLedger, SourceThrottle
 from kubellm.app.revocations import SharedRevocations
 from kubellm.registry.storage import errors as serr
 from kubellm.registry.storage.interface import Storage
@@ -118,6 +118,8 @@ class LoginService:
     cached_user: Callable[[str], dict[str, Any] | None] = lambda _name: None
     """The user as the watch cache holds it (no etcd round trip on every token check)."""
     throttle: SourceThrottle = field(default_factory=SourceThrottle)
+    ledger: Ledger | None = None
+    """Where failures are counted: None, this process (`tracker` and `throttle`); a worker's, the supervisor."""
     revocations: InMemoryRevocations = field(default_factory=InMemoryRevocations)
     shared: SharedRevocations | None = None
     """Revocations kept in etcd for every instance (feeding `revocations`); None: this process only."""
@@ -127,6 +129,8 @@ class LoginService:
     def __post_init__(self) -> None:
         self.issuer.revocations = self.revocations
         self.tracker = FailureTracker(self.max_failures, self.lockout)
+        if self.ledger is None:
+            self.ledger = LocalLedger(self.tracker, self.throttle)
 
     # --- tokens ------------------------------------------------------------------------------------
 
@@ -241,12 +245,13 @@ class LoginService:
 
     async def login(self, username: str, password: str, source_ip: str, agent: str) -> dict[str, Any]:
         now = time.time()
-        retry = self.throttle.retry_after(source_ip, now)
+        assert self.ledger is not None
+        retry, tracked = await self.ledger.check(username, source_ip, now)
         if retry:
             LOGIN_ATTEMPTS.labels("throttled").inc()
             raise errors.too_many_requests("too many failed logins from this address; try again later", retry)
         user = await self._lookup(username)
-        locked = max(self.tracker.locked_for(username, now), stored_lock(user, now))
+        locked = max(tracked, stored_lock(user, now))
         if locked > 0:
             LOGIN_ATTEMPTS.labels("locked_out").inc()
             self._later(self._record(username, False, "LockedOut", source_ip, agent))
@@ -260,8 +265,7 @@ class LoginService:
         active = spec.get("state", "Active") == "Active"
         if user is not None and ok and active:
             return await self._succeeded(user, source_ip, agent, now)
-        self.throttle.failed(source_ip, now)
-        self.tracker.failed(username, now)
+        await self.ledger.failed(username, source_ip, now)
         reason = "UnknownUser" if user is None else "Disabled" if ok else "BadCredentials"
         if user is not None and not ok:
             self._later(self._count_failure(username, now), droppable=False)
@@ -272,7 +276,8 @@ class LoginService:
     async def _succeeded(self, user: dict[str, Any], source_ip: str, agent: str, now: float) -> dict[str, Any]:
         name, uid = user["metadata"]["name"], user["metadata"]["uid"]
         token, claims = self.issuer.issue(name, uid)
-        self.tracker.succeeded(name)
+        assert self.ledger is not None
+        await self.ledger.succeeded(name)
         await self._patch_status(name, lambda st: {**st, "state": "Active", "failedLoginCount": 0,
                                                    "lockedUntil": None, "lastLoginTime": rfc3339(now)})
         self._later(self._record(name, True, "Succeeded", source_ip, agent))

@@ -26,6 +26,7 @@ import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -33,9 +34,10 @@ import structlog
 from prometheus_client import multiprocess
 
 import kubellm
-from kubellm.app import preflight
+from kubellm.app import ledger, preflight
 from kubellm.app.etcd_pki import ensure_etcd_pki
 from kubellm.app.kubeconfig import serving_pki, serving_url, write_access_files
+from kubellm.app.lockout import FailureTracker, LocalLedger, SourceThrottle
 from kubellm.app.options import Config
 from kubellm.app.workers import ENV, EtcdClient, WorkerSpec, supervisor_file, worker_file, write_json
 from kubellm.registry.storage.etcd.embedded import EmbeddedEtcd
@@ -77,6 +79,7 @@ class Supervisor:
         self.etcd_client: EtcdClient | None = None
         self.workers: list[Worker] = []
         self.stopping = False
+        self.ledger_path = self.directory / "login.sock"
 
     async def run(self, stop: asyncio.Event) -> int:
         cfg = self.config
@@ -84,7 +87,14 @@ class Supervisor:
         preflight.load_encryption(cfg)  # generates the configuration on first start: before any worker reads it
         pki = serving_pki(cfg)
         shutil.rmtree(self.directory, ignore_errors=True)
-        (self.directory / "metrics").mkdir(parents=True)
+        self.directory.mkdir(mode=0o700)
+        (self.directory / "metrics").mkdir()
+        self.ledger_path = self.directory / "login.sock"
+        if len(str(self.ledger_path)) > 100:  # longer than a Unix socket's path may be
+            self.ledger_path = Path(tempfile.mkdtemp(prefix="kubellm-")) / "login.sock"
+        ledger_server = await ledger.serve(LocalLedger(
+            FailureTracker(cfg.login_max_failures, cfg.login_lockout_seconds),
+            SourceThrottle(cfg.login_source_max_failures)), self.ledger_path)
         if not cfg.etcd_servers:
             tls = ensure_etcd_pki(cfg.state_dir / "etcd-pki")
             self.etcd = EmbeddedEtcd(cfg.state_dir / "etcd", tls=tls)
@@ -110,6 +120,7 @@ class Supervisor:
         finally:
             status.cancel()
             await self._stop_workers()
+            ledger_server.close()
             for sock in (s for w in self.workers for s in w.sockets):
                 sock.close()
             if self.etcd is not None:
@@ -118,7 +129,7 @@ class Supervisor:
 
     def _spec(self, worker: Worker) -> WorkerSpec:
         return WorkerSpec(worker.index, self.count, tuple(s.fileno() for s in worker.sockets), self.directory,
-                          os.getpid(), self.etcd_client)
+                          os.getpid(), str(self.ledger_path), self.etcd_client)
 
     async def _spawn(self, worker: Worker) -> None:
         source = SOURCE

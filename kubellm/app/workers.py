@@ -46,13 +46,16 @@ class WorkerSpec:
     fds: tuple[int, ...]
     directory: Path
     parent: int
+    ledger: str
+    """The Unix socket of the supervisor's failed-login ledger (kubellm/app/ledger.py)."""
     etcd: EtcdClient | None = None
 
     def encode(self) -> str:
         etcd = None if self.etcd is None else {"endpoints": list(self.etcd.endpoints), "ca": self.etcd.ca_file,
                                                "cert": self.etcd.cert_file, "key": self.etcd.key_file}
         return json.dumps({"index": self.index, "count": self.count, "fds": list(self.fds),
-                           "directory": str(self.directory), "parent": self.parent, "etcd": etcd})
+                           "directory": str(self.directory), "parent": self.parent, "ledger": self.ledger,
+                           "etcd": etcd})
 
     @classmethod
     def from_environment(cls) -> WorkerSpec | None:
@@ -63,7 +66,7 @@ class WorkerSpec:
         e = d.get("etcd")
         etcd = None if e is None else EtcdClient(tuple(e["endpoints"]), e["ca"], e["cert"], e["key"])
         return cls(int(d["index"]), int(d["count"]), tuple(int(fd) for fd in d["fds"]), Path(d["directory"]),
-                   int(d["parent"]), etcd)
+                   int(d["parent"]), str(d["ledger"]), etcd)
 
     @property
     def identity(self) -> str:
