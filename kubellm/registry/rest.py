@@ -20,7 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 from kubellm.apis import errors
 from kubellm.apis.scheme import ResourceInfo, ScaleSpec
 from kubellm.apis.validation import field as ferr
-from kubellm.registry.storage.interface import Event, Obj
+from kubellm.registry.storage.interface import Event, EventSink, Obj
 from kubellm.registry.store import DeleteParams, ListParams, MutateFunc, Result, Store, WriteOptions
 from kubellm.registry.strategy import Strategy
 
@@ -39,7 +39,12 @@ class Lister(Protocol):
 
 @runtime_checkable
 class Watcher(Protocol):
-    async def watch(self, namespace: str | None, params: ListParams) -> AsyncIterator[Event]: ...
+    async def watch(self, namespace: str | None, params: ListParams, *,
+                    sink: EventSink | None = None) -> AsyncIterator[Event]:
+        """The event stream; `sink`, when given, may take changes synchronously instead (`WatchOptions.sink`),
+        for a consumer that writes each event's `encoded` JSON as it is: a REST object whose stream alters events
+        does not pass it on."""
+        ...
 
 
 @runtime_checkable
@@ -133,8 +138,11 @@ class MainREST(_ObjectREST):
     async def list(self, namespace: str | None, params: ListParams) -> Obj:
         return self._list(await self.store.list(namespace, params))
 
-    async def watch(self, namespace: str | None, params: ListParams) -> AsyncIterator[Event]:
-        return self._events(await self.store.watch(namespace, params))
+    async def watch(self, namespace: str | None, params: ListParams, *,
+                    sink: EventSink | None = None) -> AsyncIterator[Event]:
+        # hidden fields are removed here, on the way out: a change handed to the sink would bypass that
+        direct = sink if not self.strategy.hidden_fields else None
+        return self._events(await self.store.watch(namespace, params, sink=direct))
 
     async def create(self, namespace: str | None, body: Obj, options: WriteOptions) -> Result:
         return self._result(await self.store.create(body, namespace=namespace, options=options))

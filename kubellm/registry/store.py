@@ -34,6 +34,7 @@ from kubellm.registry.objects import Object
 from kubellm.registry.storage import errors as serr
 from kubellm.registry.storage.interface import (
     Event,
+    EventSink,
     ListOptions,
     Obj,
     Preconditions,
@@ -343,13 +344,15 @@ class Store:
         return {"apiVersion": self.info.api_version, "kind": self.info.list_kind, "metadata": meta,
                 "items": result.items}
 
-    async def watch(self, namespace: str | None, params: ListParams = ListParams()) -> AsyncIterator[Event]:
-        """Start a watch now (errors such as 410 are raised here) and return its event stream."""
+    async def watch(self, namespace: str | None, params: ListParams = ListParams(), *,
+                    sink: EventSink | None = None) -> AsyncIterator[Event]:
+        """Start a watch now (errors such as 410 are raised here) and return its event stream. `sink`: the
+        consumer's synchronous intake for changes (`WatchOptions.sink`; the stream passes changes on unaltered)."""
         if params.resource_version not in ("", "0"):
             self._check_list_params(ListParams(resource_version=params.resource_version))
         pred = self.predicate(params)
         opts = WatchOptions(params.resource_version, pred, params.allow_bookmarks, params.bookmark_interval,
-                            params.send_initial_events)
+                            params.send_initial_events, sink)
         with self._storage_errors(""):
             watcher = await self.storage.watch(self.key_root(namespace), opts)
         return self._events(watcher)

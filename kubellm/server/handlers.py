@@ -12,7 +12,7 @@ import dataclasses
 from typing import Any
 
 import orjson
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from kubellm.apis import errors
 from kubellm.apis.codec import MAX_WARNINGS
@@ -31,6 +31,7 @@ from kubellm.registry.rest import (
     Updater,
     Watcher,
 )
+from kubellm.registry.storage.interface import Event
 from kubellm.registry.store import Result, WriteOptions
 from kubellm.server import negotiation as n
 from kubellm.server import patch as patches
@@ -114,6 +115,43 @@ def warning_texts(warnings: list[str]) -> list[str]:
     return out
 
 
+def watch_line(event_type: str, body: bytes) -> bytes:
+    """One event of a JSON watch stream: `{"type":...,"object":...}` and a newline."""
+    return b'{"type":"' + event_type.encode() + b'","object":' + body + b"}\n"
+
+
+class LineSink:
+    """A JSON watch stream's synchronous intake (`WatchOptions.sink`): a change handed over by the watch cache's
+    dispatch goes straight to the connection, framed as `resp.write` frames it (a chunk when the response is
+    chunked), without waking the handler. Between `start` and `stop` only, and only while nothing is waiting in
+    the connection's write buffer: a slow reader's events stay on the handler's path, with its flow control (and
+    the watcher's queue limit behind it)."""
+
+    __slots__ = ("_chunked", "_transport")
+
+    def __init__(self) -> None:
+        self._transport: asyncio.Transport | None = None
+        self._chunked = False
+
+    def start(self, request: web.Request, resp: web.StreamResponse) -> None:
+        """The headers are out (`prepare` sends them): events may follow on the connection itself."""
+        if not resp.compression:
+            self._transport = request.transport
+            # as the headers sent say: aiohttp chunks an HTTP/1.1 stream of unknown length by itself
+            self._chunked = "chunked" in resp.headers.get(hdrs.TRANSFER_ENCODING, "").lower()
+
+    def stop(self) -> None:
+        self._transport = None
+
+    def __call__(self, ev: Event) -> bool:
+        transport = self._transport
+        if transport is None or ev.encoded is None or transport.is_closing() or transport.get_write_buffer_size():
+            return False
+        line = watch_line(ev.type, ev.encoded)
+        transport.write(b"%x\r\n%b\r\n" % (len(line), line) if self._chunked else line)
+        return True
+
+
 class ResourceHandler:
     """Serves /apis/<group>/<version>/... for the resources given: the URL picks a resource and one of its
     REST objects (main, status, scale), the verb a capability of it; what it lacks is 405."""
@@ -183,7 +221,8 @@ class ResourceHandler:
         params = dataclasses.replace(list_params(request.query, watch=True), limit=0, continue_token="",
                                      resource_version_match="")
         include = include_object(request.query)
-        events = await rest.watch(ns, params)
+        sink = LineSink() if output.kind != n.TABLE else None
+        events = await rest.watch(ns, params, sink=sink)
         resp = web.StreamResponse(status=200)
         resp.headers["Content-Type"] = output.content_type if output.kind == n.TABLE else "application/json"
         resp.headers["Cache-Control"] = "no-cache, private"
@@ -195,17 +234,23 @@ class ResourceHandler:
         first = True
         try:
             async with asyncio.timeout(timeout):
-                async for ev in events:
-                    if output.kind == n.TABLE and ev.type != "BOOKMARK":
-                        obj = tables.table([ev.object], resource.strategy.printer_columns, include=include,
-                                           list_meta={"resourceVersion": ev.object["metadata"].get("resourceVersion",
-                                                                                                   "")},
-                                           with_definitions=first)
-                        first = False
-                        body = orjson.dumps(obj)
-                    else:
-                        body = ev.encoded or orjson.dumps(ev.object)
-                    await resp.write(b'{"type":"' + ev.type.encode() + b'","object":' + body + b"}\n")
+                try:
+                    if sink is not None:
+                        sink.start(request, resp)
+                    async for ev in events:
+                        if output.kind == n.TABLE and ev.type != "BOOKMARK":
+                            obj = tables.table([ev.object], resource.strategy.printer_columns, include=include,
+                                               list_meta={"resourceVersion": ev.object["metadata"].get(
+                                                   "resourceVersion", "")},
+                                               with_definitions=first)
+                            first = False
+                            body = orjson.dumps(obj)
+                        else:
+                            body = ev.encoded or orjson.dumps(ev.object)
+                        await resp.write(watch_line(ev.type, body))
+                finally:
+                    if sink is not None:
+                        sink.stop()  # before anything else is written: the ERROR event, the end of the stream
         except TimeoutError:
             pass  # timeoutSeconds reached: the stream ends normally
         except errors.StatusError as exc:

@@ -7,7 +7,7 @@ it strips it before writing and sets it from the store revision on every object 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from kubellm.registry.storage.selection import EVERYTHING, SelectionPredicate
@@ -17,6 +17,8 @@ UpdateFunc = Callable[[Obj], Awaitable[Obj]]
 ValidateDeletion = Callable[[Obj], Awaitable[bool]]
 """Whether the current object may be deleted now (False: it is returned, not deleted)."""
 EventType = Literal["ADDED", "MODIFIED", "DELETED", "BOOKMARK"]
+EventSink = Callable[["Event"], bool]
+"""A watch consumer's synchronous intake (see `WatchOptions.sink`): True when it took the event."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,12 @@ class WatchOptions:
     send_initial_events: bool = False
     """kube's watch-list: first the current state (with a resource_version, a state not older than it) as
     ADDED events, then a BOOKMARK annotated `k8s.io/initial-events-end: "true"`, then the changes."""
+    sink: EventSink | None = field(default=None, compare=False)
+    """The consumer's synchronous intake, when it has one. While the consumer is waiting for the next event
+    with none queued, a watcher may hand a change (ADDED, MODIFIED or DELETED, with `encoded` set) to the sink
+    at once, from where it dispatches, instead of queuing it and waking the consumer: one fan-out to many
+    watchers then costs no task switch per watcher. The sink returns False when it cannot take the event
+    now, and the event is queued as usual. Events still arrive in order, each once; a storage may ignore it."""
 
 
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"

@@ -38,6 +38,11 @@ class CacheWatcher:
         self._error: errors.StorageError | None = None
         self._after = after
         """Only changes after this revision are delivered."""
+        self._sink = opts.sink
+        self._waiting = False
+        """The consumer is in `__anext__` waiting for an event: it has written everything it was handed."""
+        self._active = 0.0
+        """When the consumer last had an event (or began waiting), for the bookmark timer."""
 
     def offer(self, rev: int, typ: str, obj: Obj, prev: Obj | None, memo: dict[str, bytes] | None = None) -> None:
         """Called by the Cacher, in revision order, for every change under the resource. `memo` is shared
@@ -62,6 +67,12 @@ class CacheWatcher:
         self._put(event)
 
     def _put(self, event: Event) -> None:
+        if self._waiting and self._sink is not None and self._queue.empty() and self._sink(event):
+            # Handed over at once (nothing is queued before it and the consumer has written all it had): the
+            # consumer stays asleep, so a change fans out to every watcher with no task switch per watcher.
+            if self._opts.allow_bookmarks:
+                self._active = asyncio.get_running_loop().time()
+            return
         if self._queue.qsize() >= self._capacity:
             # A consumer this far behind is dropped, as kube-apiserver drops slow watchers; it re-lists.
             self.terminate(errors.Expired(message="The watch fell too far behind and was closed; "
@@ -81,20 +92,37 @@ class CacheWatcher:
         return self
 
     async def __anext__(self) -> Event:
-        if self._queue.empty() and self._closed:
-            return self._finish()
-        if not self._opts.allow_bookmarks:
-            item = await self._queue.get()
-        else:
+        queue = self._queue
+        if queue.empty():
+            if self._closed:
+                return self._finish()
+            self._waiting = True
             try:
-                async with asyncio.timeout(self._opts.bookmark_interval):  # not wait_for: see etcd/watcher.py
-                    item = await self._queue.get()
-            except TimeoutError:
-                rev = self._current_revision()
-                return Event("BOOKMARK", {"metadata": {"resourceVersion": str(rev)}}, rev)
+                item = await (self._next_or_bookmark() if self._opts.allow_bookmarks else queue.get())
+            finally:
+                self._waiting = False
+        else:
+            item = queue.get_nowait()
         if item is None:
             return self._finish()
         return item
+
+    async def _next_or_bookmark(self) -> Event | None:
+        """The next queued item, or a BOOKMARK once the consumer has had no event for the bookmark interval."""
+        loop = asyncio.get_running_loop()
+        interval = self._opts.bookmark_interval
+        self._active = loop.time()
+        while True:
+            try:
+                async with asyncio.timeout_at(self._active + interval):  # not wait_for: see etcd/watcher.py
+                    return await self._queue.get()
+            except TimeoutError:
+                if not self._queue.empty():
+                    return self._queue.get_nowait()  # queued as the timer fired: the change goes first
+                if loop.time() < self._active + interval:
+                    continue  # the sink took changes meanwhile: not silent for the whole interval yet
+                rev = self._current_revision()
+                return Event("BOOKMARK", {"metadata": {"resourceVersion": str(rev)}}, rev)
 
     def _finish(self) -> Event:
         if self._error is not None:
