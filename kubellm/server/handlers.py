@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 from aiohttp import hdrs, web
@@ -128,6 +128,8 @@ class LineSink:
     the watcher's queue limit behind it)."""
 
     __slots__ = ("_chunked", "_transport")
+    _last: ClassVar[tuple[bytes | None, str, bool, bytes]] = (None, "", False, b"")
+    """The bytes last written for (encoded object, type, chunked): every watcher of one change writes the same."""
 
     def __init__(self) -> None:
         self._transport: asyncio.Transport | None = None
@@ -147,8 +149,15 @@ class LineSink:
         transport = self._transport
         if transport is None or ev.encoded is None or transport.is_closing() or transport.get_write_buffer_size():
             return False
-        line = watch_line(ev.type, ev.encoded)
-        transport.write(b"%x\r\n%b\r\n" % (len(line), line) if self._chunked else line)
+        encoded, chunked = ev.encoded, self._chunked
+        last = LineSink._last
+        if last[0] is encoded and last[1] == ev.type and last[2] == chunked:
+            data = last[3]
+        else:
+            line = watch_line(ev.type, encoded)
+            data = b"%x\r\n%b\r\n" % (len(line), line) if chunked else line
+            LineSink._last = (encoded, ev.type, chunked, data)
+        transport.write(data)
         return True
 
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 import orjson
 
 from kubellm.registry.storage import errors
-from kubellm.registry.storage.interface import Event, Obj, WatchOptions
+from kubellm.registry.storage.interface import Event, EventType, Obj, WatchOptions
 from kubellm.registry.storage.selection import transition
 
 Closer = Callable[["CacheWatcher"], None]
@@ -30,6 +30,7 @@ class CacheWatcher:
         self._prefix = prefix
         self._opts = opts
         self._pred = opts.predicate
+        self._everything = opts.predicate.empty()
         self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
         self._capacity = capacity
         self._current_revision = current_revision
@@ -47,9 +48,13 @@ class CacheWatcher:
     def offer(self, rev: int, typ: str, obj: Obj, prev: Obj | None, memo: dict[str, bytes] | None = None) -> None:
         """Called by the Cacher, in revision order, for every change under the resource. `memo` is shared
         by all watchers of one change, so its JSON is encoded once however many watchers get it."""
-        if self._closed or rev <= self._after or not self._key_of(obj).startswith(self._prefix):
+        if self._closed or rev <= self._after or (self._prefix and not self._key_of(obj).startswith(self._prefix)):
             return
         memo = {} if memo is None else memo
+        if self._everything:  # what `transition` answers for a predicate that matches everything, without it
+            event_type: EventType = "DELETED" if typ == "DELETED" else "ADDED" if prev is None else "MODIFIED"
+            self._put(Event(event_type, obj, rev, _encoded(memo, "obj", obj)))
+            return
         seen = transition(self._pred, None if typ == "DELETED" else obj,
                           (lambda: obj) if typ == "DELETED" else (lambda: prev) if prev is not None else None)
         if seen is None:
