@@ -1,14 +1,17 @@
-"""CacheWatcher's synchronous hand-over to a consumer's sink (WatchOptions.sink): order, fallback, bookmarks."""
+"""CacheWatcher's synchronous hand-over to a consumer's sink (WatchOptions.sink): order, fallback, bookmarks; and
+the HTTP handler's sink."""
 
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 
 import pytest
 
 from kubellm.registry.storage.cacher.cacher import key_of
 from kubellm.registry.storage.cacher.watcher import CacheWatcher
 from kubellm.registry.storage.interface import Event, Obj, WatchOptions
+from kubellm.server.handlers import LineSink
 
 
 def obj(name: str, rev: int) -> Obj:
@@ -103,3 +106,53 @@ async def test_changes_handed_over_postpone_the_bookmark_which_follows_them() ->
     assert loop.time() - start >= 0.6
     assert [r for _, r, _ in sink.taken] == [2, 3, 4, 5]
     w.terminate()
+
+
+class Transport:
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.buffered = 0
+        self.closing = False
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+
+def line_sink(transport: Transport, *, chunked: bool) -> LineSink:
+    request = SimpleNamespace(transport=transport)
+    resp = SimpleNamespace(compression=False, headers={"Transfer-Encoding": "chunked"} if chunked else {})
+    sink = LineSink()
+    sink.start(request, resp)  # type: ignore[arg-type]
+    return sink
+
+
+def test_the_line_sink_writes_what_the_handler_would_framed_as_the_response_is() -> None:
+    for chunked in (True, False):
+        t = Transport()
+        sink = line_sink(t, chunked=chunked)
+        assert sink(Event("MODIFIED", {}, 3, b'{"a":1}'))
+        line = b'{"type":"MODIFIED","object":{"a":1}}\n'
+        assert t.written == [b"%x\r\n%b\r\n" % (len(line), line) if chunked else line]
+        assert sink(Event("DELETED", {}, 4, b'{"a":1}'))
+        assert t.written[-1].endswith(b'{"type":"DELETED","object":{"a":1}}\n' + (b"\r\n" if chunked else b""))
+
+
+def test_the_line_sink_refuses_when_it_cannot_write_at_once() -> None:
+    t = Transport()
+    sink = line_sink(t, chunked=True)
+    assert not sink(Event("ADDED", {}, 2))  # nothing encoded: the handler encodes it
+    t.buffered = 10  # a reader behind: its events keep to the handler's flow control
+    assert not sink(Event("ADDED", {}, 2, b"{}"))
+    t.buffered, t.closing = 0, True
+    assert not sink(Event("ADDED", {}, 2, b"{}"))
+    t.closing = False
+    sink.stop()  # the handler is ending the stream
+    assert not sink(Event("ADDED", {}, 2, b"{}"))
+    assert t.written == []
+    assert not LineSink()(Event("ADDED", {}, 2, b"{}"))  # not started
