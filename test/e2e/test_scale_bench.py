@@ -30,9 +30,10 @@ def test_scale_bench_quick_reports_every_size_and_watcher_count(tmp_path: Path) 
         assert step["create"]["ops"] > 0 and step["create"]["server"] > 0 and not step["create"]["errors"], step
         for mode in ("list", "list rv=0", "list paged"):
             assert step["lists"][mode]["mean"] > 0, (mode, step["lists"][mode])
-        assert step["lists"]["list paged"]["etcd"] > 0  # a paged list is read from etcd
+        assert sum(step["lists"][mode]["server"] for mode in step["lists"]) > 0  # CPU in 10 ms ticks: summed
         assert step["rss"]["after_fill"]["VmRSS"] > 0 and step["rss"]["after_lists"]["VmHWM"] > 0
     assert [w["watchers"] for w in report["watch"]] == [10, 50]
     for w in report["watch"]:
         assert not w["missed"] and w["deliveries"] == w["watchers"] * w["n"], w
-        assert w["p50"] > 0 and w["p99"] >= w["p50"] and w["server_ms_per_event"] > 0, w
+        # a delay is from the PATCH response: an event written to watchers before that response is negative
+        assert w["max"] > 0 and w["p99"] >= w["p50"] and w["server_ms_per_event"] > 0, w
