@@ -1,7 +1,8 @@
 """Scale curves of one kubellm-apiserver: how create, LIST, memory and watch fan-out cost grow with size.
 
 Starts its own etcd (EmbeddedEtcd in a temp dir) and one kubellm-apiserver (with `--workers 1` when the
-server has that flag, so RSS is one process's; `--server-args` passes more), and drives them from a load
+server has that flag, so RSS is one process's; `--server-args` passes more, and with more workers RSS and CPU are
+summed over the supervisor and its workers), and drives them from a load
 process (bench/_http_load.py: TLS, JSON, client certificates). Then:
 
   - for each size in --sizes (cumulative: fill to the first, measure, fill to the next, ...): the create rate
@@ -39,8 +40,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _http_load import Target, host_jiffies
+from _http_load import Target, host_jiffies, process_tree
 from http_bench import ROOT, Acc, RemoteLoad, pct, progress, start_server, stop_server, wait_ready
+from side_by_side import peak_rss_mib
 
 from kubellm.app.readiness import tail
 from kubellm.registry.storage.etcd.embedded import EmbeddedEtcd
@@ -52,9 +54,10 @@ NS = "scale"
 
 
 def status_kib(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM of a process, KiB."""
-    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
-    return {k: int(fields[k].split()[0]) for k in ("VmRSS", "VmHWM")}
+    """VmRSS and VmHWM of a process, KiB: summed over the supervisor and its workers for a server with --workers N
+    (then `processes` says how many there are)."""
+    hwm, rss = peak_rss_mib(pid)
+    return {"VmRSS": round(rss * 1024), "VmHWM": round(hwm * 1024), "processes": len(process_tree(pid))}
 
 
 def workers_args() -> list[str]:
@@ -215,7 +218,9 @@ def watch_table(r: dict[str, Any]) -> str:
 
 
 def print_report(r: dict[str, Any], args: argparse.Namespace) -> None:
-    print(f"\nkubellm-apiserver {' '.join(r['server_args'])}; LLMServices of ~1 KiB, one namespace, created at "
+    procs = r["steps"][0]["rss"]["after_fill"]["processes"]
+    print(f"\nkubellm-apiserver {' '.join(r['server_args'])} ({procs} process{'es' if procs > 1 else ''}: RSS and CPU "
+          f"are their sums); LLMServices of ~1 KiB, one namespace, created at "
           f"concurrency {args.concurrency}; LIST means of {args.list_reps}; TLS, JSON, client certificates\n")
     print(size_table(r))
     print(f"\nWatch fan-out, {args.watch_events} sequential merge patches, one TLS connection per watch:\n")
