@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -72,6 +73,14 @@ class Filters:
     def __init__(self, served: ServedResources, limits: ServingLimits) -> None:
         self.served = served
         self.limits = limits
+        self.long_running: set[asyncio.Task[Any]] = set()
+        """The tasks serving watches (and other long-running requests) now: ended when the server shuts down."""
+
+    async def end_long_running(self, _app: web.Application) -> None:
+        """On shutdown (once the listeners are closed): end every watch, as kube-apiserver does, so its clients
+        re-watch (from a server that is up) instead of holding this one for the whole shutdown timeout."""
+        for task in list(self.long_running):
+            task.cancel()
 
     async def __call__(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         start = time.perf_counter()
@@ -82,7 +91,13 @@ class Filters:
         deadline: asyncio.Timeout | None = None
         try:
             if is_long_running(info):
-                resp = await handler(request)
+                task = asyncio.current_task()
+                assert task is not None
+                self.long_running.add(task)
+                try:
+                    resp = await handler(request)
+                finally:
+                    self.long_running.discard(task)
             else:
                 deadline = asyncio.timeout(params.request_deadline(request.query, self.limits.request_timeout))
                 async with deadline:
@@ -269,13 +284,15 @@ class APIServerApp:
         raise not_found_path()
 
     def build(self) -> web.Application:
+        filters = Filters(self.served, self.limits)
         app = web.Application(client_max_size=negotiation.MAX_BODY,
-                              middlewares=[web.middleware(Filters(self.served, self.limits)),
+                              middlewares=[web.middleware(filters),
                                            *([self.audit.middleware()] if self.audit else []),
                                            self.authentication.middleware(),
                                            Impersonation(self.authorization).middleware(),
                                            Inflight(self.limits).middleware(),
                                            self.authorization.middleware()])
+        app.on_shutdown.append(filters.end_long_running)
         r = app.router
         r.add_route("*", "/apis", self.apis)
         r.add_route("*", "/apis/{tail:.*}", self.apis)

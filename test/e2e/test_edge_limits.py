@@ -501,7 +501,9 @@ MAX_CONNECTIONS = 12
 
 @pytest.fixture(scope="module")
 def tight(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
-    with running_apiserver(tmp_path_factory.mktemp("tight-limits"), "--max-requests-inflight", "1",
+    # One worker: these tests count one process's limits exactly; with N workers each has its share, and the
+    # kernel decides which worker a connection reaches (kubellm/app/supervisor.py).
+    with running_apiserver(tmp_path_factory.mktemp("tight-limits"), "--workers", "1", "--max-requests-inflight", "1",
                            "--max-mutating-requests-inflight", "2", "--max-long-running-requests", "2",
                            "--max-open-connections", str(MAX_CONNECTIONS), "--request-timeout", "3s") as server:
         yield Client(server)

@@ -148,8 +148,20 @@ def test_a_killed_worker_is_started_again_and_readyz_says_so_meanwhile(server: I
         assert server.request("GET", f"{LLM}/w-{i}")[0] == 200
 
 
-def test_sigterm_stops_every_process(server: Instance) -> None:
+def test_sigterm_stops_every_process_and_ends_open_watches(server: Instance) -> None:
     workers = children(server.process.pid)
-    assert server.stop() == 0
+    ctx = ssl.create_default_context(cafile=str(server.ca))
+    assert server.cert is not None
+    ctx.load_cert_chain(str(server.cert[0]), str(server.cert[1]))
+    host, port = server.url.removeprefix("https://").rsplit(":", 1)
+    watches = []
+    for _ in range(6):  # on both workers, most likely: they must not hold the shutdown for its whole timeout
+        conn = http.client.HTTPSConnection(host, int(port), context=ctx, timeout=60)
+        conn.request("GET", f"{LLM}?watch=1")
+        assert conn.getresponse().status == 200
+        watches.append(conn)
+    began = time.monotonic()
+    assert server.stop() == 0  # SIGTERM; stop() SIGKILLs after 30 s, which would be -9
+    assert time.monotonic() - began < 20
     for pid in workers:
         assert not Path(f"/proc/{pid}").exists() or b"Z" in Path(f"/proc/{pid}/stat").read_bytes().split()[2]
