@@ -122,7 +122,7 @@ def test_the_sweeps_run_in_one_process(server: Instance) -> None:
 
 def readyz(server: Instance) -> str:
     try:
-        code, text = server.request("GET", "/readyz?verbose", timeout=0.5)
+        _, text = server.request("GET", "/readyz?verbose", timeout=0.5)
     except OSError:
         return "no answer"  # a connection the kernel queued for the dead worker's sockets
     return str(text)
