@@ -2,14 +2,16 @@
 
 The supervisor does what must happen once per server before any worker starts: the start-up checks of
 the key and certificate files, the generated encryption configuration and certificates, and the embedded
-etcd (which it runs and restarts, as a single-process server does). It binds the listening sockets: N sets
-on the same port with SO_REUSEPORT, so the kernel spreads new connections over the workers, each accepting
-from a set of its own. Then it starts the workers (`kubellm-apiserver` with the same flags, see
+etcd (which it runs and restarts, as a single-process server does). It binds the sockets: N sets on the same
+port with SO_REUSEPORT, one per worker, which the worker starts listening on once it is ready to serve (until
+then they refuse connections); the kernel spreads new connections over the listening ones. Then it starts the
+workers (`kubellm-apiserver` with the same flags, see
 kubellm/app/workers.py), each with its own watch cache, and once every worker listens it writes the
 kubeconfigs and `<state>/apiserver.url`.
 
-A worker that exits is started again (backoff 1 s, doubling to 30 s while it keeps failing) on the same
-sockets, so connections the kernel queued for it wait in the backlog rather than fail. A worker that exits
+A worker that exits is started again (backoff 1 s, doubling to 30 s while it keeps failing). Its sockets are
+closed at once, so the connections queued on them are refused (clients retry and reach the other workers)
+rather than left waiting, and the new worker gets fresh ones. A worker that exits
 before it ever served ends the whole server with its exit code (a start-up error, said once by the worker).
 SIGTERM or SIGINT stop the workers (SIGTERM, then SIGKILL after `STOP_TIMEOUT`), then the embedded etcd.
 Work that must run once among all processes is coordinated through etcd, not here: compaction and key
@@ -29,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import structlog
 from prometheus_client import multiprocess
@@ -41,7 +44,7 @@ from kubellm.app.lockout import FailureTracker, LocalLedger, SourceThrottle
 from kubellm.app.options import Config
 from kubellm.app.workers import ENV, EtcdClient, WorkerSpec, supervisor_file, worker_file, write_json
 from kubellm.registry.storage.etcd.embedded import EmbeddedEtcd
-from kubellm.server.listener import listen_group
+from kubellm.server.listener import bind_group, rebind
 
 log = structlog.get_logger("kubellm.supervisor")
 
@@ -101,7 +104,7 @@ class Supervisor:
             endpoint = await self.etcd.start()
             self.etcd.supervise(max_failed_restarts=cfg.embedded_etcd_max_failed_restarts)
             self.etcd_client = EtcdClient((endpoint,), str(tls.ca_file), str(tls.client_cert), str(tls.client_key))
-        groups = listen_group(cfg.bind_address, cfg.secure_port, self.count, backlog=1024)
+        groups = bind_group(cfg.bind_address, cfg.secure_port, self.count)
         self.workers = [Worker(i, group) for i, group in enumerate(groups)]
         status = asyncio.ensure_future(self._publish_status())
         try:
@@ -175,11 +178,25 @@ class Supervisor:
         multiprocess.mark_process_dead(pid, str(self.directory / "metrics"))  # type: ignore[no-untyped-call]
         with contextlib.suppress(FileNotFoundError):
             worker_file(self.directory, worker.index).unlink()
+        # Its sockets go now: connections queued on them are refused (their clients retry, and reach the workers
+        # that serve) rather than wait for the new worker; it gets fresh ones, listening once it serves.
+        addresses: list[tuple[int, tuple[Any, ...]]] = [(sock.family, sock.getsockname()) for sock in worker.sockets]
+        for sock in worker.sockets:
+            sock.close()
+        worker.sockets = []
         worker.failures = 0 if time.monotonic() - worker.started >= HEALTHY_RUN else worker.failures + 1
         delay = min(BACKOFF[0] * 2 ** max(worker.failures - 1, 0), BACKOFF[1])
         log.error("worker exited; starting it again", worker=worker.index, pid=pid, code=code, delay=delay)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), delay)
+        while not stop.is_set():
+            try:
+                worker.sockets = rebind(addresses)
+                break
+            except OSError as exc:
+                log.error("cannot bind the port again for a worker; retrying", worker=worker.index, error=str(exc))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), BACKOFF[1])
         if not stop.is_set():
             await self._spawn(worker)
 

@@ -59,9 +59,9 @@ def connection_budget(wanted: int) -> int:
     return budget
 
 
-def listen(family: int, address: tuple[Any, ...], backlog: int, *, reuse_port: bool = False) -> socket.socket:
-    """A listening TCP socket (IPv6 sockets only for IPv6); with `reuse_port`, one of a group of sockets on the
-    same address among which the kernel spreads new connections (SO_REUSEPORT)."""
+def bind(family: int, address: tuple[Any, ...], *, reuse_port: bool = False) -> socket.socket:
+    """A bound TCP socket (IPv6 sockets only for IPv6), not yet listening; with `reuse_port`, one of a group of
+    sockets on the same address among which the kernel spreads new connections once they listen (SO_REUSEPORT)."""
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -70,6 +70,15 @@ def listen(family: int, address: tuple[Any, ...], backlog: int, *, reuse_port: b
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def listen(family: int, address: tuple[Any, ...], backlog: int) -> socket.socket:
+    sock = bind(family, address)
+    try:
         sock.listen(backlog)
     except OSError:
         sock.close()
@@ -77,23 +86,37 @@ def listen(family: int, address: tuple[Any, ...], backlog: int, *, reuse_port: b
     return sock
 
 
-def listen_group(host: str, port: int, count: int, backlog: int) -> list[list[socket.socket]]:
-    """`count` sets of listening sockets, one per address of `host`, all on the same port per address (port 0:
-    one the first set was given), with SO_REUSEPORT: each worker process accepts from a set of its own."""
+def bind_group(host: str, port: int, count: int) -> list[list[socket.socket]]:
+    """`count` sets of bound sockets, one per address of `host`, all on the same port per address (port 0: the one
+    the first set was given), with SO_REUSEPORT: each worker process listens on a set of its own once it is ready
+    to serve. Until then its sockets refuse connections, which go to the workers that listen."""
     infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     groups: list[list[socket.socket]] = [[] for _ in range(count)]
     try:
         for family, _, _, _, address in dict.fromkeys(infos):
-            first = listen(family, address, backlog, reuse_port=True)
+            first = bind(family, address, reuse_port=True)
             groups[0].append(first)
             bound = (address[0], first.getsockname()[1], *address[2:])
             for group in groups[1:]:
-                group.append(listen(family, bound, backlog, reuse_port=True))
+                group.append(bind(family, bound, reuse_port=True))
     except OSError:
         for sock in (s for group in groups for s in group):
             sock.close()
         raise
     return groups
+
+
+def rebind(addresses: list[tuple[int, tuple[Any, ...]]]) -> list[socket.socket]:
+    """Fresh bound sockets (SO_REUSEPORT) on these (family, address) pairs."""
+    fresh: list[socket.socket] = []
+    try:
+        for family, address in addresses:
+            fresh.append(bind(family, address, reuse_port=True))
+    except OSError:
+        for sock in fresh:
+            sock.close()
+        raise
+    return fresh
 
 
 class _Slot:
@@ -138,8 +161,9 @@ class Listener(asyncio.AbstractServer):
         return self._serving
 
     async def start_serving(self) -> None:
-        if self._given:
+        if self._given:  # bound by the supervisor of workers: listening from now on
             for sock in self._given:
+                sock.listen(self._backlog)
                 sock.setblocking(False)
             self.sockets = list(self._given)
         else:
