@@ -157,7 +157,11 @@ class LineSink:
             line = watch_line(ev.type, encoded)
             data = b"%x\r\n%b\r\n" % (len(line), line) if chunked else line
             LineSink._last = (encoded, ev.type, chunked, data)
-        transport.write(data)
+        try:
+            transport.write(data)
+        except Exception:  # never into the cache's dispatch (it serves every watcher): the handler's write fails
+            self._transport = None
+            return False
         return True
 
 

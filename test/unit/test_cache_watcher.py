@@ -156,3 +156,14 @@ def test_the_line_sink_refuses_when_it_cannot_write_at_once() -> None:
     assert not sink(Event("ADDED", {}, 2, b"{}"))
     assert t.written == []
     assert not LineSink()(Event("ADDED", {}, 2, b"{}"))  # not started
+
+
+def test_the_line_sink_never_raises_into_the_dispatch() -> None:
+    class Broken(Transport):
+        def write(self, data: bytes) -> None:
+            raise RuntimeError("closed under it")
+
+    t = Broken()
+    sink = line_sink(t, chunked=True)
+    assert not sink(Event("ADDED", {}, 2, b"{}"))
+    assert not sink(Event("ADDED", {}, 3, b"{}"))  # given up: the handler's own write ends the stream

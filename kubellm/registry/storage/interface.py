@@ -70,7 +70,8 @@ class WatchOptions:
     with none queued, a watcher may hand a change (ADDED, MODIFIED or DELETED, with `encoded` set) to the sink
     at once, from where it dispatches, instead of queuing it and waking the consumer: one fan-out to many
     watchers then costs no task switch per watcher. The sink returns False when it cannot take the event
-    now, and the event is queued as usual. Events still arrive in order, each once; a storage may ignore it."""
+    now, and the event is queued as usual; it never raises (it runs in the dispatch to every watcher). Events
+    still arrive in order, each once; a storage may ignore it."""
 
 
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
