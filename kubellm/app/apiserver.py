@@ -279,7 +279,11 @@ class Server:
         inherited = [socket.socket(fileno=fd) for fd in self.worker.fds] if self.worker is not None else None
         site = LimitedSite(self.runner, cfg.bind_address, cfg.secure_port, ssl_context=ctx, backlog=1024,
                            limits=limits, sockets=inherited)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            raise preflight.StartupError(f"--bind-address/--secure-port: cannot use {cfg.bind_address}:"
+                                         f"{cfg.secure_port}: {exc.strerror or exc}") from None
         self.url = serving_url(cfg, self.runner.addresses[0][1])
         if self.siblings is not None:  # a worker: the supervisor writes the kubeconfigs once every worker listens
             self._status = asyncio.ensure_future(self._publish_status(self.siblings))

@@ -81,7 +81,6 @@ class Supervisor:
         self.etcd: EmbeddedEtcd | None = None
         self.etcd_client: EtcdClient | None = None
         self.workers: list[Worker] = []
-        self.stopping = False
         self.ledger_path = self.directory / "login.sock"
 
     async def run(self, stop: asyncio.Event) -> int:
@@ -95,19 +94,25 @@ class Supervisor:
         self.ledger_path = self.directory / "login.sock"
         if len(str(self.ledger_path)) > 100:  # longer than a Unix socket's path may be
             self.ledger_path = Path(tempfile.mkdtemp(prefix="kubellm-")) / "login.sock"
+        try:
+            groups = bind_group(cfg.bind_address, cfg.secure_port, self.count)
+        except OSError as exc:
+            raise preflight.StartupError(f"--bind-address/--secure-port: cannot use {cfg.bind_address}:"
+                                         f"{cfg.secure_port}: {exc.strerror or exc}") from None
+        self.workers = [Worker(i, group) for i, group in enumerate(groups)]
         ledger_server = await ledger.serve(LocalLedger(
             FailureTracker(cfg.login_max_failures, cfg.login_lockout_seconds),
             SourceThrottle(cfg.login_source_max_failures)), self.ledger_path)
-        if not cfg.etcd_servers:
-            tls = ensure_etcd_pki(cfg.state_dir / "etcd-pki")
-            self.etcd = EmbeddedEtcd(cfg.state_dir / "etcd", tls=tls)
-            endpoint = await self.etcd.start()
-            self.etcd.supervise(max_failed_restarts=cfg.embedded_etcd_max_failed_restarts)
-            self.etcd_client = EtcdClient((endpoint,), str(tls.ca_file), str(tls.client_cert), str(tls.client_key))
-        groups = bind_group(cfg.bind_address, cfg.secure_port, self.count)
-        self.workers = [Worker(i, group) for i, group in enumerate(groups)]
-        status = asyncio.ensure_future(self._publish_status())
+        status: asyncio.Future[None] | None = None
         try:
+            if not cfg.etcd_servers:
+                tls = ensure_etcd_pki(cfg.state_dir / "etcd-pki")
+                self.etcd = EmbeddedEtcd(cfg.state_dir / "etcd", tls=tls)
+                endpoint = await self.etcd.start()
+                self.etcd.supervise(max_failed_restarts=cfg.embedded_etcd_max_failed_restarts)
+                self.etcd_client = EtcdClient((endpoint,), str(tls.ca_file), str(tls.client_cert),
+                                              str(tls.client_key))
+            status = asyncio.ensure_future(self._publish_status())
             for worker in self.workers:
                 await self._spawn(worker)
             if not await self._wait_listening(stop):
@@ -121,9 +126,12 @@ class Supervisor:
         except StartupFailed as exc:
             return exc.code
         finally:
-            status.cancel()
+            if status is not None:
+                status.cancel()
             await self._stop_workers()
             ledger_server.close()
+            if self.ledger_path.parent != self.directory:
+                shutil.rmtree(self.ledger_path.parent, ignore_errors=True)
             for sock in (s for w in self.workers for s in w.sockets):
                 sock.close()
             if self.etcd is not None:
