@@ -102,6 +102,11 @@ def _check_preconditions(key: str, pre: Preconditions | None, obj: Obj) -> None:
                                    f"{meta.get('resourceVersion', '')}")
 
 
+def _retrieve(task: asyncio.Task[int]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
 class EtcdStorage:
     def __init__(self, config: EtcdConfig, values: PrefixTransformers | None = None) -> None:
         self.config = config
@@ -112,6 +117,9 @@ class EtcdStorage:
         self.full_values = PrefixTransformers(tuple((self.prefix + p, t) for p, t in self.values.rules))
         """The transformers keyed by full etcd keys (the configured rules are relative to the prefix)."""
         self.compactor = Compactor(self.client, self.prefix, config.compaction_interval)
+        self._revision_next: asyncio.Task[int] | None = None
+        """The revision read callers join: not sent to etcd yet (it waits for the one in flight to return)."""
+        self._revision_sent: asyncio.Task[int] | None = None
 
     def start_compactor(self) -> None:
         """Compact history every `compaction_interval` seconds (five minutes by default)."""
@@ -313,6 +321,19 @@ class EtcdStorage:
         return int(resp.get("count", 0))
 
     async def current_revision(self) -> int:
+        """etcd's current revision, from a read sent after this call began (what a consistent read needs).
+        Concurrent callers share reads: a caller joins the next read as long as it has not been sent, and that
+        read is sent once the one in flight has returned; under load one etcd call answers many consistent
+        reads, and no caller is answered with a revision older than its own start."""
+        if self._revision_next is None:
+            self._revision_next = asyncio.ensure_future(self._read_revision(self._revision_sent))
+            self._revision_next.add_done_callback(_retrieve)  # every caller may have gone (cancelled) meanwhile
+        return await asyncio.shield(self._revision_next)
+
+    async def _read_revision(self, in_flight: asyncio.Task[int] | None) -> int:
+        if in_flight is not None and not in_flight.done():
+            await asyncio.wait([in_flight])
+        self._revision_next, self._revision_sent = None, asyncio.current_task()
         resp = await self.client.call("/kv/range", {"key": b64(self.prefix + "/"), "count_only": True})
         return int(resp["header"]["revision"])
 
