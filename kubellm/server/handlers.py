@@ -39,6 +39,7 @@ from kubellm.server import protobuf, tables
 from kubellm.server.admission import Admission, LocalNamespaces, NamespaceLifecycle, NamespaceSource
 from kubellm.server.metrics import WATCHERS
 from kubellm.server.params import (
+    accepted_status,
     boolean,
     delete_params,
     dry_run,
@@ -334,7 +335,8 @@ class ResourceHandler:
                      info: RequestInfo) -> web.Response:
         body = await self._delete_body(request)
         result = await rest.delete(ns, info.name, delete_params(request.query, body))
-        return respond(request, result.object, 200 if result.deleted else 202)
+        return respond(request, result.object, 202 if not result.deleted and accepted_status(request.query, body)
+                       else 200)
 
     async def deletecollection(self, request: web.Request, resource: Resource, rest: CollectionDeleter,
                                ns: str | None, info: RequestInfo) -> web.Response:

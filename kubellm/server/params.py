@@ -227,6 +227,15 @@ def _body_options(body: Any) -> dict[str, Any]:
             "orphanDependents": _typed(body, "orphanDependents", bool, "a boolean")}
 
 
+def accepted_status(query: MultiMapping[str], body: Any) -> bool:
+    """Whether a deletion that did not happen at once is answered 202 rather than 200: as kube-apiserver, only
+    when the client asked for `orphanDependents: false` (a pending finalizer or a Terminating namespace is 200)."""
+    orphan = body.get("orphanDependents") if isinstance(body, dict) else None
+    if "orphanDependents" in query:
+        orphan = boolean(query, "orphanDependents")
+    return orphan is False
+
+
 def delete_params(query: MultiMapping[str], body: Any) -> DeleteParams:
     """DeleteOptions from the body and the query (the query's value wins where both give one)."""
     opts = _body_options(body)
