@@ -5,8 +5,10 @@ Every API server process (each worker of each replica) on an etcd takes part. A 
 succeeds only while the key does not exist. The holder keeps its lease alive every ttl/3 seconds; a process
 that has not renewed for 2/3 of the ttl stops leading by itself, before etcd can expire its lease and let
 another take over. A holder that stops revokes its lease (the key goes with it); one that dies leaves the
-key until the lease expires. The work gated by `leading` is idempotent (sweeps over stored objects), so the
-rare overlap of a partitioned holder and its successor costs a duplicate run, never a wrong result.
+key until the lease expires, unless it comes back first: a process that finds its own identity in the key
+(the same host, state directory and worker) takes the key over with its new lease at once. The work gated by
+`leading` is idempotent (sweeps over stored objects), so the rare overlap of a partitioned holder and its
+successor costs a duplicate run, never a wrong result.
 """
 
 from __future__ import annotations
@@ -62,9 +64,19 @@ class Election:
             self._holder = True
             log.info("became the leader", election=self.name, identity=self.identity)
             return
-        kvs = resp["responses"][0]["response_range"].get("kvs") or [{}]
-        self._holder = int(kvs[0].get("lease", 0)) == self.lease and unb64(kvs[0].get("value", "")) == \
-            self.identity.encode()
+        kv = (resp["responses"][0]["response_range"].get("kvs") or [{}])[0]
+        if unb64(kv.get("value", "")) != self.identity.encode():
+            self._holder = False
+        elif int(kv.get("lease", 0)) == self.lease:
+            self._holder = True
+        else:  # this identity's key from before a restart: ours again, with the new lease
+            txn = {"compare": [{"key": self.key, "target": "MOD", "result": "EQUAL",
+                                "mod_revision": kv.get("mod_revision", "0")}],
+                   "success": [{"request_put": {"key": self.key, "value": b64(self.identity),
+                                                "lease": str(self.lease)}}]}
+            self._holder = bool((await self.client.call("/kv/txn", txn, op="lease")).get("succeeded"))
+            if self._holder:
+                log.info("became the leader again after a restart", election=self.name, identity=self.identity)
 
     def start(self) -> None:
         self.periodic.start()
