@@ -51,7 +51,7 @@ from kubellm.registry.options import RegistryOptions
 from kubellm.registry.registry import ALL_RESOURCES, build_stores
 from kubellm.registry.rest import Resource
 from kubellm.registry.storage.cacher import CachedStorage
-from kubellm.registry.storage.etcd import EtcdConfig, EtcdStorage
+from kubellm.registry.storage.etcd import EtcdStorage
 from kubellm.registry.storage.etcd.election import Election
 from kubellm.registry.storage.etcd.embedded import EmbeddedEtcd
 from kubellm.registry.storage.tasks import Periodic, cancel_and_wait
@@ -159,12 +159,7 @@ class Server:
             endpoints = (await self.etcd.start(),)
             self.etcd.supervise(max_failed_restarts=cfg.embedded_etcd_max_failed_restarts)
             ca_file, cert_file, key_file = str(tls.ca_file), str(tls.client_cert), str(tls.client_key)
-        t = cfg.etcd_timeouts
-        etcd = EtcdStorage(EtcdConfig(
-            endpoints=endpoints, prefix=cfg.etcd_prefix, ca_file=ca_file, cert_file=cert_file,
-            key_file=key_file, compaction_interval=cfg.etcd_compaction_interval, request_timeout=t.request,
-            list_timeout=t.list, dial_timeout=t.dial, healthcheck_timeout=t.healthcheck,
-            watch_progress_interval=t.watch_progress_interval), values)
+        etcd = EtcdStorage(preflight.etcd_config(cfg, endpoints, ca_file, cert_file, key_file), values)
         self.etcd_storage = etcd
         await etcd.wait_until_healthy()
         await preflight.check_decryption(etcd, values, cfg)

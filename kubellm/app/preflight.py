@@ -18,6 +18,7 @@ from kubellm.apis.scheme import storage_root
 from kubellm.app import encryption
 from kubellm.app.options import Config
 from kubellm.registry.storage import errors as serr
+from kubellm.registry.storage.etcd import EtcdConfig, EtcdStorage
 from kubellm.registry.storage.interface import ListOptions, Storage
 from kubellm.registry.storage.value import IDENTITY, PrefixTransformers
 
@@ -96,3 +97,25 @@ async def check_decryption(storage: Storage, values: PrefixTransformers, cfg: Co
             raise StartupError(f"--encryption-provider-config: the keys of {where} cannot decrypt what is stored "
                                f"in etcd under {root} ({exc.message}); every replica on this etcd needs the same "
                                "encryption configuration") from None
+
+
+def etcd_config(cfg: Config, endpoints: tuple[str, ...], ca_file: str | None, cert_file: str | None,
+                key_file: str | None) -> EtcdConfig:
+    """The etcd client settings of the flags, for these endpoints and client files (the embedded etcd's or the
+    flags')."""
+    t = cfg.etcd_timeouts
+    return EtcdConfig(endpoints=endpoints, prefix=cfg.etcd_prefix, ca_file=ca_file, cert_file=cert_file,
+                      key_file=key_file, compaction_interval=cfg.etcd_compaction_interval, request_timeout=t.request,
+                      list_timeout=t.list, dial_timeout=t.dial, healthcheck_timeout=t.healthcheck,
+                      watch_progress_interval=t.watch_progress_interval)
+
+
+async def check_stored(cfg: Config, config: EtcdConfig, values: PrefixTransformers) -> None:
+    """Wait until etcd answers, then `check_decryption`: what the supervisor of workers checks once, before it
+    starts them (each would otherwise fail alike, and say so once each)."""
+    storage = EtcdStorage(config, values)
+    try:
+        await storage.wait_until_healthy()
+        await check_decryption(storage, values, cfg)
+    finally:
+        await storage.close()

@@ -44,6 +44,8 @@ from kubellm.app.lockout import FailureTracker, LocalLedger, SourceThrottle
 from kubellm.app.options import Config
 from kubellm.app.workers import ENV, EtcdClient, WorkerSpec, supervisor_file, worker_file, write_json
 from kubellm.registry.storage.etcd.embedded import EmbeddedEtcd
+from kubellm.registry.storage.tasks import cancel_and_wait
+from kubellm.registry.storage.value import PrefixTransformers
 from kubellm.server.listener import bind_group, rebind
 
 log = structlog.get_logger("kubellm.supervisor")
@@ -86,7 +88,7 @@ class Supervisor:
     async def run(self, stop: asyncio.Event) -> int:
         cfg = self.config
         preflight.check_files(cfg)
-        preflight.load_encryption(cfg)  # generates the configuration on first start: before any worker reads it
+        values = preflight.load_encryption(cfg)  # generated on first start: before any worker reads it
         pki = serving_pki(cfg)
         shutil.rmtree(self.directory, ignore_errors=True)
         self.directory.mkdir(mode=0o700)
@@ -113,6 +115,8 @@ class Supervisor:
                 self.etcd_client = EtcdClient((endpoint,), str(tls.ca_file), str(tls.client_cert),
                                               str(tls.client_key))
             status = asyncio.ensure_future(self._publish_status())
+            if not await self._check_stored(values, stop):
+                return 0
             for worker in self.workers:
                 await self._spawn(worker)
             if not await self._wait_listening(stop):
@@ -137,6 +141,22 @@ class Supervisor:
             if self.etcd is not None:
                 await self.etcd.stop()
             log.info("kubellm-apiserver stopped")
+
+    async def _check_stored(self, values: PrefixTransformers, stop: asyncio.Event) -> bool:
+        """The stored values against the keys, once for all workers (a StartupError when they do not match);
+        False if stopped while waiting for etcd."""
+        cfg, e = self.config, self.etcd_client
+        config = preflight.etcd_config(cfg, e.endpoints, e.ca_file, e.cert_file, e.key_file) if e is not None \
+            else preflight.etcd_config(cfg, cfg.etcd_servers, cfg.etcd_cafile, cfg.etcd_certfile, cfg.etcd_keyfile)
+        checking = asyncio.ensure_future(preflight.check_stored(cfg, config, values))
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({checking, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if not checking.done():
+            await cancel_and_wait(checking)
+            return False
+        checking.result()
+        return True
 
     def _spec(self, worker: Worker) -> WorkerSpec:
         return WorkerSpec(worker.index, self.count, tuple(s.fileno() for s in worker.sockets), self.directory,
